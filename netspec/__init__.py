@@ -1,0 +1,38 @@
+"""netspec: declarative network specs -> shapes, Keras models, training scripts, trained models.
+
+`import netspec` is cheap: TensorFlow and Keras are imported only by the
+functions that need them (build_model, train, ...).
+"""
+
+from __future__ import annotations
+
+from netspec.errors import DataError, Diagnostic, NetspecError, ShapeError, SpecError, UsageError
+from netspec.load import load_spec
+from netspec.summary import summarize
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DataError", "Diagnostic", "NetspecError", "ShapeError", "SpecError", "UsageError",
+    "build_model", "generate_script", "json_schema", "load_spec", "summarize", "train",
+    "evaluate", "predict", "expand",
+]
+
+_LAZY = {
+    "build_model": ("netspec.build", "build_model"),
+    "generate_script": ("netspec.codegen", "generate_script"),
+    "train": ("netspec.runner", "train"),
+    "evaluate": ("netspec.runner", "evaluate"),
+    "predict": ("netspec.runner", "predict"),
+    "expand": ("netspec.compose", "expand_spec"),
+    "json_schema": ("netspec.schema", "json_schema"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'netspec' has no attribute {name!r}")

@@ -1,0 +1,202 @@
+"""The command line: a thin shell over the library API.
+
+It parses arguments, calls one library function per verb, prints results,
+and maps netspec's errors to exit codes: 0 ok, 1 the user's spec or data is
+wrong, 2 bad usage. TensorFlow is imported only inside the verbs that need it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from netspec.errors import NetspecError, SpecError, UsageError
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse exits 2 on usage errors; keep that, with our wording
+        self.print_usage(sys.stderr)
+        print(f"netspec: error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from netspec import __version__
+
+    parser = _Parser(prog="netspec", description="Declarative network specs for Keras.")
+    parser.add_argument("--version", action="version", version=f"netspec {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    verbs.required = True
+
+    def verb(name, help_text, *, spec=True, sets=True):
+        p = verbs.add_parser(name, help=help_text, description=help_text)
+        if spec:
+            p.add_argument("spec", metavar="SPEC", help="spec file (.yaml or .json)")
+        if sets:
+            p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                           help="override a value, e.g. --set training.epochs=5 (repeatable)")
+        return p
+
+    p = verbs.add_parser("validate", help="check spec files", description="Check spec files; exit 0 valid, 1 invalid.")
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("--json", action="store_true", help="print diagnostics as JSON")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+
+    p = verb("summary", "per-layer output shapes and parameter counts")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    verbs.add_parser("schema", help="print the JSON Schema of the format")
+
+    p = verb("generate", "render a standalone training script")
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    p.add_argument("--tuned-from", metavar="RUN_DIR", help="take execution settings from a tuned run")
+
+    p = verb("build", "compile and save the Keras model")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="model path (.keras)")
+
+    verb("expand", "print the spec with blocks, vars and includes expanded")
+
+    p = verb("train", "train the model; writes a run folder")
+    p.add_argument("--data", metavar="SOURCE")
+    p.add_argument("--epochs", type=int, metavar="N")
+    p.add_argument("--batch-size", type=int, metavar="N")
+    p.add_argument("--precision", choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"])
+    p.add_argument("--execution", metavar="MODE", help="auto, tuned, or jit_compile=...,steps_per_execution=...")
+    p.add_argument("--out", metavar="DIR")
+    p.add_argument("--resume", metavar="RUN_DIR")
+    p.add_argument("--export", action="append", default=[], choices=["saved_model", "tflite"])
+
+    p = verb("evaluate", "evaluate a spec's or saved model's metrics on data", sets=True)
+    p.add_argument("--data", metavar="SOURCE", required=True)
+    p.add_argument("--out", metavar="DIR", help="where to write metrics.json")
+
+    p = verb("predict", "write predictions of a saved model", sets=False)
+    p.add_argument("--data", metavar="SOURCE", required=True)
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="predictions (.npy)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _VERBS[args.verb](args)
+    except UsageError as exc:
+        print(f"netspec: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SpecError as exc:
+        for diagnostic in exc.diagnostics:
+            print(diagnostic.format(), file=sys.stderr)
+        return EXIT_INVALID
+    except NetspecError as exc:
+        print(f"netspec: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except BrokenPipeError:  # `netspec schema | head`
+        sys.stderr.close()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("netspec: interrupted", file=sys.stderr)
+        return 130
+
+
+def _validate(args) -> int:
+    from netspec.load import load_spec
+
+    results = []
+    for path in args.specs:
+        try:
+            load_spec(path, overrides=args.overrides)
+            results.append({"file": path, "valid": True, "diagnostics": []})
+        except SpecError as exc:
+            results.append({"file": path, "valid": False, "diagnostics": [d.with_file(path).to_dict() for d in exc.diagnostics]})
+    ok = all(r["valid"] for r in results)
+    if args.json:
+        print(json.dumps({"valid": ok, "files": results}, indent=2))
+    else:
+        from netspec.errors import Diagnostic
+
+        for result in results:
+            for d in result["diagnostics"]:
+                print(Diagnostic(**d).format(), file=sys.stderr)
+            if result["valid"]:
+                print(f"{result['file']}: ok")
+    return EXIT_OK if ok else EXIT_INVALID
+
+
+def _summary(args) -> int:
+    from netspec.load import load_spec
+    from netspec.summary import format_summary, summarize
+
+    summary = summarize(load_spec(args.spec, overrides=args.overrides))
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return EXIT_OK
+
+
+def _schema(args) -> int:
+    from netspec.schema import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return EXIT_OK
+
+
+def _generate(args) -> int:
+    from netspec import atomic
+    from netspec.codegen import generate_script
+    from netspec.load import load_spec
+
+    spec = load_spec(args.spec, overrides=args.overrides)
+    atomic.write_text(args.output, generate_script(spec, tuned_from=args.tuned_from))
+    print(f"wrote {args.output}")
+    return EXIT_OK
+
+
+def _build(args) -> int:
+    from netspec.build import build_model, save_model
+    from netspec.load import load_spec
+
+    model = build_model(load_spec(args.spec, overrides=args.overrides))
+    save_model(model, args.output)
+    print(f"wrote {args.output} ({model.count_params():,} parameters)")
+    return EXIT_OK
+
+
+def _expand(args) -> int:
+    from netspec.compose import expand_spec
+
+    print(expand_spec(args.spec, overrides=args.overrides), end="")
+    return EXIT_OK
+
+
+def _train(args) -> int:
+    from netspec.runner import train
+
+    result = train(args.spec, data=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
+                   precision=args.precision, execution=args.execution, resume=args.resume,
+                   export=args.export, overrides=args.overrides)
+    print(f"run folder: {result.run_dir}")
+    print("test metrics: " + json.dumps(result.metrics))
+    return EXIT_OK
+
+
+def _evaluate(args) -> int:
+    from netspec.runner import evaluate
+
+    metrics = evaluate(args.spec, data=args.data, out=args.out, overrides=args.overrides)
+    print(json.dumps(metrics))
+    return EXIT_OK
+
+
+def _predict(args) -> int:
+    from netspec.runner import predict
+
+    path = predict(args.spec, data=args.data, output=args.output)
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
+_VERBS = {
+    "validate": _validate, "summary": _summary, "schema": _schema, "generate": _generate, "build": _build,
+    "expand": _expand, "train": _train, "evaluate": _evaluate, "predict": _predict,
+}

@@ -1,0 +1,60 @@
+"""One error hierarchy. The library raises these; the CLI only prints them.
+
+Every problem a user can fix is a `Diagnostic` (file, line, column, spec path,
+message, hint). A `SpecError` carries all diagnostics found in one pass, so a
+user sees every mistake at once, not one per run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    message: str
+    path: str = ""
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    hint: str | None = None
+    severity: str = "error"
+
+    def format(self) -> str:
+        """`FILE:LINE:COL: error: PATH: MESSAGE`, as DESIGN.md section 2 fixes it."""
+        where = self.file or "<spec>"
+        if self.line is not None:
+            where += f":{self.line}:{self.column or 1}"
+        text = self.message if not self.hint else f"{self.message} Hint: {self.hint}"
+        path = f"{self.path}: " if self.path else ""
+        return f"{where}: {self.severity}: {path}{text}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def with_file(self, file: str | None) -> Diagnostic:
+        return self if self.file or not file else replace(self, file=file)
+
+
+class NetspecError(Exception):
+    """Base of every error netspec raises on purpose."""
+
+
+class SpecError(NetspecError):
+    """A spec that cannot be used; holds every diagnostic found."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = list(diagnostics)
+        super().__init__("\n".join(d.format() for d in self.diagnostics))
+
+
+class ShapeError(SpecError):
+    """A spec whose layers cannot take the shapes they are given."""
+
+
+class DataError(NetspecError):
+    """Training data that cannot be read or does not fit the spec's inputs."""
+
+
+class UsageError(NetspecError):
+    """A command line or API call that is malformed (exit code 2)."""

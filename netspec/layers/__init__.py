@@ -1,0 +1,49 @@
+"""The layer registry: every layer type of the format, joined into one tagged union.
+
+Each family module defines its layer classes; a class with a `type: Literal[...]`
+field is a layer type. Adding a type means adding a class to one family file.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Annotated, Union
+
+from pydantic import Field
+
+from netspec.layers import conv, core, pooling, reshaping  # noqa: F401  (registration)
+from netspec.layers.base import Inference, KerasCall, Layer, Shape, ShapeMismatch
+
+_FAMILIES = [core, conv, pooling, reshaping]
+for _name in ("recurrent", "wrappers", "merge", "normalization", "preprocessing", "attention"):
+    try:
+        _FAMILIES.append(__import__(f"netspec.layers.{_name}", fromlist=["_"]))
+    except ModuleNotFoundError as exc:  # a family not written yet
+        if exc.name != f"netspec.layers.{_name}":
+            raise
+
+
+def _layer_types() -> dict[str, type[Layer]]:
+    found: dict[str, type[Layer]] = {}
+    for module in _FAMILIES:
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, Layer) and obj.__module__ == module.__name__:
+                annotation = obj.model_fields["type"].annotation
+                if typing.get_origin(annotation) is typing.Literal:
+                    (tag,) = typing.get_args(annotation)
+                    if tag in found:
+                        raise TypeError(f"layer type {tag!r} is defined twice")
+                    found[tag] = obj
+    return dict(sorted(found.items()))
+
+
+LAYER_TYPES: dict[str, type[Layer]] = _layer_types()
+
+AnyLayer = Annotated[Union[tuple(LAYER_TYPES.values())], Field(discriminator="type")]  # noqa: UP007
+
+# Wrappers hold a nested layer typed by the union above, written as the forward
+# reference "AnyLayer"; models build lazily (defer_build), and resolve it here.
+for _module in _FAMILIES:
+    _module.AnyLayer = AnyLayer
+
+__all__ = ["LAYER_TYPES", "AnyLayer", "Inference", "KerasCall", "Layer", "Shape", "ShapeMismatch"]

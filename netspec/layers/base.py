@@ -1,0 +1,348 @@
+"""What every layer type shares: the pydantic base, common field types, and the
+contract each type fulfils in its one definition:
+
+* its fields are the Keras constructor arguments, with Keras's defaults;
+* `keras_class` names the class in `keras.layers` it lowers to;
+* `infer(inputs)` gives output shape(s) and parameter counts in pure Python.
+
+Shapes here never include the batch dimension; `None` is an unknown size.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, Strict, WithJsonSchema
+
+Shape = tuple  # tuple[int | None, ...]
+
+# Upper bound for any single size in a spec; larger values are typos or attacks.
+MAX_SIZE = 2**31 - 1
+
+
+class ShapeMismatch(Exception):
+    """Raised by `infer` when a layer cannot take the shapes it is given."""
+
+    def __init__(self, message: str, hint: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.field = field
+
+
+@dataclass
+class Inference:
+    outputs: list[Shape]
+    trainable: int = 0
+    non_trainable: int = 0
+    # flops per sample (multiply-add = 2); None where not estimated
+    flops: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def closest(word: str, choices, n: int = 1) -> str | None:
+    found = difflib.get_close_matches(str(word), list(choices), n=n, cutoff=0.6)
+    return found[0] if found else None
+
+
+def did_you_mean(word: str, choices) -> str | None:
+    match = closest(word, choices)
+    return f"did you mean `{match}`?" if match else None
+
+
+# ----- field types shared by many layers -----
+
+PositiveInt = Annotated[int, Strict(), Field(gt=0, le=MAX_SIZE)]
+NonNegativeInt = Annotated[int, Strict(), Field(ge=0, le=MAX_SIZE)]
+Rate = Annotated[float, Field(ge=0.0, lt=1.0)]
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)]
+
+ACTIVATIONS = (
+    "celu", "elu", "exponential", "gelu", "glu", "hard_shrink", "hard_sigmoid", "hard_silu",
+    "hard_swish", "hard_tanh", "leaky_relu", "linear", "log_sigmoid", "log_softmax", "mish",
+    "relu", "relu6", "selu", "sigmoid", "silu", "soft_shrink", "softmax", "softplus",
+    "softsign", "sparse_plus", "sparse_sigmoid", "sparsemax", "squareplus", "swish", "tanh",
+    "tanh_shrink", "threshold",
+)
+
+
+def _check_name(kind: str, names) -> Any:
+    def check(value):
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError(f"expected the name of a Keras {kind}; received {value!r}")
+        if value not in names:
+            hint = did_you_mean(value, names)
+            raise ValueError(f"unknown {kind} {value!r}" + (f"; {hint}" if hint else f"; expected one of: {', '.join(names)}"))
+        return value
+
+    return check
+
+
+ActivationName = Annotated[
+    str | None,
+    PlainValidator(_check_name("activation", ACTIVATIONS)),
+    WithJsonSchema({"anyOf": [{"enum": list(ACTIVATIONS)}, {"type": "null"}]}),
+]
+
+
+def _size_check(value):
+    ok_int = isinstance(value, int) and not isinstance(value, bool)
+    if ok_int:
+        items = [value]
+    elif isinstance(value, list | tuple) and value:
+        items = list(value)
+    else:
+        raise ValueError(f"expected a positive integer or a list of positive integers; received {value!r}")
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, int) or not 0 < item <= MAX_SIZE:
+            raise ValueError(f"expected a positive integer or a list of positive integers; received {value!r}")
+    return value if ok_int else tuple(items)
+
+
+def _size_schema(minimum: int) -> dict:
+    item = {"type": "integer", "minimum": minimum}
+    return {"oneOf": [item, {"type": "array", "items": item, "minItems": 1}]}
+
+
+# An int, or one int per spatial dimension (checked against the rank by the layer).
+Size = Annotated[Any, PlainValidator(_size_check), WithJsonSchema(_size_schema(1))]
+
+
+def _padding_check(value):
+    """Cropping/padding amounts: int, list of ints, or list of [before, after] pairs."""
+
+    def is_count(x):
+        return isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= MAX_SIZE
+
+    if is_count(value):
+        return value
+    if isinstance(value, list | tuple) and value:
+        if all(is_count(x) for x in value):
+            return tuple(value)
+        if all(isinstance(x, list | tuple) and len(x) == 2 and all(is_count(y) for y in x) for x in value):
+            return tuple(tuple(x) for x in value)
+    raise ValueError(f"expected a non-negative integer, a list of them, or a list of [before, after] pairs; received {value!r}")
+
+
+PadAmount = Annotated[
+    Any,
+    PlainValidator(_padding_check),
+    WithJsonSchema({"oneOf": [
+        {"type": "integer", "minimum": 0},
+        {"type": "array", "items": {"oneOf": [
+            {"type": "integer", "minimum": 0},
+            {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2},
+        ]}},
+    ]}),
+]
+
+DataFormat = Literal["channels_last", "channels_first"] | None
+
+
+# ----- Keras objects named in a spec: initializers, regularizers, constraints -----
+
+INITIALIZERS = {
+    "constant": "Constant", "glorot_normal": "GlorotNormal", "glorot_uniform": "GlorotUniform",
+    "he_normal": "HeNormal", "he_uniform": "HeUniform", "identity": "Identity",
+    "lecun_normal": "LecunNormal", "lecun_uniform": "LecunUniform", "ones": "Ones",
+    "orthogonal": "Orthogonal", "random_normal": "RandomNormal", "random_uniform": "RandomUniform",
+    "truncated_normal": "TruncatedNormal", "variance_scaling": "VarianceScaling", "zeros": "Zeros",
+}
+REGULARIZERS = {"l1": "L1", "l2": "L2", "l1_l2": "L1L2", "orthogonal_regularizer": "OrthogonalRegularizer"}
+CONSTRAINTS = {"max_norm": "MaxNorm", "min_max_norm": "MinMaxNorm", "non_neg": "NonNeg", "unit_norm": "UnitNorm"}
+
+
+@dataclass(frozen=True)
+class KerasCall:
+    """A call of a Keras class: `keras.<module>.<name>(**kwargs)`.
+
+    The one lowered form that both the model builder (which calls it) and the
+    code generator (which prints it) consume, so the two cannot drift apart.
+    """
+
+    module: str  # "layers", "initializers", ...
+    name: str  # "Conv2D"
+    kwargs: tuple  # ((key, value), ...) in a stable order; values may be KerasCall
+
+    @property
+    def kwargs_dict(self) -> dict:
+        return dict(self.kwargs)
+
+
+def _keras_object(kind: str, table: dict[str, str]):
+    scalar = (int, float, str, bool, type(None))
+
+    def check(value):
+        if isinstance(value, str):
+            _check_name(kind, list(table))(value)
+            return value
+        if isinstance(value, dict):
+            if "type" not in value:
+                raise ValueError(f"a {kind} given as a mapping needs a `type` key, one of: {', '.join(table)}")
+            _check_name(kind, list(table))(value["type"])
+            for key, arg in value.items():
+                if key == "type":
+                    continue
+                if not key.isidentifier() or not isinstance(arg, scalar):
+                    raise ValueError(f"{kind} argument `{key}` must be a number, string or boolean; received {arg!r}")
+            return dict(value)
+        if value is None:
+            return None
+        raise ValueError(f"expected a {kind} name or a mapping with `type`; received {value!r}")
+
+    schema = {"anyOf": [
+        {"enum": list(table)},
+        {"type": "object", "properties": {"type": {"enum": list(table)}}, "required": ["type"]},
+        {"type": "null"},
+    ]}
+    return Annotated[Any, PlainValidator(check), WithJsonSchema(schema)]
+
+
+Initializer = _keras_object("initializer", INITIALIZERS)
+Regularizer = _keras_object("regularizer", REGULARIZERS)
+Constraint = _keras_object("constraint", CONSTRAINTS)
+_OBJECT_TABLES = {"initializers": INITIALIZERS, "regularizers": REGULARIZERS, "constraints": CONSTRAINTS}
+
+
+def lower_object(module: str, value):
+    """A spec's `{type: he_normal, seed: 1}` -> KerasCall; a plain name stays a string."""
+    if not isinstance(value, dict):
+        return value
+    args = tuple((k, v) for k, v in value.items() if k != "type")
+    return KerasCall(module, _OBJECT_TABLES[module][value["type"]], args)
+
+
+# ----- the layer base -----
+
+
+class SpecModel(BaseModel):
+    """Base of every model in the format: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=False, defer_build=True)
+
+
+class Layer(SpecModel):
+    """Keys every layer has: `type`, `name`, `inputs`, `trainable`."""
+
+    type: str
+    name: Identifier | None = Field(None, description="Unique layer name; default: Keras-style `<type>`, `<type>_1`, ...")
+    inputs: list[str] | None = Field(
+        None,
+        description="Names of earlier layers or model inputs this layer reads (`name[i]` picks output i); "
+        "default: the previous layer, or the only model input for the first layer.",
+    )
+    trainable: bool = Field(True, description="Whether the layer's weights are updated in training.")
+
+    keras_class: ClassVar[str] = ""
+    # How the Keras layer is called: layer(x) | layer([a, b]) | layer(a, b, ...)
+    call_convention: ClassVar[Literal["single", "list", "args"]] = "single"
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int] = 1
+    # Fields whose values are Keras objects: lowered through `lower_object`.
+    object_fields: ClassVar[dict[str, str]] = {}
+    # Fields of the spec that are not constructor arguments.
+    spec_only_fields: ClassVar[frozenset[str]] = frozenset({"type", "inputs", "name", "trainable"})
+
+    # --- shapes ---
+
+    def infer(self, inputs: list[Shape]) -> Inference:  # pragma: no cover - every type overrides
+        raise NotImplementedError(f"{type(self).__name__} has no shape rule")
+
+    # --- lowering to Keras ---
+
+    def constructor_kwargs(self) -> dict[str, Any]:
+        """Constructor arguments that differ from Keras's defaults, in field order."""
+        out: dict[str, Any] = {}
+        for key, info in type(self).model_fields.items():
+            if key in self.spec_only_fields:
+                continue
+            value = getattr(self, key)
+            if type(value) is type(info.default) and value == info.default:
+                continue
+            out[key] = self.lower_value(key, value)
+        return out
+
+    def lower_value(self, key: str, value):
+        if key in self.object_fields:
+            return lower_object(self.object_fields[key], value)
+        if isinstance(value, Layer):
+            return value.lower()
+        return value
+
+    def lower(self, name: str | None = None, *, extra: dict | None = None) -> KerasCall:
+        kwargs = self.constructor_kwargs()
+        if not self.trainable:
+            kwargs["trainable"] = False
+        if extra:
+            kwargs.update(extra)
+        name = name or self.name
+        if name is not None:
+            kwargs["name"] = name
+        return KerasCall("layers", self.keras_class, tuple(kwargs.items()))
+
+
+# ----- helpers for shape rules -----
+
+
+def as_tuple(value, rank: int, what: str) -> tuple:
+    """Keras's `standardize_tuple`: an int becomes `rank` copies."""
+    if isinstance(value, int):
+        return (value,) * rank
+    value = tuple(value)
+    if len(value) != rank:
+        raise ShapeMismatch(f"`{what}` needs {rank} value(s) for this layer; received {list(value)}", field=what)
+    return value
+
+
+def conv_output_length(length, kernel: int, padding: str, stride: int, dilation: int = 1):
+    """Keras's conv_utils output length; None stays None."""
+    if length is None:
+        return None
+    dilated = (kernel - 1) * dilation + 1
+    if padding == "same":
+        out = length
+    elif padding == "causal":
+        out = length
+    else:  # valid
+        out = length - dilated + 1
+    return (out + stride - 1) // stride if out > 0 else out
+
+
+def deconv_output_length(length, kernel: int, padding: str, stride: int, output_padding=None, dilation: int = 1):
+    if length is None:
+        return None
+    kernel = (kernel - 1) * dilation + 1
+    if output_padding is None:
+        if padding == "valid":
+            return length * stride + max(kernel - stride, 0)
+        return length * stride
+    pad = kernel // 2 if padding == "same" else 0
+    return (length - 1) * stride + kernel - 2 * pad + output_padding
+
+
+def product(dims) -> int | None:
+    if any(d is None for d in dims):
+        return None
+    return math.prod(dims)
+
+
+def expect_rank(shape: Shape, rank: int, layer: str, hint: str | None = None) -> None:
+    """Inputs of rank `rank` (batch excluded), or a clear mismatch."""
+    if len(shape) != rank:
+        raise ShapeMismatch(
+            f"`{layer}` expects input of rank {rank + 1} (batch, {_dims(rank)}); received shape {fmt_shape(shape)}",
+            hint,
+        )
+
+
+def _dims(rank: int) -> str:
+    return ", ".join(["..."] * rank) if rank > 3 else ", ".join(["d"] * rank)
+
+
+def fmt_shape(shape: Shape) -> str:
+    return "(" + ", ".join(["None", *("None" if d is None else str(d) for d in shape)]) + ")"

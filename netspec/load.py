@@ -1,0 +1,54 @@
+"""`load_spec`: the one entry point that runs source -> compose -> schema -> graph -> shapes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+
+from netspec.graph import resolve_graph
+from netspec.schema import Spec, validate_schema
+from netspec.shapes import Shapes, infer_shapes
+from netspec.source import read_source
+
+
+def load_spec(
+    spec: str | os.PathLike | Mapping | Spec,
+    *,
+    overrides: Iterable[str] = (),
+    check_shapes: bool = True,
+) -> Spec:
+    """Read and validate a spec (a path, YAML/JSON text, a mapping, or a Spec).
+
+    Raises `SpecError` (or its `ShapeError` kind) holding every problem found.
+    `overrides` are `PATH=VALUE` strings, as the CLI's `--set` takes them.
+    """
+    if isinstance(spec, Spec):
+        if spec._graph is None:
+            spec._graph = resolve_graph(spec)
+        return spec
+    source = read_source(spec)
+    source = _expand(source, list(overrides))
+    model = validate_schema(source)
+    model._graph = resolve_graph(model)
+    if check_shapes:
+        model._shapes = infer_shapes(model._graph)
+    return model
+
+
+def _expand(source, overrides):
+    """Composition (blocks, vars, includes, --set) happens here, before the schema sees the data."""
+    try:
+        from netspec.compose import expand
+    except ModuleNotFoundError:
+        if overrides:
+            raise
+        return source
+    return expand(source, overrides)
+
+
+def shapes(spec) -> Shapes:
+    """Shapes of a spec (loading it first if it is a path, text or mapping)."""
+    model = load_spec(spec)
+    if getattr(model, "_shapes", None) is None:
+        model._shapes = infer_shapes(model._graph)
+    return model._shapes

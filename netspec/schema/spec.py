@@ -1,0 +1,56 @@
+"""The top level of a spec: name, inputs, layers, outputs, training, data."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, PrivateAttr
+
+from netspec.layers import AnyLayer
+from netspec.layers.base import MAX_SIZE, Identifier, SpecModel
+from netspec.schema.data import Data
+from netspec.schema.training import Training
+
+FORMAT_VERSION = 1
+
+
+class Input(SpecModel):
+    """A model input (keras.Input)."""
+
+    name: Identifier = Field(description="Input name, a Python identifier.")
+    shape: list[Annotated[int, Field(gt=0, le=MAX_SIZE)] | None] = Field(
+        description="Shape without the batch dimension; null for any length.")
+    dtype: Literal["float32", "float16", "bfloat16", "float64", "int32", "int64", "uint8", "bool", "string"] = Field(
+        "float32", description="Element type; int32 for token ids.")
+    sparse: bool = Field(False, description="Whether the input is a sparse tensor.")
+
+
+def _data(value):
+    return {"source": value} if isinstance(value, str) else value
+
+
+class SpecHead(SpecModel):
+    """Every top-level key of a spec but `layers` (validated layer by layer, see `validate_schema`)."""
+
+    netspec: Literal[1] = Field(FORMAT_VERSION, description="Format version.")
+    name: Identifier = Field(description="Model name, a Python identifier.")
+    description: str = Field("", description="What the model is; free text.")
+    inputs: list[Input] = Field(min_length=1, description="One or more named model inputs.")
+    outputs: list[str] | None = Field(None, min_length=1, description="Names of output layers; default: the last layer.")
+    training: Training = Field(default_factory=Training, description="How to train the model.")
+    data: Annotated[Data, BeforeValidator(_data)] | None = Field(None, description="Where training data comes from.")
+
+
+class Spec(SpecHead):
+    """A netspec network spec."""
+
+    layers: list[AnyLayer] = Field(min_length=1, description="Layers, applied in order.")
+
+    # Where the spec came from (file, positions), set by `load_spec`.
+    _source = PrivateAttr(None)
+    _graph = PrivateAttr(None)
+    _shapes = PrivateAttr(None)
+
+    @property
+    def source(self):
+        return self._source

@@ -1,0 +1,270 @@
+"""`training:`: optimizer, learning-rate schedule, loss, metrics, callbacks, precision."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema, model_validator
+
+from netspec.layers.base import PositiveInt, SpecModel, did_you_mean
+
+_COMMON_OPT_ARGS = ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "use_ema", "ema_momentum",
+                    "ema_overwrite_frequency", "loss_scale_factor", "gradient_accumulation_steps")
+# Keras class and constructor arguments (besides learning_rate) of each optimizer.
+OPTIMIZERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "sgd": ("SGD", ("momentum", "nesterov")),
+    "adam": ("Adam", ("beta_1", "beta_2", "epsilon", "amsgrad")),
+    "adamw": ("AdamW", ("beta_1", "beta_2", "epsilon", "amsgrad")),
+    "rmsprop": ("RMSprop", ("rho", "momentum", "epsilon", "centered")),
+    "adagrad": ("Adagrad", ("initial_accumulator_value", "epsilon")),
+    "adadelta": ("Adadelta", ("rho", "epsilon")),
+    "adamax": ("Adamax", ("beta_1", "beta_2", "epsilon")),
+    "nadam": ("Nadam", ("beta_1", "beta_2", "epsilon")),
+    "ftrl": ("Ftrl", ("learning_rate_power", "initial_accumulator_value", "l1_regularization_strength",
+                      "l2_regularization_strength", "l2_shrinkage_regularization_strength", "beta")),
+    "lion": ("Lion", ("beta_1", "beta_2")),
+}
+
+LOSSES = (
+    "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy",
+    "categorical_focal_crossentropy", "categorical_hinge", "circle", "cosine_similarity", "ctc", "dice",
+    "hinge", "huber", "kl_divergence", "log_cosh", "mean_absolute_error", "mean_absolute_percentage_error",
+    "mean_squared_error", "mean_squared_logarithmic_error", "poisson", "sparse_categorical_crossentropy",
+    "squared_hinge", "tversky", "bce", "kld", "mae", "mape", "mse", "msle",
+)
+
+METRICS = (
+    "acc", "accuracy", "auc", "binary_accuracy", "binary_crossentropy", "binary_io_u", "categorical_accuracy",
+    "categorical_crossentropy", "categorical_hinge", "concordance_correlation", "cosine_similarity",
+    "f1_score", "f_beta_score", "false_negatives", "false_positives", "hinge", "io_u", "kl_divergence",
+    "log_cosh_error", "mae", "mape", "mean_absolute_error", "mean_absolute_percentage_error", "mean_io_u",
+    "mean_squared_error", "mean_squared_logarithmic_error", "mse", "msle", "one_hot_io_u",
+    "one_hot_mean_io_u", "pearson_correlation", "poisson", "precision", "r2_score", "recall",
+    "root_mean_squared_error", "sparse_categorical_accuracy", "sparse_categorical_crossentropy",
+    "sparse_top_k_categorical_accuracy", "squared_hinge", "top_k_categorical_accuracy", "true_negatives",
+    "true_positives",
+)
+
+Scalar = int | float | str | bool | None
+
+
+class Schedule(SpecModel):
+    """A Keras learning-rate schedule (keras.optimizers.schedules)."""
+
+    type: Literal["exponential_decay", "cosine_decay", "piecewise_constant_decay", "inverse_time_decay"] = Field(
+        description="Schedule kind.")
+    initial_learning_rate: float | None = Field(None, gt=0, description="Starting rate (all but piecewise).")
+    decay_steps: PositiveInt | None = Field(None, description="Steps over which the rate decays.")
+    decay_rate: float | None = Field(None, gt=0, description="Decay factor (exponential, inverse time).")
+    staircase: bool | None = Field(None, description="Decay in discrete steps.")
+    alpha: float | None = Field(None, ge=0, description="Minimum rate as a fraction (cosine).")
+    warmup_target: float | None = Field(None, description="Rate reached after warm-up (cosine).")
+    warmup_steps: int | None = Field(None, ge=0, description="Warm-up steps (cosine).")
+    boundaries: list[int] | None = Field(None, description="Step boundaries (piecewise constant).")
+    values: list[float] | None = Field(None, description="Rates between boundaries (piecewise constant).")
+
+    @model_validator(mode="after")
+    def _check(self):
+        needed = {
+            "exponential_decay": ("initial_learning_rate", "decay_steps", "decay_rate"),
+            "inverse_time_decay": ("initial_learning_rate", "decay_steps", "decay_rate"),
+            "cosine_decay": ("initial_learning_rate", "decay_steps"),
+            "piecewise_constant_decay": ("boundaries", "values"),
+        }[self.type]
+        missing = [k for k in needed if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"`{self.type}` needs {', '.join(f'`{k}`' for k in missing)}")
+        if self.type == "piecewise_constant_decay" and len(self.values) != len(self.boundaries) + 1:
+            raise ValueError(
+                f"`values` needs one more entry than `boundaries`; received {len(self.values)} values and "
+                f"{len(self.boundaries)} boundaries")
+        return self
+
+    @property
+    def keras_class(self) -> str:
+        return "".join(part.capitalize() for part in self.type.split("_"))
+
+
+class Optimizer(SpecModel):
+    """An optimizer: `type` plus its Keras constructor arguments."""
+
+    model_config = {"extra": "allow"}
+
+    type: Literal[tuple(OPTIMIZERS)] = Field(description="Optimizer name, as in `keras.optimizers`.")  # type: ignore[valid-type]
+    learning_rate: float | Schedule | None = Field(None, description="A rate (> 0) or a schedule; default Keras's.")
+
+    @model_validator(mode="after")
+    def _check_args(self):
+        allowed = set(OPTIMIZERS[self.type][1]) | set(_COMMON_OPT_ARGS)
+        for key, value in (self.model_extra or {}).items():
+            if key not in allowed:
+                hint = did_you_mean(key, allowed | {"learning_rate"})
+                raise ValueError(f"unknown argument `{key}` for optimizer `{self.type}`" + (f"; {hint}" if hint else
+                                 f"; expected one of: {', '.join(sorted(allowed))}"))
+            if not isinstance(value, int | float | bool):
+                raise ValueError(f"optimizer argument `{key}` must be a number or boolean; received {value!r}")
+        if isinstance(self.learning_rate, float) and self.learning_rate <= 0:
+            raise ValueError(f"`learning_rate` must be positive; received {self.learning_rate}")
+        return self
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+def _named(kind: str, names: tuple[str, ...]):
+    """A Keras object by name, or as {type, ...args}."""
+
+    def check(value):
+        if isinstance(value, str):
+            if value not in names:
+                hint = did_you_mean(value, names)
+                raise ValueError(f"unknown {kind} {value!r}" + (f"; {hint}" if hint else ""))
+            return value
+        if isinstance(value, dict) and isinstance(value.get("type"), str):
+            check(value["type"])
+            for key, arg in value.items():
+                if not isinstance(arg, Scalar | list):
+                    raise ValueError(f"{kind} argument `{key}` must be a plain value; received {arg!r}")
+            return dict(value)
+        raise ValueError(f"expected a {kind} name or a mapping with `type`; received {value!r}")
+
+    schema = {"anyOf": [{"enum": list(names)},
+                        {"type": "object", "properties": {"type": {"enum": list(names)}}, "required": ["type"]}]}
+    return check, schema
+
+
+_check_loss, _LOSS_SCHEMA = _named("loss", LOSSES)
+_check_metric, _METRIC_SCHEMA = _named("metric", METRICS)
+
+
+def _loss_or_per_output(value):
+    """A loss, or a mapping from output name to loss (a mapping without `type`)."""
+    if isinstance(value, dict) and "type" not in value:
+        return {str(k): _check_loss(v) for k, v in value.items()}
+    return _check_loss(value)
+
+
+def _metrics_or_per_output(value):
+    def as_list(items):
+        if not isinstance(items, list):
+            raise ValueError(f"expected a list of metrics; received {items!r}")
+        return [_check_metric(m) for m in items]
+
+    if isinstance(value, dict):
+        return {str(k): as_list(v) for k, v in value.items()}
+    return as_list(value)
+
+
+LossSpec = Annotated[Any, PlainValidator(_loss_or_per_output), WithJsonSchema(
+    {"anyOf": [_LOSS_SCHEMA, {"type": "object", "additionalProperties": _LOSS_SCHEMA}]})]
+MetricsSpec = Annotated[Any, PlainValidator(_metrics_or_per_output), WithJsonSchema(
+    {"anyOf": [{"type": "array", "items": _METRIC_SCHEMA},
+               {"type": "object", "additionalProperties": {"type": "array", "items": _METRIC_SCHEMA}}]})]
+
+
+def _optimizer(value):
+    if isinstance(value, str):
+        value = {"type": value}
+    return value
+
+
+class EarlyStopping(SpecModel):
+    """Stop when a monitored quantity stops improving."""
+
+    type: Literal["early_stopping"]
+    monitor: str = "val_loss"
+    min_delta: float = 0.0
+    patience: int = Field(0, ge=0)
+    mode: Literal["auto", "min", "max"] = "auto"
+    baseline: float | None = None
+    restore_best_weights: bool = False
+    start_from_epoch: int = Field(0, ge=0)
+
+
+class ReduceLROnPlateau(SpecModel):
+    """Reduce the learning rate when a metric has stopped improving."""
+
+    type: Literal["reduce_lr_on_plateau"]
+    monitor: str = "val_loss"
+    factor: float = Field(0.1, gt=0, lt=1)
+    patience: int = Field(10, ge=0)
+    mode: Literal["auto", "min", "max"] = "auto"
+    min_delta: float = 1e-4
+    cooldown: int = Field(0, ge=0)
+    min_lr: float = Field(0.0, ge=0)
+
+
+class ModelCheckpoint(SpecModel):
+    """Save the model during training; by default the best one, as `best.keras` in the run folder."""
+
+    type: Literal["model_checkpoint"]
+    filepath: str = "best.keras"
+    monitor: str = "val_loss"
+    save_best_only: bool = True
+    save_weights_only: bool = False
+    mode: Literal["auto", "min", "max"] = "auto"
+
+
+class TensorBoard(SpecModel):
+    """TensorBoard logs, under `logs/` in the run folder by default."""
+
+    type: Literal["tensorboard"]
+    log_dir: str = "logs"
+    histogram_freq: int = Field(0, ge=0)
+    write_graph: bool = True
+    update_freq: Literal["epoch", "batch"] | PositiveInt = "epoch"
+    profile_batch: int = 0
+
+
+class CSVLogger(SpecModel):
+    """Stream epoch results to a CSV file (default `training_log.csv` in the run folder)."""
+
+    type: Literal["csv_logger"]
+    filename: str = "training_log.csv"
+    separator: str = ","
+    append: bool = False
+
+
+class BackupAndRestore(SpecModel):
+    """Back up training state each epoch so an interrupted run can resume."""
+
+    type: Literal["backup_and_restore"]
+    backup_dir: str = "backup"
+    save_freq: Literal["epoch"] | PositiveInt = "epoch"
+    delete_checkpoint: bool = True
+
+
+class TerminateOnNaN(SpecModel):
+    """Stop training when the loss becomes NaN."""
+
+    type: Literal["terminate_on_nan"]
+
+
+Callback = Annotated[
+    Union[EarlyStopping, ReduceLROnPlateau, ModelCheckpoint, TensorBoard, CSVLogger, BackupAndRestore, TerminateOnNaN],  # noqa: UP007
+    Field(discriminator="type"),
+]
+
+
+def _callback(value):
+    return {"type": value} if isinstance(value, str) else value
+
+
+class Training(SpecModel):
+    """How to train the model."""
+
+    optimizer: Annotated[Optimizer, BeforeValidator(_optimizer)] = Field(
+        default_factory=lambda: Optimizer(type="adam"), description="`adam`, or {type, learning_rate, ...args}.")
+    loss: LossSpec = Field(
+        "sparse_categorical_crossentropy",
+        description="A Keras loss name or {type, ...args}; or a mapping from output name to loss.")
+    metrics: MetricsSpec = Field(
+        default_factory=lambda: ["accuracy"], description="Metrics to report; or a mapping per output.")
+    batch_size: PositiveInt = Field(32, description="Samples per gradient step.")
+    epochs: PositiveInt = Field(10, description="Passes over the training data.")
+    validation_split: float = Field(0.1, ge=0, lt=1, description="Fraction of training data held out for validation.")
+    precision: Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"] = Field(
+        "auto", description="`auto`: bfloat16 on GPUs >= 8.0, float16 on older GPUs, float32 on CPU.")
+    seed: int | None = Field(None, description="Seed for weights, shuffling and dropout.")
+    callbacks: list[Annotated[Callback, BeforeValidator(_callback)]] = Field(default_factory=list, description="Keras callbacks, by name or {type, ...}.")

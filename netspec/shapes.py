@@ -1,0 +1,132 @@
+"""Stage 4: static shapes, parameter counts and costs, in pure Python.
+
+Walks the graph in order, asking each layer's `infer` for its output shapes
+and parameter counts. A layer that cannot take its input becomes a located
+diagnostic with the received shape and a fix; layers downstream of a failure
+are skipped rather than reported again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from netspec.errors import Diagnostic, ShapeError, SpecError
+from netspec.graph import Graph, Node
+from netspec.layers.base import Inference, Shape, ShapeMismatch, fmt_shape
+
+# A spec whose parameters exceed this is refused before anything is allocated.
+MAX_PARAMS = 10_000_000_000
+
+
+@dataclass
+class LayerInfo:
+    node: Node
+    outputs: list[Shape]
+    trainable: int
+    non_trainable: int
+    flops: int = 0
+
+    @property
+    def params(self) -> int:
+        return self.trainable + self.non_trainable
+
+
+@dataclass
+class Shapes:
+    graph: Graph
+    layers: list[LayerInfo] = field(default_factory=list)
+    input_shapes: dict[str, Shape] = field(default_factory=dict)
+
+    @property
+    def trainable(self) -> int:
+        return sum(i.trainable for i in self.layers)
+
+    @property
+    def non_trainable(self) -> int:
+        return sum(i.non_trainable for i in self.layers)
+
+    @property
+    def total(self) -> int:
+        return self.trainable + self.non_trainable
+
+    def by_name(self) -> dict[str, LayerInfo]:
+        return {i.node.name: i for i in self.layers}
+
+
+def infer_shapes(graph: Graph) -> Shapes:
+    """Every layer's output shapes and parameters; ShapeError lists every layer that fails."""
+    spec = graph.spec
+    result = Shapes(graph)
+    known: dict[str, list[Shape]] = {}
+    for spec_input, node in zip(spec.inputs, graph.inputs):
+        shape = tuple(spec_input.shape)
+        known[node.name] = [shape]
+        result.input_shapes[node.name] = shape
+    dtypes = {i.name: i.dtype for i in spec.inputs}
+    problems: list[Diagnostic] = []
+    total = 0
+    for node in graph.nodes:
+        if any(ref.name not in known for ref in node.inputs):
+            continue  # an earlier layer failed; don't report the same problem twice
+        try:
+            shapes = [_pick(known[ref.name], ref, node) for ref in node.inputs]
+            _check_dtype(node, dtypes)
+            info = node.layer.infer(shapes)
+        except ShapeMismatch as exc:
+            problems.append(_diagnostic(spec, node, exc, graph))
+            continue
+        trainable, non_trainable = (info.trainable, info.non_trainable) if node.layer.trainable else (0, info.trainable + info.non_trainable)
+        known[node.name] = info.outputs
+        dtypes[node.name] = _out_dtype(node, dtypes)
+        total += trainable + non_trainable
+        if total > MAX_PARAMS:
+            problems.append(_diagnostic(spec, node, ShapeMismatch(
+                f"the model would have more than {MAX_PARAMS:,} parameters (the parameter budget) "
+                f"at this layer ({total:,})", "reduce `units`, `filters` or the input size")))
+            break
+        result.layers.append(LayerInfo(node, info.outputs, trainable, non_trainable, info.flops))
+    if problems:
+        raise ShapeError(problems)
+    return result
+
+
+def _pick(outputs: list[Shape], ref, node: Node) -> Shape:
+    if ref.index >= len(outputs):
+        raise ShapeMismatch(f"`{ref}` has {len(outputs)} output(s); there is no output {ref.index}")
+    return outputs[ref.index]
+
+
+def _check_dtype(node: Node, dtypes: dict[str, str]) -> None:
+    """Embeddings read integer ids; a float input is almost always a mistake."""
+    if node.layer.type == "embedding":
+        for ref in node.inputs:
+            if dtypes.get(ref.name, "float32").startswith(("float", "bfloat")):
+                raise ShapeMismatch(
+                    f"`embedding` reads integer token ids; it receives {dtypes.get(ref.name)} values from `{ref.name}`",
+                    "give the model input `dtype: int32`")
+
+
+def _out_dtype(node: Node, dtypes: dict[str, str]) -> str:
+    if node.layer.type in ("embedding",):
+        return "float32"
+    first = node.inputs[0].name if node.inputs else None
+    return dtypes.get(first, "float32") if node.layer.type in ("reshape", "flatten", "permute", "repeat_vector") else "float32"
+
+
+def _diagnostic(spec, node: Node, exc: ShapeMismatch, graph: Graph | None = None) -> Diagnostic:
+    path = node.path + ((exc.field,) if exc.field and exc.field in node.layer.model_fields_set else ())
+    hint = exc.hint
+    if hint and "{input}" in hint and graph is not None and node.inputs:
+        # Name the layer that produced the input, where the fix usually belongs.
+        producer = graph.by_name().get(node.inputs[0].name)
+        where = f"layers[{producer.index}]" if producer and producer.layer is not None else f"input `{node.inputs[0].name}`"
+        hint = hint.replace("{input}", where)
+    source = spec.source
+    if source is None:
+        from netspec.source import format_path
+
+        return Diagnostic(exc.message, format_path(path), hint=hint)
+    return source.diagnostic(path, exc.message, hint)
+
+
+__all__ = ["Inference", "LayerInfo", "MAX_PARAMS", "Shapes", "SpecError", "fmt_shape", "infer_shapes"]
