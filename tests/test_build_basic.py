@@ -1,0 +1,7 @@
+from keras_compare import assert_matches_keras
+
+from conftest import SPECS
+
+
+def test_mnist_convnet_matches_keras():
+    assert_matches_keras(SPECS / "mnist_convnet.yaml")
