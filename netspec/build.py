@@ -41,6 +41,8 @@ def call_layer(layer, convention: str, args: list):
         return layer(args)
     if convention == "args":
         return layer(*args)
+    if convention == "attention":  # layer(query, value[, key]); one input attends to itself
+        return layer(*args) if len(args) > 1 else layer(args[0], args[0])
     return layer(args[0])
 
 

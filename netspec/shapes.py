@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 from netspec.errors import Diagnostic, ShapeError, SpecError
 from netspec.graph import Graph, Node
 from netspec.layers.base import Inference, Shape, ShapeMismatch, fmt_shape
-
-# A spec whose parameters exceed this is refused before anything is allocated.
-MAX_PARAMS = 10_000_000_000
+from netspec.schema import MAX_PARAMS  # the parameter budget: larger specs are refused before anything is allocated
 
 
 @dataclass
@@ -110,7 +108,7 @@ def _out_dtype(node: Node, dtypes: dict[str, str]) -> str:
     if node.layer.type in ("embedding",):
         return "float32"
     first = node.inputs[0].name if node.inputs else None
-    return dtypes.get(first, "float32") if node.layer.type in ("reshape", "flatten", "permute", "repeat_vector") else "float32"
+    return dtypes.get(first, "float32") if node.layer.type in ("reshape", "flatten", "permute", "repeat_vector", "identity") else "float32"
 
 
 def _diagnostic(spec, node: Node, exc: ShapeMismatch, graph: Graph | None = None) -> Diagnostic:

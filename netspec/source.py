@@ -8,11 +8,12 @@ input with a located error instead of a traceback or an out-of-memory kill.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,17 +42,36 @@ _SpecLoader.add_implicit_resolver(
 
 @dataclass
 class Source:
-    """A spec's data, where it came from, and where each value was written."""
+    """A spec's data, where it came from, and where each value was written.
+
+    An expanded spec (netspec/compose) has `origins`: a value there may have been
+    written in another file, a block body or a `--set` flag; `origins[path]`
+    says where for `path` and everything below it that has no entry of its own.
+    """
 
     data: Any
     file: str | None = None
     positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     base_dir: Path | None = None
+    origins: dict[Path_, Origin] = field(default_factory=dict)
+
+    def origin(self, path: Path_, *, key: bool = False) -> Origin:
+        """Where the value at `path` (its key, if `key`) was written."""
+        path = tuple(path)
+        for i in range(len(path), -1, -1) if self.origins else ():
+            found = self.origins.get(path[:i])
+            if found is not None and not (key and i == len(path) and not found.covers_key):
+                return found.at(*path[i:])
+        return Origin(self, path)
 
     def locate(self, path: Path_, *, key: bool = False) -> tuple[int | None, int | None]:
-        """Line and column of `path`, or of its nearest written ancestor."""
+        """Line and column of `path`, or of its nearest written ancestor (in the file `origin` names)."""
         path = tuple(path)
+        if self.origins:
+            found = self.origin(path, key=key)
+            if found.source is not self:
+                return found.source.locate(found.path, key=key)
         if key and path in self.key_positions:
             return self.key_positions[path]
         while path:
@@ -61,8 +81,35 @@ class Source:
         return self.positions.get((), (None, None))
 
     def diagnostic(self, path: Path_, message: str, hint: str | None = None, *, key: bool = False) -> Diagnostic:
+        if self.origins:
+            found = self.origin(path, key=key)
+            if found.source is not self:
+                return found.diagnostic(message, hint, key=key)
         line, column = self.locate(path, key=key)
         return Diagnostic(message, format_path(path), self.file, line, column, hint)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a value was written: `path` in `source`, and how it got into the expanded spec.
+
+    `chain` says how, innermost first ("in block conv_block, copy 2, used at
+    layers[4]", "included by spec.yaml:3"); diagnostics append it to their
+    message. `covers_key` is false where only the value was written there (a
+    `${name}` substitution), so errors about the key itself look further up.
+    """
+
+    source: Source
+    path: Path_ = ()
+    chain: tuple[str, ...] = ()
+    covers_key: bool = True
+
+    def at(self, *parts) -> Origin:
+        return replace(self, path=(*self.path, *parts), covers_key=True) if parts else self
+
+    def diagnostic(self, message: str, hint: str | None = None, *, key: bool = False) -> Diagnostic:
+        found = self.source.diagnostic(self.path, message, hint, key=key)
+        return replace(found, message=f"{found.message} ({'; '.join(self.chain)})") if self.chain else found
 
 
 def format_path(path: Path_) -> str:
@@ -124,129 +171,222 @@ def _fail(file: str, message: str, hint: str | None = None, line: int | None = N
 
 
 def parse_text(text: str, *, file: str | None = None, base_dir: Path | None = None) -> Source:
+    """YAML or JSON text -> Source; every problem becomes a located SpecError."""
     if len(text) > MAX_FILE_BYTES:
         _fail(file, f"spec text is {len(text):,} characters; the limit is {MAX_FILE_BYTES:,}")
+    if "\x00" in text:
+        _fail(file, "the text contains NUL characters: it is binary, not YAML or JSON", line=text[: text.index("\x00")].count("\n") + 1)
     if not text.strip():
         _fail(file, "the spec is empty", "a spec is a mapping with at least `name`, `inputs` and `layers`", 1, 1)
-    is_json = (file or "").endswith(".json") or text.lstrip().startswith(("{", "["))
-    if is_json:
-        _check_json(text, file)
+    if (file or "").endswith(".json") or text.lstrip().startswith("{"):
+        _check_json(text, file, strict=(file or "").endswith(".json"))
+    loader = _SpecLoader(text)
+    builder = _Builder(file, loader)
     try:
-        node = yaml.compose(text, Loader=_SpecLoader)
+        data = builder.document()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        _fail(file, f"YAML syntax error: {problem}", _yaml_hint(problem), line, col)
+        _fail(file, *_yaml_problem(exc, text))
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        _fail(file, f"the text contains a character YAML does not allow ({exc.character!r})", None, line)
     except yaml.YAMLError as exc:
         _fail(file, f"YAML error: {exc}")
     except RecursionError:
         _fail(file, "the spec is nested too deeply to read")
-    if node is None:
+    finally:
+        loader.dispose()
+    if data is _EMPTY:
         _fail(file, "the spec is empty", "a spec is a mapping with at least `name`, `inputs` and `layers`", 1, 1)
-    builder = _Builder(file)
-    data = builder.build(node, ())
     if not isinstance(data, dict):
-        kind = type(data).__name__ if data is not None else "null"
-        _fail(file, f"the top level of a spec must be a mapping; received a {kind}",
-              "start the file with `name:`, `inputs:` and `layers:` keys", node.start_mark.line + 1, node.start_mark.column + 1)
+        line, column = builder.positions[()]
+        _fail(file, f"the top level of a spec must be a mapping; received {describe_type(data)}",
+              "start the file with `name:`, `inputs:` and `layers:` keys", line, column)
     return Source(data, file, builder.positions, builder.key_positions, base_dir)
 
 
-def _check_json(text: str, file: str | None) -> None:
-    """JSON gets JSON's own syntax errors, which name the right place."""
+def describe_type(value) -> str:
+    """A value's kind in the words of YAML/JSON: `a list`, `a string`, ..."""
+    if value is None:
+        return "null"
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a mapping"}
+    return names.get(type(value), f"a {type(value).__name__}")
 
-    def no_duplicates(pairs):
-        seen = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKey(key)
-            seen.add(key)
-        return dict(pairs)
 
+def _check_json(text: str, file: str | None, strict: bool) -> None:
+    """JSON gets JSON's own syntax errors, which name the right place.
+
+    `strict` for a .json file; otherwise text that merely starts with `{` may
+    still be YAML flow style, and a JSON error is left to the YAML pass.
+    """
     try:
-        json.loads(text, object_pairs_hook=no_duplicates)
-    except _DuplicateKey:
-        return  # located below, by the YAML pass, which knows the line
+        json.loads(text)
     except json.JSONDecodeError as exc:
-        _fail(file, f"JSON syntax error: {exc.msg}", None, exc.lineno, exc.colno)
+        if strict:
+            before = text[: exc.pos].rstrip()
+            hint = "JSON allows no comma after the last item" if before.endswith(",") else None
+            _fail(file, f"JSON syntax error: {exc.msg}", hint, exc.lineno, exc.colno)
     except RecursionError:
         _fail(file, "the spec is nested too deeply to read")
 
 
-class _DuplicateKey(Exception):
-    pass
-
-
-def _yaml_hint(problem: str) -> str | None:
-    if "tab" in problem:
-        return "indent with spaces; YAML does not allow tabs"
+def _yaml_problem(exc: yaml.MarkedYAMLError, text: str) -> tuple:
+    """(message, hint, line, column) of a YAML syntax error."""
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or exc.context or "invalid YAML"
+    line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+    hint = None
+    if mark is not None and text[mark.index: mark.index + 1] == "\t" or "tab" in problem:
+        return "YAML syntax error: a tab character where YAML expects spaces", "indent with spaces; YAML does not allow tabs", line, column
+    context = exc.context_mark
+    if exc.context and context is not None and (context.line, context.column) != (mark.line, mark.column):
+        problem += f" ({exc.context} that starts at line {context.line + 1}, column {context.column + 1})"
     if "mapping values are not allowed" in problem:
-        return "a value that contains ': ' must be quoted"
-    if "found character '%'" in problem or "found undefined alias" in problem:
-        return None
-    if "could not find expected ':'" in problem:
-        return "check the indentation and that every key ends with ':'"
-    return None
+        hint = "a value that contains ': ' must be quoted"
+    elif "could not find expected ':'" in problem:
+        hint = "check the indentation and that every key ends with ':'"
+    elif "did not find expected" in problem and exc.context and "flow" in exc.context:
+        hint = "close every `[` with `]` and every `{` with `}`, and separate items with commas"
+    return f"YAML syntax error: {problem}", hint, line, column
+
+
+_EMPTY = object()  # a stream without a document
+_STR, _INT = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int"
+_DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]{0,30})")
+MAX_DEPTH = 100
 
 
 class _Builder:
-    """Turns composed YAML nodes into dicts, lists and scalars, recording marks."""
+    """Builds dicts, lists and scalars straight from the parser's events.
 
-    def __init__(self, file: str | None):
+    Building from events (rather than from composed nodes) keeps time and
+    memory proportional to what is accepted: the value count is checked as
+    values arrive, aliases add the size of what they repeat before it is
+    copied, and an alias to a collection still being read is recursion.
+    """
+
+    def __init__(self, file: str | None, loader):
         self.file = file
+        self.loader = loader
+        self.next = loader.get_event
         self.positions: dict[Path_, tuple[int, int]] = {}
         self.key_positions: dict[Path_, tuple[int, int]] = {}
         self.count = 0
-        self.active: set[int] = set()
-        self.constructor = _SpecLoader("")  # only its scalar constructors are used
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.open_anchors: set[str] = set()
+        self.aliases = 0
+        self.tags: dict[str, str] = {}
 
-    def build(self, node: yaml.Node, path: Path_) -> Any:
+    def document(self) -> Any:
+        self.next()  # StreamStartEvent
+        event = self.next()
+        if isinstance(event, yaml.StreamEndEvent):
+            return _EMPTY
+        data = self.value(self.next(), ())
+        self.next()  # DocumentEndEvent
+        event = self.next()
+        if not isinstance(event, yaml.StreamEndEvent):
+            self._error(event, "the file holds more than one YAML document", "keep one spec per file, without `---` separators")
+        return data
+
+    def value(self, event, path: Path_) -> Any:
+        mark = event.start_mark
+        self.positions[path] = (mark.line + 1, mark.column + 1)
+        if isinstance(event, yaml.AliasEvent):
+            return self._alias(event)
+        start = self.count
         self.count += 1
         if self.count > MAX_NODES:
-            self._error(node, f"the spec expands to more than {MAX_NODES:,} values",
-                        "this usually means aliases that expand exponentially (a 'billion laughs' file)")
-        self.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-        if isinstance(node, yaml.ScalarNode):
-            return self._scalar(node)
-        if id(node) in self.active:
-            self._error(node, "an alias refers to a value that contains itself", "remove the recursive alias")
-        if len(path) > 100:
-            self._error(node, "the spec is nested more than 100 levels deep")
-        self.active.add(id(node))
-        try:
-            if isinstance(node, yaml.SequenceNode):
-                return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
-            return self._mapping(node, path)
-        finally:
-            self.active.discard(id(node))
+            self._too_many(event)
+        anchor = event.anchor
+        if isinstance(event, yaml.ScalarEvent):
+            value = self._scalar(event)
+        else:
+            if len(path) > MAX_DEPTH:
+                self._error(event, f"the spec is nested more than {MAX_DEPTH} levels deep")
+            if anchor is not None:
+                self.open_anchors.add(anchor)
+            if isinstance(event, yaml.SequenceStartEvent):
+                value = self._sequence(path)
+            elif isinstance(event, yaml.MappingStartEvent):
+                value = self._mapping(path)
+            else:
+                self._error(event, f"unexpected YAML event {type(event).__name__}")
+            self.open_anchors.discard(anchor)
+        if anchor is not None:
+            self.anchors[anchor] = (value, self.count - start)
+        return value
 
-    def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict:
+    def _sequence(self, path: Path_) -> list:
+        out: list = []
+        while True:
+            event = self.next()
+            if isinstance(event, yaml.SequenceEndEvent):
+                return out
+            out.append(self.value(event, (*path, len(out))))
+
+    def _mapping(self, path: Path_) -> dict:
         out: dict = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                self._error(key_node, "a mapping key must be a plain string")
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                self._error(key_node, "YAML merge keys (`<<`) are not supported", "use `blocks` and `vars` to reuse parts of a spec")
-            key = self._scalar(key_node)
-            if not isinstance(key, str):
-                key = str(key) if isinstance(key, int | float) or key is None else key
-                if not isinstance(key, str):
-                    self._error(key_node, f"mapping keys must be strings; received {key!r}")
+        while True:
+            event = self.next()
+            if isinstance(event, yaml.MappingEndEvent):
+                return out
+            if not isinstance(event, yaml.ScalarEvent):
+                self._error(event, "a mapping key must be a plain string", "write keys as `name: value`")
+            key = event.value
+            if key == "<<" and event.implicit[0]:
+                self._error(event, "YAML merge keys (`<<`) are not supported", "use `blocks` and `vars` to reuse parts of a spec")
+            key_path = (*path, key)
             if key in out:
-                first = self.key_positions[(*path, key)]
-                self._error(key_node, f"duplicate key `{key}` (first written at line {first[0]})",
-                            "remove one of them; YAML keeps only the last, which hides mistakes")
-            self.key_positions[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            out[key] = self.build(value_node, (*path, key))
-        return out
+                first = self.key_positions[key_path]
+                self._error(event, f"duplicate key `{key}` (first written at line {first[0]})",
+                            "remove one of them; a parser would silently keep only the last")
+            self.key_positions[key_path] = (event.start_mark.line + 1, event.start_mark.column + 1)
+            out[key] = self.value(self.next(), key_path)
 
-    def _scalar(self, node: yaml.ScalarNode) -> Any:
+    def _scalar(self, event) -> Any:
+        value, tag = event.value, event.tag
+        if tag is None or tag == "!":
+            if not event.implicit[0]:
+                return value  # quoted: a string
+            tag = self.tags.get(value)
+            if tag is None:  # plain scalars repeat a lot (`relu`, `3`): resolve each text once
+                tag = self.tags[value] = self.loader.resolve(yaml.ScalarNode, value, event.implicit)
+        if tag == _STR:
+            return value
+        if tag == _INT and _DECIMAL.fullmatch(value):
+            return int(value)
+        node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark, event.style)
         try:
-            return self.constructor.construct_object(node, deep=True)
+            return self.loader.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, OverflowError) as exc:
-            self._error(node, f"cannot read value {node.value!r}: {exc}")
+            self._error(event, f"cannot read value {shorten(value)}: {str(exc).splitlines()[0]}")
 
-    def _error(self, node: yaml.Node, message: str, hint: str | None = None):
-        mark = node.start_mark
+    def _alias(self, event) -> Any:
+        name = event.anchor
+        if name in self.open_anchors:
+            self._error(event, f"the alias `*{name}` refers to a value that contains itself", "remove the recursive alias")
+        if name not in self.anchors:
+            self._error(event, f"the alias `*{name}` names no anchor written before it", f"define `&{name}` before using `*{name}`")
+        value, size = self.anchors[name]
+        self.aliases += 1
+        self.count += size
+        if self.count > MAX_NODES:
+            self._too_many(event)
+        return copy.deepcopy(value) if isinstance(value, list | dict) else value
+
+    def _too_many(self, event):
+        if self.aliases:
+            self._error(event, f"the spec expands to more than {MAX_NODES:,} values through its aliases",
+                        "aliases that repeat aliases grow exponentially (a 'billion laughs' file); remove them")
+        self._error(event, f"the spec holds more than {MAX_NODES:,} values, too many for a network spec",
+                    "split it, or generate the layers with `blocks`")
+
+    def _error(self, event, message: str, hint: str | None = None):
+        mark = event.start_mark
         _fail(self.file, message, hint, mark.line + 1, mark.column + 1)
+
+
+def shorten(value: Any, limit: int = 60) -> str:
+    """repr of a value for a message, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

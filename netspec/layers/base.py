@@ -239,8 +239,9 @@ class Layer(SpecModel):
     trainable: bool = Field(True, description="Whether the layer's weights are updated in training.")
 
     keras_class: ClassVar[str] = ""
-    # How the Keras layer is called: layer(x) | layer([a, b]) | layer(a, b, ...)
-    call_convention: ClassVar[Literal["single", "list", "args"]] = "single"
+    # How the Keras layer is called: layer(x) | layer([a, b]) | layer(a, b, ...) |
+    # "attention": layer(query, value[, key]), where a single input x is layer(x, x)
+    call_convention: ClassVar[Literal["single", "list", "args", "attention"]] = "single"
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int] = 1
     # Fields whose values are Keras objects: lowered through `lower_object`.

@@ -1,13 +1,21 @@
-"""Convolution layers, 1D/2D/3D: plain (transposed, separable and depthwise are
-added beside them, on the same `_Conv` base)."""
+"""Convolution layers in 1D/2D/3D: plain, transposed, separable and depthwise.
+
+Each family is one private base holding the Keras constructor arguments of
+its classes (with Keras 3's defaults); the per-rank classes only fix `type`,
+`keras_class` and `rank`. Shape rules follow keras/src/ops/operation_utils.py
+(`compute_conv_output_shape`) and backend_utils.py
+(`compute_conv_transpose_output_shape`).
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+import math
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PlainValidator, WithJsonSchema, field_validator, model_validator
 
 from netspec.layers.base import (
+    MAX_SIZE,
     ActivationName,
     Constraint,
     DataFormat,
@@ -20,31 +28,60 @@ from netspec.layers.base import (
     Size,
     as_tuple,
     conv_output_length,
+    deconv_output_length,
     fmt_shape,
 )
 
-CONV_OBJECTS = {
-    "kernel_initializer": "initializers", "bias_initializer": "initializers",
-    "kernel_regularizer": "regularizers", "bias_regularizer": "regularizers",
-    "activity_regularizer": "regularizers",
-    "kernel_constraint": "constraints", "bias_constraint": "constraints",
-}
+# ----- input layout helpers, shared with pooling and reshaping -----
+
+SPATIAL_NAMES = {1: ("steps",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
+def layout(rank: int, data_format) -> str:
+    """`(batch, height, width, channels)` or `(batch, channels, height, width)`."""
+    spatial = list(SPATIAL_NAMES[rank])
+    axes = ["channels", *spatial] if data_format == "channels_first" else [*spatial, "channels"]
+    return "(batch, " + ", ".join(axes) + ")"
+
+
+def axis_label(index: int, rank: int, data_format) -> str:
+    """Spatial axis `index` (0-based) as Keras counts it, batch included: `axis 2 (width)`."""
+    offset = 2 if data_format == "channels_first" else 1
+    return f"axis {index + offset} ({SPATIAL_NAMES[rank][index]})"
+
+
+def _sibling_type(layer: str, rank: int) -> str | None:
+    """The same layer type one rank up (`conv2d` -> `conv3d`), if the format has it."""
+    from netspec.layers import LAYER_TYPES  # the registry imports this module
+
+    candidate = layer.replace(f"{rank}d", f"{rank + 1}d", 1)
+    return candidate if candidate != layer and candidate in LAYER_TYPES else None
+
+
+def rank_hint(shape, rank: int, data_format, layer: str) -> str:
+    """The usual fix for a layer of `rank` spatial dims fed input of the wrong rank."""
+    if len(shape) == rank + 2:
+        sibling = _sibling_type(layer, rank)
+        return (
+            f"the input has one axis more than `{layer}` takes, as a sequence of "
+            f"{'images' if rank == 2 else 'volumes' if rank == 3 else 'sequences'} does: "
+            f"wrap it in `time_distributed` to apply it to each of the {shape[0] or 'N'} items"
+            + (f", or use `{sibling}`" if sibling else "")
+        )
+    if len(shape) == rank:
+        target = [1, *shape] if data_format == "channels_first" else [*shape, 1]
+        target = [-1 if d is None else d for d in target]
+        return f"add a `reshape` after {{input}} that gives it a channels axis, e.g. `target_shape: {target}`"
+    return f"add a `reshape` after {{input}} that gives it the layout {layout(rank, data_format)}"
 
 
 def split_channels(shape, rank: int, data_format, layer: str):
-    """(spatial dims, channels) of an input of `rank` spatial dims, or a mismatch with a fix."""
+    """(spatial dims, channels) of an input with `rank` spatial dims, or a mismatch with a fix."""
     if len(shape) != rank + 1:
-        hint = None
-        if len(shape) == rank + 2:
-            hint = f"the input has an extra leading axis (a sequence of frames?): wrap the layer in `time_distributed`"
-        elif len(shape) == rank:
-            hint = f"add a `reshape` that gives the input a channels axis, e.g. target_shape {list(shape) + [1]}"
-        else:
-            hint = f"add a `reshape` to rank {rank + 1}"
         raise ShapeMismatch(
-            f"`{layer}` expects input of rank {rank + 2} (batch, {rank} spatial dims, channels); "
-            f"received shape {fmt_shape(shape)}",
-            hint,
+            f"`{layer}` expects input of rank {rank + 2} {layout(rank, data_format)}; "
+            f"received shape {fmt_shape(shape)} (rank {len(shape) + 1})",
+            rank_hint(shape, rank, data_format, layer),
         )
     if data_format == "channels_first":
         return list(shape[1:]), shape[0]
@@ -55,7 +92,123 @@ def join_channels(spatial, channels, data_format):
     return (channels, *spatial) if data_format == "channels_first" else (*spatial, channels)
 
 
-class _Conv(Layer):
+def positions(spatial) -> int:
+    """Number of spatial positions; an unknown size counts as 1 (cost per known position)."""
+    return math.prod(d or 1 for d in spatial)
+
+
+def ran_out(layer: str, window: str, index: int, rank: int, data_format, length, shape, field: str,
+            knob: str) -> ShapeMismatch:
+    """The error of a window (kernel, pool, crop) larger than what is left of the input."""
+    axis = axis_label(index, rank, data_format)
+    return ShapeMismatch(
+        f"`{layer}`: the {window} is larger than {axis} of its input, which has size {length} here; "
+        f"received shape {fmt_shape(shape)}",
+        f"the size ran out at this layer: {{input}} leaves only {length} on {axis}; use `padding: same` here "
+        f"or on earlier layers, a smaller `{knob}`, or fewer downsampling (pooling or strided) layers before this one",
+        field=field,
+    )
+
+
+# ----- argument types -----
+
+def _output_padding_check(value):
+    def is_count(x):
+        return isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= MAX_SIZE
+
+    if value is None or is_count(value):
+        return value
+    if isinstance(value, list | tuple) and value and all(is_count(x) for x in value):
+        return tuple(value)
+    raise ValueError(f"expected a non-negative integer or a list of them; received {value!r}")
+
+
+OutputPadding = Annotated[
+    Any,
+    PlainValidator(_output_padding_check),
+    WithJsonSchema({"anyOf": [
+        {"type": "integer", "minimum": 0},
+        {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1},
+        {"type": "null"},
+    ]}),
+]
+
+_KERNEL = {
+    "kernel_initializer": "initializers", "kernel_regularizer": "regularizers", "kernel_constraint": "constraints",
+}
+_DEPTHWISE = {
+    "depthwise_initializer": "initializers", "depthwise_regularizer": "regularizers",
+    "depthwise_constraint": "constraints",
+}
+_POINTWISE = {
+    "pointwise_initializer": "initializers", "pointwise_regularizer": "regularizers",
+    "pointwise_constraint": "constraints",
+}
+_BIAS = {
+    "bias_initializer": "initializers", "bias_regularizer": "regularizers", "bias_constraint": "constraints",
+    "activity_regularizer": "regularizers",
+}
+CONV_OBJECTS = {**_KERNEL, **_BIAS}
+
+
+# ----- the shared machinery -----
+
+
+class _BaseConv(Layer):
+    """What every convolution shares: per-rank tuple checks and the sliding-window shape rule."""
+
+    rank: ClassVar[int] = 2
+
+    @field_validator("kernel_size", "strides", "dilation_rate", "output_padding", check_fields=False)
+    @classmethod
+    def _one_per_axis(cls, value, info):
+        if isinstance(value, tuple) and len(value) != cls.rank:
+            raise ValueError(
+                f"`{info.field_name}` needs {cls.rank} value(s), one per spatial dimension, or a single int; "
+                f"received {list(value)}"
+            )
+        return value
+
+    def _input_channels(self, shape) -> tuple[list, int]:
+        spatial, channels = split_channels(shape, self.rank, self.data_format, self.type)
+        if channels is None:
+            raise ShapeMismatch(
+                f"`{self.type}` needs a known channels dimension to size its kernel; received shape {fmt_shape(shape)}",
+                "give the channels axis of the input a fixed size",
+            )
+        return spatial, channels
+
+    def _sliding_output(self, shape, spatial) -> list:
+        """Output spatial sizes of a sliding window with this layer's kernel, strides, padding, dilation."""
+        kernel = as_tuple(self.kernel_size, self.rank, "kernel_size")
+        strides = as_tuple(self.strides, self.rank, "strides")
+        dilation = as_tuple(self.dilation_rate, self.rank, "dilation_rate")
+        out = []
+        for index, (length, k, s, d) in enumerate(zip(spatial, kernel, strides, dilation)):
+            size = conv_output_length(length, k, self.padding, s, d)
+            if size is not None and size <= 0:
+                window = f"kernel ({k}, dilated to {(k - 1) * d + 1})" if d > 1 else f"kernel ({k})"
+                raise ran_out(self.type, window, index, self.rank, self.data_format, length, shape,
+                              "kernel_size", "kernel_size")
+            out.append(size)
+        return out
+
+
+def _no_strided_dilation(layer) -> None:
+    """Keras refuses `strides > 1` together with `dilation_rate > 1` for these layers."""
+    strides = as_tuple(layer.strides, layer.rank, "strides")
+    dilation = as_tuple(layer.dilation_rate, layer.rank, "dilation_rate")
+    if max(strides) > 1 and max(dilation) > 1:
+        raise ValueError(
+            "`strides` > 1 cannot be combined with `dilation_rate` > 1; "
+            f"received strides={layer.strides}, dilation_rate={layer.dilation_rate}"
+        )
+
+
+# ----- plain convolution -----
+
+
+class _Conv(_BaseConv):
     filters: PositiveInt = Field(description="Number of output filters.")
     kernel_size: Size = Field(description="Size of the convolution window (int or one per spatial dim).")
     strides: Size = Field(1, description="Stride of the convolution (int or one per spatial dim).")
@@ -73,60 +226,39 @@ class _Conv(Layer):
     kernel_constraint: Constraint = Field(None, description="Constraint on the kernel.")
     bias_constraint: Constraint = Field(None, description="Constraint on the bias.")
 
-    rank: ClassVar[int] = 2
     object_fields = CONV_OBJECTS
 
     @model_validator(mode="after")
-    def _check_tuples(self):
-        for key in ("kernel_size", "strides", "dilation_rate"):
-            value = getattr(self, key)
-            if isinstance(value, tuple) and len(value) != self.rank:
-                raise ValueError(
-                    f"`{key}` of `{self.type}` needs {self.rank} value(s), one per spatial dimension; received {list(value)}"
-                )
-        strides, dilation = as_tuple(self.strides, self.rank, "strides"), as_tuple(self.dilation_rate, self.rank, "dilation_rate")
-        if any(s > 1 for s in strides) and any(d > 1 for d in dilation):
-            raise ValueError(f"`strides` > 1 cannot be combined with `dilation_rate` > 1; received strides={self.strides}, dilation_rate={self.dilation_rate}")
+    def _check_args(self):
+        _no_strided_dilation(self)
         if self.filters % self.groups:
             raise ValueError(f"`filters` (={self.filters}) must be divisible by `groups` (={self.groups})")
         return self
 
     def infer(self, inputs):
-        spatial, channels = split_channels(inputs[0], self.rank, self.data_format, self.type)
-        if channels is None:
-            raise ShapeMismatch(f"`{self.type}` needs a known channels dimension; received shape {fmt_shape(inputs[0])}")
+        (shape,) = inputs
+        spatial, channels = self._input_channels(shape)
         if channels % self.groups:
-            raise ShapeMismatch(f"input channels (={channels}) must be divisible by `groups` (={self.groups})")
-        kernel = as_tuple(self.kernel_size, self.rank, "kernel_size")
-        strides = as_tuple(self.strides, self.rank, "strides")
-        dilation = as_tuple(self.dilation_rate, self.rank, "dilation_rate")
-        out = []
-        for axis, (length, k, s, d) in enumerate(zip(spatial, kernel, strides, dilation)):
-            size = conv_output_length(length, k, self.padding, s, d)
-            if size is not None and size <= 0:
-                raise ShapeMismatch(
-                    f"the kernel ({k}, dilation {d}) is larger than spatial axis {axis} of the input "
-                    f"(size {length}); received shape {fmt_shape(inputs[0])}",
-                    "use `padding: same`, a smaller `kernel_size`, or fewer pooling/strided layers before this one",
-                    field="kernel_size",
-                )
-            out.append(size)
-        weights = 1
-        for k in kernel:
-            weights *= k
-        weights *= (channels // self.groups) * self.filters
+            raise ShapeMismatch(
+                f"`{self.type}` splits its input channels into `groups` (={self.groups}) but the input has "
+                f"{channels} channels; received shape {fmt_shape(shape)}",
+                "make the input's channels a multiple of `groups`", field="groups",
+            )
+        out = self._sliding_output(shape, spatial)
+        kernel = math.prod(as_tuple(self.kernel_size, self.rank, "kernel_size"))
+        weights = kernel * (channels // self.groups) * self.filters
         params = weights + (self.filters if self.use_bias else 0)
-        positions = 1
-        for size in out:
-            positions *= size or 1
-        return Inference([join_channels(out, self.filters, self.data_format)], params, flops=2 * weights * positions)
+        return Inference([join_channels(out, self.filters, self.data_format)], params,
+                         flops=2 * weights * positions(out))
 
 
 class Conv1D(_Conv):
     """1D convolution (temporal convolution) over (steps, channels)."""
 
     type: Literal["conv1d"]
-    padding: Literal["valid", "same", "causal"] = Field("valid", description="`valid`, `same` or `causal`.")
+    padding: Literal["valid", "same", "causal"] = Field(
+        "valid", description="`valid` (no padding), `same`, or `causal` (output t sees inputs up to t)."
+    )
     keras_class = "Conv1D"
     rank = 1
 
@@ -145,3 +277,195 @@ class Conv3D(_Conv):
     type: Literal["conv3d"]
     keras_class = "Conv3D"
     rank = 3
+
+
+# ----- transposed convolution -----
+
+
+class _ConvTranspose(_BaseConv):
+    filters: PositiveInt = Field(description="Number of output filters.")
+    kernel_size: Size = Field(description="Size of the convolution window (int or one per spatial dim).")
+    strides: Size = Field(1, description="Stride of the convolution (int or one per spatial dim).")
+    padding: Literal["valid", "same"] = Field("valid", description="`valid` (no padding) or `same`.")
+    output_padding: OutputPadding = Field(
+        None,
+        description="Extra size added to one side of each output spatial dim (int or one per spatial dim), "
+        "each less than its stride; null infers the output size.",
+    )
+    data_format: DataFormat = Field(None, description="`channels_last` (default) or `channels_first`.")
+    dilation_rate: Size = Field(1, description="Dilation rate (int or one per spatial dim).")
+    activation: ActivationName = Field(None, description="Activation function; null is linear.")
+    use_bias: bool = Field(True, description="Whether the layer uses a bias vector.")
+    kernel_initializer: Initializer = Field("glorot_uniform", description="Initializer for the kernel.")
+    bias_initializer: Initializer = Field("zeros", description="Initializer for the bias.")
+    kernel_regularizer: Regularizer = Field(None, description="Regularizer for the kernel.")
+    bias_regularizer: Regularizer = Field(None, description="Regularizer for the bias.")
+    activity_regularizer: Regularizer = Field(None, description="Regularizer for the output.")
+    kernel_constraint: Constraint = Field(None, description="Constraint on the kernel.")
+    bias_constraint: Constraint = Field(None, description="Constraint on the bias.")
+
+    object_fields = CONV_OBJECTS
+
+    @model_validator(mode="after")
+    def _check_args(self):
+        _no_strided_dilation(self)
+        if self.output_padding is not None:
+            strides = as_tuple(self.strides, self.rank, "strides")
+            padding = as_tuple(self.output_padding, self.rank, "output_padding")
+            if any(p >= s for p, s in zip(padding, strides)):
+                raise ValueError(
+                    "each `output_padding` must be less than its `strides`; "
+                    f"received output_padding={self.output_padding}, strides={self.strides}"
+                )
+        return self
+
+    def infer(self, inputs):
+        (shape,) = inputs
+        spatial, channels = self._input_channels(shape)
+        kernel = as_tuple(self.kernel_size, self.rank, "kernel_size")
+        strides = as_tuple(self.strides, self.rank, "strides")
+        dilation = as_tuple(self.dilation_rate, self.rank, "dilation_rate")
+        extra = (None,) * self.rank if self.output_padding is None else as_tuple(self.output_padding, self.rank, "output_padding")
+        out = []
+        for index, (length, k, s, p, d) in enumerate(zip(spatial, kernel, strides, extra, dilation)):
+            size = deconv_output_length(length, k, self.padding, s, p, d)
+            if size is not None and size <= 0:
+                raise ShapeMismatch(
+                    f"`{self.type}` would give {axis_label(index, self.rank, self.data_format)} size {size} "
+                    f"(input size {length}, kernel {k}, `padding: same`, output_padding {p}); "
+                    f"received shape {fmt_shape(shape)}",
+                    "use an odd `kernel_size`, `output_padding` > 0, or leave `output_padding` unset",
+                    field="output_padding",
+                )
+            out.append(size)
+        weights = math.prod(kernel) * channels * self.filters
+        params = weights + (self.filters if self.use_bias else 0)
+        # Each input position scatters the whole kernel into the output.
+        return Inference([join_channels(out, self.filters, self.data_format)], params,
+                         flops=2 * weights * positions(spatial))
+
+
+class Conv1DTranspose(_ConvTranspose):
+    """1D transposed convolution (deconvolution) over (steps, channels)."""
+
+    type: Literal["conv1d_transpose"]
+    keras_class = "Conv1DTranspose"
+    rank = 1
+
+
+class Conv2DTranspose(_ConvTranspose):
+    """2D transposed convolution (deconvolution) over (height, width, channels)."""
+
+    type: Literal["conv2d_transpose"]
+    keras_class = "Conv2DTranspose"
+    rank = 2
+
+
+class Conv3DTranspose(_ConvTranspose):
+    """3D transposed convolution (deconvolution) over (depth, height, width, channels)."""
+
+    type: Literal["conv3d_transpose"]
+    keras_class = "Conv3DTranspose"
+    rank = 3
+
+
+# ----- separable convolution -----
+
+
+class _SeparableConv(_BaseConv):
+    filters: PositiveInt = Field(description="Number of output filters of the pointwise step.")
+    kernel_size: Size = Field(description="Size of the depthwise window (int or one per spatial dim).")
+    strides: Size = Field(1, description="Stride of the depthwise step (int or one per spatial dim).")
+    padding: Literal["valid", "same"] = Field("valid", description="`valid` (no padding) or `same`.")
+    data_format: DataFormat = Field(None, description="`channels_last` (default) or `channels_first`.")
+    dilation_rate: Size = Field(1, description="Dilation rate (int or one per spatial dim).")
+    depth_multiplier: PositiveInt = Field(1, description="Depthwise output channels per input channel.")
+    activation: ActivationName = Field(None, description="Activation function; null is linear.")
+    use_bias: bool = Field(True, description="Whether the layer uses a bias vector.")
+    depthwise_initializer: Initializer = Field("glorot_uniform", description="Initializer for the depthwise kernel.")
+    pointwise_initializer: Initializer = Field("glorot_uniform", description="Initializer for the pointwise kernel.")
+    bias_initializer: Initializer = Field("zeros", description="Initializer for the bias.")
+    depthwise_regularizer: Regularizer = Field(None, description="Regularizer for the depthwise kernel.")
+    pointwise_regularizer: Regularizer = Field(None, description="Regularizer for the pointwise kernel.")
+    bias_regularizer: Regularizer = Field(None, description="Regularizer for the bias.")
+    activity_regularizer: Regularizer = Field(None, description="Regularizer for the output.")
+    depthwise_constraint: Constraint = Field(None, description="Constraint on the depthwise kernel.")
+    pointwise_constraint: Constraint = Field(None, description="Constraint on the pointwise kernel.")
+    bias_constraint: Constraint = Field(None, description="Constraint on the bias.")
+
+    object_fields = {**_DEPTHWISE, **_POINTWISE, **_BIAS}
+
+    def infer(self, inputs):
+        (shape,) = inputs
+        spatial, channels = self._input_channels(shape)
+        out = self._sliding_output(shape, spatial)
+        depthwise = math.prod(as_tuple(self.kernel_size, self.rank, "kernel_size")) * channels * self.depth_multiplier
+        pointwise = channels * self.depth_multiplier * self.filters
+        params = depthwise + pointwise + (self.filters if self.use_bias else 0)
+        return Inference([join_channels(out, self.filters, self.data_format)], params,
+                         flops=2 * (depthwise + pointwise) * positions(out))
+
+
+class SeparableConv1D(_SeparableConv):
+    """1D separable convolution: a depthwise convolution, then a pointwise (1x1) one mixing channels."""
+
+    type: Literal["separable_conv1d"]
+    keras_class = "SeparableConv1D"
+    rank = 1
+
+
+class SeparableConv2D(_SeparableConv):
+    """2D separable convolution: a depthwise convolution, then a pointwise (1x1) one mixing channels."""
+
+    type: Literal["separable_conv2d"]
+    keras_class = "SeparableConv2D"
+    rank = 2
+
+
+# ----- depthwise convolution -----
+
+
+class _DepthwiseConv(_BaseConv):
+    kernel_size: Size = Field(description="Size of the depthwise window (int or one per spatial dim).")
+    strides: Size = Field(1, description="Stride of the convolution (int or one per spatial dim).")
+    padding: Literal["valid", "same"] = Field("valid", description="`valid` (no padding) or `same`.")
+    depth_multiplier: PositiveInt = Field(1, description="Output channels per input channel.")
+    data_format: DataFormat = Field(None, description="`channels_last` (default) or `channels_first`.")
+    dilation_rate: Size = Field(1, description="Dilation rate (int or one per spatial dim).")
+    activation: ActivationName = Field(None, description="Activation function; null is linear.")
+    use_bias: bool = Field(True, description="Whether the layer uses a bias vector.")
+    depthwise_initializer: Initializer = Field("glorot_uniform", description="Initializer for the depthwise kernel.")
+    bias_initializer: Initializer = Field("zeros", description="Initializer for the bias.")
+    depthwise_regularizer: Regularizer = Field(None, description="Regularizer for the depthwise kernel.")
+    bias_regularizer: Regularizer = Field(None, description="Regularizer for the bias.")
+    activity_regularizer: Regularizer = Field(None, description="Regularizer for the output.")
+    depthwise_constraint: Constraint = Field(None, description="Constraint on the depthwise kernel.")
+    bias_constraint: Constraint = Field(None, description="Constraint on the bias.")
+
+    object_fields = {**_DEPTHWISE, **_BIAS}
+
+    def infer(self, inputs):
+        (shape,) = inputs
+        spatial, channels = self._input_channels(shape)
+        out = self._sliding_output(shape, spatial)
+        filters = channels * self.depth_multiplier
+        weights = math.prod(as_tuple(self.kernel_size, self.rank, "kernel_size")) * filters
+        params = weights + (filters if self.use_bias else 0)
+        return Inference([join_channels(out, filters, self.data_format)], params,
+                         flops=2 * weights * positions(out))
+
+
+class DepthwiseConv1D(_DepthwiseConv):
+    """1D depthwise convolution: each input channel convolved with its own `depth_multiplier` kernels."""
+
+    type: Literal["depthwise_conv1d"]
+    keras_class = "DepthwiseConv1D"
+    rank = 1
+
+
+class DepthwiseConv2D(_DepthwiseConv):
+    """2D depthwise convolution: each input channel convolved with its own `depth_multiplier` kernels."""
+
+    type: Literal["depthwise_conv2d"]
+    keras_class = "DepthwiseConv2D"
+    rank = 2

@@ -1,14 +1,16 @@
-"""Core layers: dense, activation, dropout and its kinds, embedding."""
+"""Core layers: dense, embedding, identity, activation and the activation layers
+(re_lu, leaky_re_lu, p_re_lu, elu, softmax), dropout and its spatial and Gaussian kinds."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, Strict, model_validator
 
 from netspec.layers.base import (
     ActivationName,
     Constraint,
+    DataFormat,
     Inference,
     Initializer,
     Layer,
@@ -16,8 +18,8 @@ from netspec.layers.base import (
     Rate,
     Regularizer,
     ShapeMismatch,
-    expect_rank,
     fmt_shape,
+    product,
 )
 
 _OBJECTS = {
@@ -27,9 +29,97 @@ _OBJECTS = {
     "kernel_constraint": "constraints", "bias_constraint": "constraints",
 }
 
+# Numbers: an int is accepted, a bool or a string is not.
+Number = Annotated[float, Strict()]
+NonNegativeFloat = Annotated[float, Strict(), Field(ge=0.0)]
+# An axis or a list of axes, counted as Keras counts them: 0 is the batch axis, -1 the last.
+Axis = Annotated[int, Strict()]
+Axes = Axis | list[Axis]
+
+
+# ----- helpers shared by the layers that take an `axis` -----
+
+
+def resolve_axes(axes, shape, layer: str, what: str = "axis") -> list[int]:
+    """Keras axes (batch = 0, negatives from the end) -> non-negative axes, checked against the input.
+
+    The batch axis is refused: every layer here would make a weight or a
+    statistic of the batch size, which is unknown when the model is built.
+    """
+    rank = len(shape) + 1
+    found = []
+    for axis in axes if isinstance(axes, list | tuple) else [axes]:
+        index = axis + rank if axis < 0 else axis
+        if not 0 <= index < rank:
+            raise ShapeMismatch(
+                f"`{what}` {axis} of `{layer}` is out of range for input of rank {rank} "
+                f"(shape {fmt_shape(shape)}); expected an axis in [{-rank}, {rank - 1}]",
+                f"count axes with the batch axis as 0, or from the end with -1 for the last axis",
+                field=what,
+            )
+        if index == 0:
+            raise ShapeMismatch(
+                f"`{what}` {axis} of `{layer}` is the batch axis (input shape {fmt_shape(shape)})",
+                "axis 0 is the batch; use 1 for the first axis of a sample, or -1 for the last",
+                field=what,
+            )
+        if index in found:
+            raise ShapeMismatch(f"`{what}` of `{layer}` names axis {index} twice; received {axes}", field=what)
+        found.append(index)
+    return found
+
+
+def known_dims(shape, axes: list[int], layer: str, what: str = "axis") -> list[int]:
+    """Sizes of the given (non-negative, batch = 0) axes; each must be known, as a weight is sized by it."""
+    dims = [shape[a - 1] for a in axes]
+    for axis, dim in zip(axes, dims):
+        if dim is None:
+            raise ShapeMismatch(
+                f"`{layer}` needs a known size on axis {axis} to size its weights; received shape {fmt_shape(shape)}",
+                "give that axis a fixed size in the model input's `shape`",
+                field=what,
+            )
+    return dims
+
+
+def _last_dim(shape, layer: str) -> int:
+    if len(shape) < 1:
+        raise ShapeMismatch(
+            f"`{layer}` expects input of rank 2 or more (batch, ..., features); received shape {fmt_shape(shape)}",
+            "give the model input a features axis, e.g. `shape: [1]`",
+        )
+    if shape[-1] is None:
+        raise ShapeMismatch(
+            f"`{layer}` needs a known last dimension to size its kernel; received shape {fmt_shape(shape)}",
+            "give the input a fixed size on its last axis",
+        )
+    return shape[-1]
+
+
+def _positions(shape) -> int:
+    """Number of vectors a per-vector op sees in one sample (unknown sizes counted as 1)."""
+    count = 1
+    for d in shape:
+        count *= d or 1
+    return count
+
+
+class _Elementwise(Layer):
+    """A layer whose output has its input's shape and that has no weights."""
+
+    def infer(self, inputs):
+        return Inference([inputs[0]])
+
+
+# ----- dense and embedding -----
+
 
 class Dense(Layer):
-    """Densely connected layer: `activation(inputs @ kernel + bias)` on the last axis."""
+    """Densely connected layer: `activation(inputs @ kernel + bias)`.
+
+    On inputs of rank > 2 the kernel acts on the last axis only:
+    (batch, d0, ..., features) -> (batch, d0, ..., units).
+    """
 
     type: Literal["dense"]
     units: PositiveInt = Field(description="Dimensionality of the output space.")
@@ -42,37 +132,174 @@ class Dense(Layer):
     activity_regularizer: Regularizer = Field(None, description="Regularizer for the output.")
     kernel_constraint: Constraint = Field(None, description="Constraint on the kernel.")
     bias_constraint: Constraint = Field(None, description="Constraint on the bias.")
+    lora_rank: PositiveInt | None = Field(
+        None, description="If set, LoRA: the kernel is frozen and two trainable low-rank factors of this rank are added.")
+    lora_alpha: Annotated[float, Strict(), Field(gt=0)] | None = Field(
+        None, description="LoRA scale numerator (the update is scaled by lora_alpha / lora_rank); default: lora_rank.")
 
     keras_class = "Dense"
     object_fields = _OBJECTS
 
+    @model_validator(mode="after")
+    def _check_lora(self):
+        _check_lora(self, "kernel_constraint")
+        return self
+
     def infer(self, inputs):
         (shape,) = inputs
-        if len(shape) < 1:
-            raise ShapeMismatch(f"`dense` needs at least rank 2 input; received shape {fmt_shape(shape)}")
-        features = shape[-1]
-        if features is None:
-            raise ShapeMismatch(
-                f"`dense` needs a known last dimension; received shape {fmt_shape(shape)}",
-                "give the input a fixed size on its last axis",
-            )
-        params = features * self.units + (self.units if self.use_bias else 0)
-        positions = 1
-        for d in shape[:-1]:
-            positions *= d or 1
-        return Inference([(*shape[:-1], self.units)], params, flops=2 * features * self.units * positions)
+        features = _last_dim(shape, "dense")
+        kernel = features * self.units
+        bias = self.units if self.use_bias else 0
+        trainable, frozen = _lora_split(kernel, features, self.units, self.lora_rank)
+        flops = 2 * kernel * _positions(shape[:-1])
+        return Inference([(*shape[:-1], self.units)], trainable + bias, frozen, flops=flops)
 
 
-class Activation(Layer):
+def _check_lora(layer, constraint_field: str) -> None:
+    if layer.lora_alpha is not None and layer.lora_rank is None:
+        raise ValueError("`lora_alpha` has no effect without `lora_rank`; set `lora_rank` too, or remove `lora_alpha`")
+    if layer.lora_rank is not None and getattr(layer, constraint_field) is not None:
+        raise ValueError(f"LoRA is incompatible with `{constraint_field}`; remove one of `lora_rank` and "
+                         f"`{constraint_field}` (received lora_rank={layer.lora_rank})")
+
+
+def _lora_split(size: int, rows: int, cols: int, rank: int | None) -> tuple[int, int]:
+    """(trainable, non-trainable) counts of a (rows, cols) weight, under LoRA of `rank` if set:
+    the weight is frozen and the factors (rows, rank) and (rank, cols) train."""
+    if not rank:
+        return size, 0
+    return rows * rank + rank * cols, size
+
+
+class Embedding(Layer):
+    """Turns integer ids (e.g. token ids) into dense vectors: (batch, ...) -> (batch, ..., output_dim)."""
+
+    type: Literal["embedding"]
+    input_dim: PositiveInt = Field(description="Size of the vocabulary: the largest id plus 1.")
+    output_dim: PositiveInt = Field(description="Dimension of the dense embedding.")
+    embeddings_initializer: Initializer = Field(
+        "uniform", description="Initializer for the embeddings matrix; Keras's `uniform` is `random_uniform`.")
+    embeddings_regularizer: Regularizer = Field(None, description="Regularizer for the embeddings matrix.")
+    embeddings_constraint: Constraint = Field(None, description="Constraint on the embeddings matrix.")
+    mask_zero: bool = Field(False, description="Whether id 0 is padding, to be masked out by later layers.")
+    lora_rank: PositiveInt | None = Field(
+        None, description="If set, LoRA: the embeddings are frozen and two trainable low-rank factors are added.")
+    lora_alpha: Annotated[float, Strict(), Field(gt=0)] | None = Field(
+        None, description="LoRA scale numerator (the update is scaled by lora_alpha / lora_rank); default: lora_rank.")
+
+    keras_class = "Embedding"
+    object_fields = {"embeddings_initializer": "initializers", "embeddings_regularizer": "regularizers",
+                     "embeddings_constraint": "constraints"}
+
+    @model_validator(mode="after")
+    def _check_lora(self):
+        _check_lora(self, "embeddings_constraint")
+        return self
+
+    def infer(self, inputs):
+        (shape,) = inputs
+        size = self.input_dim * self.output_dim
+        trainable, frozen = _lora_split(size, self.input_dim, self.output_dim, self.lora_rank)
+        return Inference([(*shape, self.output_dim)], trainable, frozen)
+
+
+class Identity(_Elementwise):
+    """Returns its input unchanged (a named placeholder in a graph)."""
+
+    type: Literal["identity"]
+    keras_class = "Identity"
+
+
+# ----- activations -----
+
+
+class Activation(_Elementwise):
     """Applies an activation function to its input."""
 
     type: Literal["activation"]
-    activation: ActivationName = Field(description="Activation function to apply.")
+    activation: ActivationName = Field(description="Activation function to apply; null is linear.")
 
     keras_class = "Activation"
 
+
+class ReLU(_Elementwise):
+    """Rectified linear unit: `max(x, 0)`, with optional cap, threshold and leak."""
+
+    type: Literal["re_lu"]
+    max_value: NonNegativeFloat | None = Field(None, description="Largest output value (>= 0); null for no cap.")
+    negative_slope: NonNegativeFloat = Field(0.0, description="Slope below the threshold (>= 0).")
+    threshold: NonNegativeFloat = Field(0.0, description="Input value below which the output is damped (>= 0).")
+
+    keras_class = "ReLU"
+
+
+class LeakyReLU(_Elementwise):
+    """Leaky rectified linear unit: `x` for x >= 0, `negative_slope * x` below."""
+
+    type: Literal["leaky_re_lu"]
+    negative_slope: NonNegativeFloat = Field(0.3, description="Slope for x < 0 (>= 0).")
+
+    keras_class = "LeakyReLU"
+
+
+class ELU(_Elementwise):
+    """Exponential linear unit: `x` for x >= 0, `alpha * (exp(x) - 1)` below."""
+
+    type: Literal["elu"]
+    alpha: Number = Field(1.0, description="Scale of the negative part.")
+
+    keras_class = "ELU"
+
+
+class Softmax(Layer):
+    """Softmax over one or several axes (Keras counts axes with the batch as 0; -1 is the last)."""
+
+    type: Literal["softmax"]
+    axis: Axes = Field(-1, description="Axis, or list of axes, the softmax normalizes over.")
+
+    keras_class = "Softmax"
+
+    def lower_value(self, key, value):
+        return tuple(value) if key == "axis" and isinstance(value, list) else super().lower_value(key, value)
+
     def infer(self, inputs):
+        resolve_axes(self.axis, inputs[0], self.type)
         return Inference([inputs[0]])
+
+
+class PReLU(Layer):
+    """Parametric ReLU: `x` for x >= 0, `alpha * x` below, with a learned `alpha` per input
+    position, shared along `shared_axes`."""
+
+    type: Literal["p_re_lu"]
+    alpha_initializer: Initializer = Field("zeros", description="Initializer for the learned slopes.")
+    alpha_regularizer: Regularizer = Field(None, description="Regularizer for the learned slopes.")
+    alpha_constraint: Constraint = Field(None, description="Constraint on the learned slopes.")
+    shared_axes: Annotated[int, Strict(), Field(gt=0)] | list[Annotated[int, Strict(), Field(gt=0)]] | None = Field(
+        None, description="Axes (1 = the first axis after the batch) along which one slope is shared, "
+        "e.g. [1, 2] for one slope per channel of an image.")
+
+    keras_class = "PReLU"
+    object_fields = {"alpha_initializer": "initializers", "alpha_regularizer": "regularizers",
+                     "alpha_constraint": "constraints"}
+
+    def lower_value(self, key, value):
+        return list(value) if key == "shared_axes" and isinstance(value, list) else super().lower_value(key, value)
+
+    def infer(self, inputs):
+        (shape,) = inputs
+        shared = self.shared_axes if isinstance(self.shared_axes, list) else [self.shared_axes] if self.shared_axes else []
+        for axis in shared:
+            if axis > len(shape):
+                raise ShapeMismatch(
+                    f"`shared_axes` names axis {axis}, but the input has axes 1 to {len(shape)} after the batch "
+                    f"(shape {fmt_shape(shape)})", "list axes between 1 and the input's last axis", field="shared_axes")
+        kept = [a for a in range(1, len(shape) + 1) if a not in shared]
+        dims = known_dims(shape, kept, self.type, "shared_axes")
+        return Inference([shape], product(dims))
+
+
+# ----- dropout and noise -----
 
 
 class Dropout(Layer):
@@ -80,13 +307,32 @@ class Dropout(Layer):
 
     type: Literal["dropout"]
     rate: Rate = Field(description="Fraction of the input units to drop, in [0, 1).")
-    noise_shape: list[PositiveInt | None] | None = Field(None, description="Shape of the binary dropout mask.")
+    noise_shape: list[PositiveInt | None] | None = Field(
+        None, description="Shape of the binary dropout mask, batch axis included; 1 shares the mask along an axis "
+        "and null takes the input's size, e.g. [null, 1, null] for the same mask at every time step.")
     seed: int | None = Field(None, description="Random seed.")
 
     keras_class = "Dropout"
 
+    def lower_value(self, key, value):
+        return tuple(value) if key == "noise_shape" and value is not None else super().lower_value(key, value)
+
     def infer(self, inputs):
-        return Inference([inputs[0]])
+        (shape,) = inputs
+        if self.noise_shape is not None:
+            full = (None, *shape)
+            if len(self.noise_shape) != len(full):
+                raise ShapeMismatch(
+                    f"`noise_shape` {self.noise_shape} has {len(self.noise_shape)} entries, but the input has rank "
+                    f"{len(full)} (shape {fmt_shape(shape)})",
+                    "give one entry per axis, batch axis included (null for the batch)", field="noise_shape")
+            for axis, (mask, dim) in enumerate(zip(self.noise_shape, full)):
+                if mask not in (None, 1) and dim is not None and mask != dim:
+                    raise ShapeMismatch(
+                        f"`noise_shape` entry {axis} is {mask}, which does not broadcast to the input's size {dim} "
+                        f"on that axis (shape {fmt_shape(shape)})",
+                        "use 1 to share the mask along an axis, or null for the input's size", field="noise_shape")
+        return Inference([shape])
 
 
 class _SpatialDropout(Layer):
@@ -95,12 +341,20 @@ class _SpatialDropout(Layer):
     spatial_rank: ClassVar[int] = 1
 
     def infer(self, inputs):
-        expect_rank(inputs[0], self.spatial_rank + 1, self.type)
-        return Inference([inputs[0]])
+        (shape,) = inputs
+        rank = self.spatial_rank + 1
+        if len(shape) != rank:
+            layout = "steps" if self.spatial_rank == 1 else f"{self.spatial_rank} spatial dims"
+            raise ShapeMismatch(
+                f"`{self.type}` expects input of rank {rank + 1} (batch, {layout}, channels); "
+                f"received shape {fmt_shape(shape)}",
+                f"use `spatial_dropout{len(shape) - 1}d` for this input" if 2 <= len(shape) <= 4
+                else "use `dropout` for this input")
+        return Inference([shape])
 
 
 class SpatialDropout1D(_SpatialDropout):
-    """Drops entire 1D feature maps."""
+    """Drops entire 1D feature maps (whole channels of a sequence)."""
 
     type: Literal["spatial_dropout1d"]
     keras_class = "SpatialDropout1D"
@@ -111,7 +365,7 @@ class SpatialDropout2D(_SpatialDropout):
     """Drops entire 2D feature maps."""
 
     type: Literal["spatial_dropout2d"]
-    data_format: Literal["channels_last", "channels_first"] | None = Field(None, description="Axis order.")
+    data_format: DataFormat = Field(None, description="`channels_last` (default) or `channels_first`.")
     keras_class = "SpatialDropout2D"
     spatial_rank = 2
 
@@ -120,30 +374,25 @@ class SpatialDropout3D(_SpatialDropout):
     """Drops entire 3D feature maps."""
 
     type: Literal["spatial_dropout3d"]
-    data_format: Literal["channels_last", "channels_first"] | None = Field(None, description="Axis order.")
+    data_format: DataFormat = Field(None, description="`channels_last` (default) or `channels_first`.")
     keras_class = "SpatialDropout3D"
     spatial_rank = 3
 
 
-class GaussianDropout(Layer):
-    """Multiplicative 1-centred Gaussian noise."""
+class GaussianDropout(_Elementwise):
+    """Multiplicative 1-centred Gaussian noise with stddev `sqrt(rate / (1 - rate))`, in training only."""
 
     type: Literal["gaussian_dropout"]
-    rate: Rate = Field(description="Drop probability, as for `dropout`.")
+    rate: Rate = Field(description="Drop probability, as for `dropout`, in [0, 1).")
     seed: int | None = Field(None, description="Random seed.")
     keras_class = "GaussianDropout"
 
-    def infer(self, inputs):
-        return Inference([inputs[0]])
 
-
-class GaussianNoise(Layer):
-    """Additive zero-centred Gaussian noise."""
+class GaussianNoise(_Elementwise):
+    """Additive zero-centred Gaussian noise, in training only."""
 
     type: Literal["gaussian_noise"]
-    stddev: float = Field(ge=0, description="Standard deviation of the noise.")
+    stddev: Annotated[float, Strict(), Field(ge=0, le=1)] = Field(
+        description="Standard deviation of the noise, in [0, 1] (Keras's bound).")
     seed: int | None = Field(None, description="Random seed.")
     keras_class = "GaussianNoise"
-
-    def infer(self, inputs):
-        return Inference([inputs[0]])

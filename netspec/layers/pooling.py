@@ -1,96 +1,168 @@
-"""Pooling layers: max and average, 1D/2D/3D, and their global kinds."""
+"""Pooling layers: max and average in 1D/2D/3D, and their global kinds.
+
+Shape rules follow keras/src/ops/operation_utils.py (`compute_pooling_output_shape`)
+and keras/src/layers/pooling/base_global_pooling.py.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
-from netspec.layers.base import DataFormat, Inference, Layer, ShapeMismatch, Size, as_tuple, conv_output_length, fmt_shape
-from netspec.layers.conv import join_channels, split_channels
+from netspec.layers.base import DataFormat, Inference, Layer, Size, as_tuple, conv_output_length
+from netspec.layers.conv import join_channels, positions, ran_out, split_channels
 
 
 class _Pooling(Layer):
+    """Max or average over a sliding window; the channels pass through."""
+
     pool_size: Size = Field(2, description="Size of the pooling window (int or one per spatial dim).")
-    strides: Size | None = Field(None, description="Stride of the window; null means `pool_size`.")
+    strides: Size | None = Field(None, description="Stride of the window (int or one per spatial dim); null means `pool_size`.")
     padding: Literal["valid", "same"] = Field("valid", description="`valid` (no padding) or `same`.")
     data_format: DataFormat = Field(None, description="`channels_last` (default) or `channels_first`.")
 
     rank: ClassVar[int] = 2
 
-    @model_validator(mode="after")
-    def _check_tuples(self):
-        for key in ("pool_size", "strides"):
-            value = getattr(self, key)
-            if isinstance(value, tuple) and len(value) != self.rank:
-                raise ValueError(f"`{key}` of `{self.type}` needs {self.rank} value(s); received {list(value)}")
-        return self
+    @field_validator("pool_size", "strides")
+    @classmethod
+    def _one_per_axis(cls, value, info):
+        if isinstance(value, tuple) and len(value) != cls.rank:
+            raise ValueError(
+                f"`{info.field_name}` needs {cls.rank} value(s), one per spatial dimension, or a single int; "
+                f"received {list(value)}"
+            )
+        return value
 
     def infer(self, inputs):
-        spatial, channels = split_channels(inputs[0], self.rank, self.data_format, self.type)
+        (shape,) = inputs
+        spatial, channels = split_channels(shape, self.rank, self.data_format, self.type)
         pool = as_tuple(self.pool_size, self.rank, "pool_size")
         strides = as_tuple(self.strides if self.strides is not None else self.pool_size, self.rank, "strides")
         out = []
-        for axis, (length, p, s) in enumerate(zip(spatial, pool, strides)):
+        for index, (length, p, s) in enumerate(zip(spatial, pool, strides)):
             size = conv_output_length(length, p, self.padding, s)
             if size is not None and size <= 0:
-                raise ShapeMismatch(
-                    f"the pool window ({p}) is larger than spatial axis {axis} of the input (size {length}); "
-                    f"received shape {fmt_shape(inputs[0])}",
-                    "use `padding: same`, a smaller `pool_size`, or fewer downsampling layers before this one",
-                    field="pool_size",
-                )
+                raise ran_out(self.type, f"pool window ({p})", index, self.rank, self.data_format, length, shape,
+                              "pool_size", "pool_size")
             out.append(size)
-        return Inference([join_channels(out, channels, self.data_format)])
+        # One comparison or addition per window element and output value.
+        flops = math.prod(pool) * positions(out) * (channels or 1)
+        return Inference([join_channels(out, channels, self.data_format)], flops=flops)
 
 
-def _pool(kind: str, rank: int, cls_name: str, keras_class: str):
-    doc = f"{kind.capitalize()} pooling over {rank} spatial dimension(s)."
-    type_name = f"{kind}_pooling{rank}d"
-    return type(cls_name, (_Pooling,), {
-        "__doc__": doc,
-        "__annotations__": {"type": Literal[type_name]},
-        "keras_class": keras_class,
-        "rank": rank,
-        "__module__": __name__,
-    })
+class MaxPooling1D(_Pooling):
+    """Max pooling over the steps of (steps, channels)."""
+
+    type: Literal["max_pooling1d"]
+    keras_class = "MaxPooling1D"
+    rank = 1
 
 
-MaxPooling1D = _pool("max", 1, "MaxPooling1D", "MaxPooling1D")
-MaxPooling2D = _pool("max", 2, "MaxPooling2D", "MaxPooling2D")
-MaxPooling3D = _pool("max", 3, "MaxPooling3D", "MaxPooling3D")
-AveragePooling1D = _pool("average", 1, "AveragePooling1D", "AveragePooling1D")
-AveragePooling2D = _pool("average", 2, "AveragePooling2D", "AveragePooling2D")
-AveragePooling3D = _pool("average", 3, "AveragePooling3D", "AveragePooling3D")
+class MaxPooling2D(_Pooling):
+    """Max pooling over the height and width of (height, width, channels)."""
+
+    type: Literal["max_pooling2d"]
+    keras_class = "MaxPooling2D"
+    rank = 2
+
+
+class MaxPooling3D(_Pooling):
+    """Max pooling over the depth, height and width of (depth, height, width, channels)."""
+
+    type: Literal["max_pooling3d"]
+    keras_class = "MaxPooling3D"
+    rank = 3
+
+
+class AveragePooling1D(_Pooling):
+    """Average pooling over the steps of (steps, channels)."""
+
+    type: Literal["average_pooling1d"]
+    pool_size: Size = Field(description="Size of the pooling window (int or one per spatial dim); no default, as in Keras.")
+    keras_class = "AveragePooling1D"
+    rank = 1
+
+
+class AveragePooling2D(_Pooling):
+    """Average pooling over the height and width of (height, width, channels)."""
+
+    type: Literal["average_pooling2d"]
+    pool_size: Size = Field(description="Size of the pooling window (int or one per spatial dim); no default, as in Keras.")
+    keras_class = "AveragePooling2D"
+    rank = 2
+
+
+class AveragePooling3D(_Pooling):
+    """Average pooling over the depth, height and width of (depth, height, width, channels)."""
+
+    type: Literal["average_pooling3d"]
+    pool_size: Size = Field(description="Size of the pooling window (int or one per spatial dim); no default, as in Keras.")
+    keras_class = "AveragePooling3D"
+    rank = 3
 
 
 class _GlobalPooling(Layer):
+    """Max or average over every spatial position: one value per channel."""
+
     data_format: DataFormat = Field(None, description="`channels_last` (default) or `channels_first`.")
-    keepdims: bool = Field(False, description="Keep the spatial dimensions, with size 1.")
+    keepdims: bool = Field(False, description="Keep the spatial dimensions, each with size 1.")
 
     rank: ClassVar[int] = 2
 
     def infer(self, inputs):
-        spatial, channels = split_channels(inputs[0], self.rank, self.data_format, self.type)
+        (shape,) = inputs
+        spatial, channels = split_channels(shape, self.rank, self.data_format, self.type)
+        flops = positions(spatial) * (channels or 1)
         if self.keepdims:
-            return Inference([join_channels([1] * self.rank, channels, self.data_format)])
-        return Inference([(channels,)])
+            return Inference([join_channels([1] * self.rank, channels, self.data_format)], flops=flops)
+        return Inference([(channels,)], flops=flops)
 
 
-def _global_pool(kind: str, rank: int, cls_name: str):
-    type_name = f"global_{kind}_pooling{rank}d"
-    return type(cls_name, (_GlobalPooling,), {
-        "__doc__": f"Global {kind} pooling over {rank} spatial dimension(s).",
-        "__annotations__": {"type": Literal[type_name]},
-        "keras_class": cls_name,
-        "rank": rank,
-        "__module__": __name__,
-    })
+class GlobalMaxPooling1D(_GlobalPooling):
+    """Maximum over all steps: (steps, channels) -> (channels,)."""
+
+    type: Literal["global_max_pooling1d"]
+    keras_class = "GlobalMaxPooling1D"
+    rank = 1
 
 
-GlobalMaxPooling1D = _global_pool("max", 1, "GlobalMaxPooling1D")
-GlobalMaxPooling2D = _global_pool("max", 2, "GlobalMaxPooling2D")
-GlobalMaxPooling3D = _global_pool("max", 3, "GlobalMaxPooling3D")
-GlobalAveragePooling1D = _global_pool("average", 1, "GlobalAveragePooling1D")
-GlobalAveragePooling2D = _global_pool("average", 2, "GlobalAveragePooling2D")
-GlobalAveragePooling3D = _global_pool("average", 3, "GlobalAveragePooling3D")
+class GlobalMaxPooling2D(_GlobalPooling):
+    """Maximum over height and width: (height, width, channels) -> (channels,)."""
+
+    type: Literal["global_max_pooling2d"]
+    keras_class = "GlobalMaxPooling2D"
+    rank = 2
+
+
+class GlobalMaxPooling3D(_GlobalPooling):
+    """Maximum over depth, height and width: (depth, height, width, channels) -> (channels,)."""
+
+    type: Literal["global_max_pooling3d"]
+    keras_class = "GlobalMaxPooling3D"
+    rank = 3
+
+
+class GlobalAveragePooling1D(_GlobalPooling):
+    """Mean over all steps: (steps, channels) -> (channels,)."""
+
+    type: Literal["global_average_pooling1d"]
+    keras_class = "GlobalAveragePooling1D"
+    rank = 1
+
+
+class GlobalAveragePooling2D(_GlobalPooling):
+    """Mean over height and width: (height, width, channels) -> (channels,)."""
+
+    type: Literal["global_average_pooling2d"]
+    keras_class = "GlobalAveragePooling2D"
+    rank = 2
+
+
+class GlobalAveragePooling3D(_GlobalPooling):
+    """Mean over depth, height and width: (depth, height, width, channels) -> (channels,)."""
+
+    type: Literal["global_average_pooling3d"]
+    keras_class = "GlobalAveragePooling3D"
+    rank = 3

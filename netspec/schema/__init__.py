@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import re
+import typing
+
 from pydantic import ValidationError
 
 from netspec.errors import Diagnostic, SpecError
 from netspec.layers import LAYER_TYPES
-from netspec.layers.base import did_you_mean
+from netspec.layers.base import MAX_SIZE, closest, did_you_mean
 from netspec.schema.spec import Input, Spec, SpecHead
-from netspec.source import Source
+from netspec.source import Source, shorten
+
+# The parameter budget: the shapes stage refuses a spec with more parameters,
+# before anything is allocated.
+MAX_PARAMS = 10_000_000_000
 
 __all__ = ["Input", "Spec", "validate_schema", "json_schema"]
 
@@ -67,115 +75,287 @@ def validate_layer(item, path: tuple, source: Source, diagnostics: list[Diagnost
         return None
 
 
+# pydantic error kinds that only say "this alternative has the wrong type":
+# inside a union they are noise beside the alternative that matched the input.
+_TYPE_KINDS = {
+    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
+    "float_type": "a number", "float_parsing": "a number", "string_type": "a string",
+    "bool_type": "true or false", "bool_parsing": "true or false", "list_type": "a list",
+    "tuple_type": "a list", "dict_type": "a mapping", "model_type": "a mapping",
+    "model_attributes_type": "a mapping", "none_required": "null", "literal_error": "",
+}
+_IDENTIFIER_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
+
+
 def translate_errors(exc: ValidationError, source: Source, prefix: tuple = ()) -> list[Diagnostic]:
-    """pydantic's errors -> netspec diagnostics: spec paths, positions, hints."""
-    found: dict[str, Diagnostic] = {}
+    """pydantic's errors -> netspec diagnostics: spec paths, positions, hints.
+
+    Errors from the alternatives of a union are reduced to the one that
+    speaks of the input, and a missing key that an unknown key misspells is
+    folded into the "did you mean" of the unknown key.
+    """
+    data = _get(source.data, prefix)
+    items = []
     for error in exc.errors(include_url=False):
-        diagnostic = _diagnostic(error, source, prefix)
-        # Several errors on one path come from alternatives of one union: keep the first.
-        found.setdefault(diagnostic.path + "\0" + (diagnostic.message if error["type"] == "extra_forbidden" else ""),
-                         diagnostic)
+        path, union_at = _data_path(tuple(error["loc"]), data, error["type"])
+        items.append(_Item(error, prefix + path, None if union_at is None else prefix + union_at))
+    items = _drop_union_noise(items)
+    items = _drop_misspelled_missing(items, source)
+    found: dict[tuple, Diagnostic] = {}
+    for item in items:
+        diagnostic = _diagnostic(item, source)
+        found.setdefault((diagnostic.path, diagnostic.message), diagnostic)
     return sorted(found.values(), key=lambda d: (d.line or 0, d.column or 0))
 
 
-def _data_path(loc: tuple, data) -> tuple:
-    """Drop the segments pydantic adds that are not in the data (union tags, member names)."""
+class _Item:
+    """One pydantic error, with its path in the spec's data."""
+
+    def __init__(self, error: dict, path: tuple, union_at: tuple | None):
+        self.error, self.path, self.union_at = error, path, union_at
+        self.kind = error["type"]
+
+
+def _data_path(loc: tuple, data, kind: str) -> tuple[tuple, tuple | None]:
+    """pydantic's `loc` -> the path in the data, and where a union's alternatives branched.
+
+    `loc` also names union members (`float`, `function-after[...]`) and tags;
+    those are not in the data and are dropped. Only the last segment of a
+    missing or unknown key is a key that is not in the data.
+    """
     path: list = []
+    union_at = None
     node = data
-    for part in loc:
-        if isinstance(node, dict) and part in node:
+    last = len(loc) - 1
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
             path.append(part)
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             path.append(part)
             node = node[part]
-        elif isinstance(node, dict) and isinstance(part, str) and (part == node.get("type") or not _is_key_like(part)):
-            continue  # a discriminator tag or a union member's name
+        elif i == last and kind in ("missing", "extra_forbidden"):
+            path.append(part)
+        elif union_at is None:
+            union_at = tuple(path)  # a union member's name or a tag
+    return tuple(path), union_at
+
+
+def _drop_union_noise(items: list[_Item]) -> list[_Item]:
+    """Of the errors of one union's alternatives, keep those that are not mere type mismatches;
+    when every alternative mismatched, keep one error that lists what was expected."""
+    groups: dict[tuple, list[_Item]] = {}
+    for item in items:
+        if item.union_at is not None:
+            groups.setdefault(item.union_at, []).append(item)
+    drop: set[int] = set()
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        real = [i for i in group if i.kind not in _TYPE_KINDS]
+        if real:
+            drop.update(id(i) for i in group if i.kind in _TYPE_KINDS)
         else:
-            path.append(part)  # a key that is missing or not allowed
-            node = None
-    return tuple(path)
+            expected = []
+            for i in group:
+                words = _TYPE_KINDS[i.kind] or i.error.get("ctx", {}).get("expected", "")
+                if words and words not in expected:
+                    expected.append(words)
+            first = group[0]
+            first.kind = "union_mismatch"
+            first.expected = ", or ".join(expected)
+            first.path = first.union_at
+            drop.update(id(i) for i in group[1:])
+    return [i for i in items if id(i) not in drop]
 
 
-def _is_key_like(part: str) -> bool:
-    return part.isidentifier()
+def _drop_misspelled_missing(items: list[_Item], source: Source) -> list[_Item]:
+    """`kernal_size` unknown and `kernel_size` missing are one mistake: keep the unknown key's error."""
+    missing = {i.path: i for i in items if i.kind == "missing"}
+    drop = set()
+    for item in items:
+        if item.kind == "extra_forbidden":
+            allowed = _owner(source.data, item.path[:-1]).get("allowed", [])
+            match = closest(item.path[-1], allowed)
+            if match is not None and (*item.path[:-1], match) in missing:
+                drop.add(id(missing[(*item.path[:-1], match)]))
+    return [i for i in items if id(i) not in drop]
 
 
-def _diagnostic(error: dict, source: Source, prefix: tuple) -> Diagnostic:
-    loc = tuple(error["loc"])
-    path = prefix + _data_path(loc, _get(source.data, prefix))
-    kind = error["type"]
+def show(value) -> str:
+    """A received value as the user wrote it: true/false/null, strings quoted, cut when long."""
+    if isinstance(value, bool) or value is None or isinstance(value, list | dict):
+        try:
+            return shorten_text(json.dumps(value))
+        except (TypeError, ValueError):
+            pass
+    return shorten(value)
+
+
+def shorten_text(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _number_words(ctx_value, value) -> str:
+    return "integer" if isinstance(value, int) and not isinstance(ctx_value, float) else "number"
+
+
+def _diagnostic(item: _Item, source: Source) -> Diagnostic:
+    error, path, kind = item.error, item.path, item.kind
     value = error.get("input")
+    ctx = error.get("ctx", {})
     message, hint, at_key = error["msg"], None, False
-    if message.startswith("Value error, "):
-        message = message[len("Value error, "):]
-    if "; did you mean" in message:
-        message, hint = message.split("; ", 1)
-    if kind == "extra_forbidden":
+    received = f"received {show(value)}"
+    if kind == "value_error":
+        message = str(ctx["error"]) if "error" in ctx else message.removeprefix("Value error, ")
+        if "; did you mean" in message:
+            message, hint = message.split("; ", 1)
+        key = _key_named_in(message, source.data, path)
+        if key is not None:
+            path, at_key = (*path, key), message.startswith("unknown")
+    elif kind == "extra_forbidden":
         key = path[-1]
         owner = _owner(source.data, path[:-1])
         allowed = owner.get("allowed", [])
-        message = f"unknown key `{key}`" + (f" for a `{owner['type']}` layer" if owner.get("type") else "")
+        message = f"unknown key `{key}`" + (f" for a `{owner['type']}` {owner['kind']}" if owner.get("type") else "")
         hint = did_you_mean(key, allowed) or (f"expected one of: {', '.join(allowed)}" if allowed else None)
         at_key = True
     elif kind == "union_tag_invalid":
-        tag = error.get("ctx", {}).get("tag", value)
+        tag = ctx.get("tag", value)
         tags = _union_tags(error)
-        message = f"unknown layer type `{tag}`"
-        hint = did_you_mean(tag, tags) or "run `netspec schema` for the list of types"
+        message = f"unknown {_kind_of(path)} `{tag}`"
+        hint = _suggest(tag, tags) or f"expected one of: {', '.join(tags)}"
         path = (*path, "type")
     elif kind == "union_tag_not_found":
         message = "missing key `type`"
-        hint = "every layer needs a `type`, e.g. `type: dense`"
+        hint = f"every {_kind_of(path)} needs a `type`" + (", e.g. `type: dense`" if _kind_of(path) == "layer type" else "")
+    elif kind == "union_mismatch":
+        message = f"expected {item.expected}; {received}"
     elif kind == "missing":
-        message = f"missing required key `{path[-1]}`"
+        key = path[-1]
         owner = _owner(source.data, path[:-1])
-        if owner.get("type"):
-            message += f" for a `{owner['type']}` layer"
-        path, at_key = path[:-1], False
+        message = f"missing required key `{key}`" + (f" for a `{owner['type']}` {owner['kind']}" if owner.get("type") else "")
+        hint = _MISSING_HINTS.get(path)
+        path = path[:-1]
     elif kind == "literal_error":
-        expected = error.get("ctx", {}).get("expected", "")
-        message = f"received {value!r}; expected {expected}"
+        expected = ctx.get("expected", "")
+        message = f"expected {expected}; {received}"
         options = [o.strip().strip("'") for o in expected.replace(" or ", ",").split(",") if o.strip()]
-        hint = did_you_mean(value, options) if isinstance(value, str) else None
-    elif kind != "value_error" and "received" not in message.lower():
-        message = f"{message}; received {value!r}" if not isinstance(value, dict | list) else message
+        hint = _suggest(value, options) if isinstance(value, str) else None
+    elif kind == "less_than_equal" and ctx.get("le") == MAX_SIZE:
+        message = (f"{received}, an absurd size: a single size is at most {MAX_SIZE:,}, and a model at most "
+                   f"{MAX_PARAMS:,} parameters (the parameter budget)")
+        hint = "check this number for a typo"
+    elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        op, bound = {"greater_than": (">", ctx.get("gt")), "greater_than_equal": (">=", ctx.get("ge")),
+                     "less_than": ("<", ctx.get("lt")), "less_than_equal": ("<=", ctx.get("le"))}[kind]
+        what = _number_words(bound, value)
+        if bound == 0 and op == ">":
+            message = f"expected a positive {what}; {received}"
+        elif bound == 0 and op == ">=":
+            message = f"expected a non-negative {what}; {received}"
+        else:
+            message = f"expected a {what} {op} {bound}; {received}"
+        if op == "<" and bound == 1:
+            hint = "a rate or fraction lies in [0, 1), e.g. 0.5"
+    elif kind in _TYPE_KINDS:
+        message = f"expected {_TYPE_KINDS[kind]}; {received}"
+        if kind == "model_type" and path and path[0] == "inputs":
+            hint = "write each input as a mapping, e.g. `{name: image, shape: [28, 28, 1]}`"
+    elif kind == "string_pattern_mismatch" and ctx.get("pattern") == _IDENTIFIER_PATTERN:
+        message = f"expected a Python identifier (letters, digits and `_`, not starting with a digit); {received}"
+        if isinstance(value, str):
+            fixed = re.sub(r"\W+", "_", value.strip())
+            fixed = fixed if fixed[:1].isalpha() or fixed[:1] == "_" else f"_{fixed}"
+            hint = f"for example `{fixed}`"
+    elif kind == "string_too_long":
+        message = f"expected at most {ctx.get('max_length')} characters; received {len(value):,} characters"
+    elif kind == "too_short":
+        message = f"expected at least {ctx.get('min_length')} item(s); {received}"
+    elif kind == "too_long":
+        message = f"expected at most {ctx.get('max_length')} item(s); received {ctx.get('actual_length')}"
+    else:
+        message = f"{message}; {received}" if not isinstance(value, dict | list) else message
     return source.diagnostic(path, message, hint, key=at_key)
 
 
+_MISSING_HINTS = {
+    ("name",): "add `name: my_model` (a Python identifier)",
+    ("inputs",): "add the model inputs, e.g. `inputs: [{name: image, shape: [28, 28, 1]}]`",
+}
+
+
+def _kind_of(path: tuple) -> str:
+    """What a `type` key selects at `path`: a layer type, a callback, a schedule."""
+    names = [p for p in path if isinstance(p, str)]
+    if names and names[-1] == "callbacks":
+        return "callback"
+    if names and names[-1] == "learning_rate":
+        return "schedule"
+    return "layer type"
+
+
+def _suggest(value, options) -> str | None:
+    """did-you-mean that also catches a difference in case only (`SAME` for `same`)."""
+    if isinstance(value, str):
+        for option in options:
+            if option.lower() == value.lower():
+                return f"did you mean `{option}`?"
+    return did_you_mean(value, options)
+
+
+def _key_named_in(message: str, data, path: tuple) -> str | None:
+    """The first key of the mapping at `path` that a validator's message names in backticks."""
+    node = _get(data, path)
+    if not isinstance(node, dict):
+        return None
+    for name in re.findall(r"`([^`]+)`", message):
+        if name in node and name != "type":
+            return name
+    return None
+
+
 def _get(data, path):
-    for part in path:
-        data = data[part]
+    try:
+        for part in path:
+            data = data[part]
+    except (KeyError, IndexError, TypeError):
+        return None
     return data
 
 
 def _owner(data, path) -> dict:
-    """Type and allowed keys of the mapping at `path`, for hints."""
-    node = data
-    try:
-        for part in path:
-            node = node[part]
-    except (KeyError, IndexError, TypeError):
-        return {}
+    """Type, kind and allowed keys of the mapping at `path`, for hints."""
+    node = _get(data, path)
     if not isinstance(node, dict):
         return {}
-    cls = LAYER_TYPES.get(node.get("type")) if isinstance(node.get("type"), str) else None
+    tag = node.get("type") if isinstance(node.get("type"), str) else None
+    kind = _kind_of(path)
+    table = {"layer type": LAYER_TYPES, "callback": _callback_types(), "schedule": {}}[kind]
+    cls = table.get(tag) if tag else None
     if cls is not None:
-        return {"type": node["type"], "allowed": list(cls.model_fields)}
+        return {"type": tag, "kind": "layer" if kind == "layer type" else kind, "allowed": list(cls.model_fields)}
     model = _model_at(path)
     return {"allowed": list(model.model_fields)} if model else {}
+
+
+def _callback_types() -> dict:
+    from netspec.schema import training
+
+    union = typing.get_args(training.Callback)[0]
+    return {typing.get_args(cls.model_fields["type"].annotation)[0]: cls for cls in typing.get_args(union)}
 
 
 def _model_at(path):
     from netspec.schema import data as data_module
     from netspec.schema import training
 
-    names = [p for p in path if isinstance(p, str)]
+    names = tuple(p for p in path if isinstance(p, str))
     table = {
         (): SpecHead, ("training",): training.Training, ("data",): data_module.Data, ("inputs",): Input,
         ("training", "optimizer"): training.Optimizer, ("training", "optimizer", "learning_rate"): training.Schedule,
     }
-    return table.get(tuple(names))
+    return table.get(names)
 
 
 def _union_tags(error) -> list[str]:

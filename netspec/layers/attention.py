@@ -1,0 +1,166 @@
+"""Attention layers: multi_head_attention.
+
+Inputs, in `inputs` order: `[query]` (self-attention: the query is also the
+value and the key), `[query, value]` (the value is also the key), or
+`[query, value, key]`, as Keras's `layer(query, value, key)`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, Strict, model_validator
+
+from netspec.layers.base import (
+    Constraint,
+    Inference,
+    Initializer,
+    Layer,
+    PositiveInt,
+    Rate,
+    Regularizer,
+    ShapeMismatch,
+    fmt_shape,
+)
+from netspec.layers.core import Axis
+
+_OBJECTS = {
+    "kernel_initializer": "initializers", "bias_initializer": "initializers",
+    "kernel_regularizer": "regularizers", "bias_regularizer": "regularizers",
+    "activity_regularizer": "regularizers",
+    "kernel_constraint": "constraints", "bias_constraint": "constraints",
+}
+_ROLES = ("query", "value", "key")
+
+
+def _count(dims) -> int:
+    """Product of sizes, unknown ones counted as 1 (for cost estimates)."""
+    total = 1
+    for d in dims:
+        total *= d or 1
+    return total
+
+
+class MultiHeadAttention(Layer):
+    """Multi-head scaled dot-product attention (Vaswani et al., 2017), with query, key, value and
+    output projections."""
+
+    type: Literal["multi_head_attention"]
+    num_heads: PositiveInt = Field(description="Number of attention heads.")
+    key_dim: PositiveInt = Field(description="Size of each head for query and key.")
+    value_dim: PositiveInt | None = Field(None, description="Size of each head for value; default: `key_dim`.")
+    dropout: Rate = Field(0.0, description="Dropout rate on the attention scores, in [0, 1).")
+    use_bias: bool = Field(True, description="Whether the projections use bias vectors.")
+    output_shape: PositiveInt | list[PositiveInt] | None = Field(
+        None, description="Shape of the output's last axes (batch and query positions excluded); "
+        "default: the query's last dimension.")
+    attention_axes: Axis | list[Axis] | None = Field(
+        None, description="Axes over which attention is applied (0 is the batch); default: every axis of the "
+        "query but the batch and the features.")
+    sliding_window: PositiveInt | None = Field(
+        None, description="If set, each position attends only to positions fewer than this many steps away.")
+    flash_attention: bool | None = Field(
+        None, description="Whether to use flash attention (null: Keras's global setting); needs `dropout: 0`.")
+    kernel_initializer: Initializer = Field("glorot_uniform", description="Initializer for the projection kernels.")
+    bias_initializer: Initializer = Field("zeros", description="Initializer for the projection biases.")
+    kernel_regularizer: Regularizer = Field(None, description="Regularizer for the projection kernels.")
+    bias_regularizer: Regularizer = Field(None, description="Regularizer for the projection biases.")
+    activity_regularizer: Regularizer = Field(None, description="Regularizer for the output.")
+    kernel_constraint: Constraint = Field(None, description="Constraint on the projection kernels.")
+    bias_constraint: Constraint = Field(None, description="Constraint on the projection biases.")
+    use_gate: bool = Field(False, description="Whether to gate the attention output with a sigmoid projection "
+                           "of the query (adds a projection of the query's size).")
+    seed: Annotated[int, Strict()] | None = Field(None, description="Random seed of the dropout.")
+
+    keras_class = "MultiHeadAttention"
+    call_convention = "attention"
+    min_inputs = 1
+    max_inputs = 3
+    object_fields = _OBJECTS
+
+    @model_validator(mode="after")
+    def _check_flash(self):
+        if self.flash_attention and self.dropout > 0:
+            raise ValueError(f"flash attention does not support dropout; received dropout={self.dropout} with "
+                             "flash_attention=true: set `dropout: 0`, or `flash_attention: false`")
+        return self
+
+    def lower_value(self, key, value):
+        if key in ("output_shape", "attention_axes") and isinstance(value, list):
+            return tuple(value)
+        return super().lower_value(key, value)
+
+    def infer(self, inputs):
+        query = inputs[0]
+        value = inputs[1] if len(inputs) > 1 else query
+        key = inputs[2] if len(inputs) > 2 else value
+        shapes = dict(zip(_ROLES, (query, value, key)))
+        if len(query) < 2:
+            raise ShapeMismatch(
+                f"`multi_head_attention` expects a query of rank 3 or more (batch, positions, features); "
+                f"received shape {fmt_shape(query)}",
+                "add a `reshape` to (positions, features), or a `repeat_vector`")
+        for role, shape in shapes.items():
+            if len(shape) != len(query):
+                raise ShapeMismatch(
+                    f"the {role} has shape {fmt_shape(shape)} but the query {fmt_shape(query)}; "
+                    f"`multi_head_attention` needs the same rank for query, value and key",
+                    "reshape the inputs to (positions, features) alike")
+            if shape[-1] is None:
+                raise ShapeMismatch(
+                    f"the {role} needs a known last dimension (features) to size the {role} projection; "
+                    f"received shape {fmt_shape(shape)}", "give the input a fixed size on its last axis")
+        if value[:-1] != key[:-1]:
+            raise ShapeMismatch(
+                f"value and key must agree on every axis but the last; received value {fmt_shape(value)} "
+                f"and key {fmt_shape(key)}", "give the value and key inputs the same positions")
+        rank = len(query) + 1  # with the batch axis, as Keras counts attention_axes
+        axes = self._attention_axes(rank, query)
+        for axis in range(1, rank - 1):
+            q, v = query[axis - 1], value[axis - 1]
+            if axis not in axes and q is not None and v is not None and q != v:
+                raise ShapeMismatch(
+                    f"query {fmt_shape(query)} and value {fmt_shape(value)} differ on axis {axis}, which is not an "
+                    f"attention axis (attention_axes={list(axes)})",
+                    "make the inputs agree on that axis, or add it to `attention_axes`", field="attention_axes")
+
+        heads, key_dim = self.num_heads, self.key_dim
+        value_dim = self.value_dim or key_dim
+        out_tail = tuple(self.output_shape if isinstance(self.output_shape, list) else
+                         [self.output_shape] if self.output_shape else [query[-1]])
+        out_size = _count(out_tail)
+        projections = {  # name: (input features, projected size per position)
+            "query": (query[-1], heads * key_dim),
+            "key": (key[-1], heads * key_dim),
+            "value": (value[-1], heads * value_dim),
+            "attention_output": (heads * value_dim, out_size),
+        }
+        if self.use_gate:
+            projections["gate"] = (query[-1], heads * value_dim)
+        params = sum(a * b + (b if self.use_bias else 0) for a, b in projections.values())
+
+        positions = {"query": _count(query[:-1]), "key": _count(key[:-1]), "value": _count(value[:-1]),
+                     "attention_output": _count(query[:-1]), "gate": _count(query[:-1])}
+        flops = sum(2 * positions[name] * a * b for name, (a, b) in projections.items())
+        batch_like = _count(query[a - 1] for a in range(1, rank - 1) if a not in axes)
+        targets = _count(query[a - 1] for a in axes)
+        sources = _count(key[a - 1] for a in axes)
+        flops += 2 * heads * batch_like * targets * sources * (key_dim + value_dim)  # scores, weighted sum
+        return Inference([(*query[:-1], *out_tail)], params, flops=flops)
+
+    def _attention_axes(self, rank: int, query) -> list[int]:
+        """`attention_axes` as non-negative axes (batch = 0), each an axis between batch and features."""
+        if self.attention_axes is None:
+            return list(range(1, rank - 1))
+        given = self.attention_axes if isinstance(self.attention_axes, list) else [self.attention_axes]
+        axes = []
+        for axis in given:
+            index = axis + rank if axis < 0 else axis
+            if not 1 <= index <= rank - 2 or index in axes:
+                raise ShapeMismatch(
+                    f"`attention_axes` {self.attention_axes} must name distinct axes between the batch and the "
+                    f"features: for a query of shape {fmt_shape(query)}, axes 1 to {rank - 2} "
+                    f"(or {-(rank - 1)} to -2)",
+                    "leave `attention_axes` unset to attend over every position axis", field="attention_axes")
+            axes.append(index)
+        return axes

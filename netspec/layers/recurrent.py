@@ -1,0 +1,291 @@
+"""Recurrent layers: simple_rnn, lstm, gru, and the convolutional LSTMs in 1D/2D/3D.
+
+Keras's shape rules (keras/src/layers/rnn/): an RNN reads (batch, timesteps,
+features) and gives (batch, units), or (batch, timesteps, units) with
+`return_sequences`; `return_state` adds one output per state (h, and c for
+the LSTMs). Weights: a kernel (features x gates*units), a recurrent kernel
+(units x gates*units) and a bias (gates*units; twice that for a GRU with
+`reset_after`, Keras 3's default).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from netspec.layers.base import (
+    ActivationName,
+    Constraint,
+    DataFormat,
+    Inference,
+    Initializer,
+    Layer,
+    PositiveInt,
+    Rate,
+    Regularizer,
+    ShapeMismatch,
+    Size,
+    as_tuple,
+    conv_output_length,
+    fmt_shape,
+    product,
+)
+from netspec.layers.conv import join_channels
+
+RNN_OBJECTS = {
+    "kernel_initializer": "initializers", "recurrent_initializer": "initializers",
+    "bias_initializer": "initializers",
+    "kernel_regularizer": "regularizers", "recurrent_regularizer": "regularizers",
+    "bias_regularizer": "regularizers", "activity_regularizer": "regularizers",
+    "kernel_constraint": "constraints", "recurrent_constraint": "constraints", "bias_constraint": "constraints",
+}
+
+
+def sequence_input(shape, layer: str) -> tuple:
+    """(timesteps, features) of an RNN's input, or a mismatch with the usual fix."""
+    if len(shape) == 2:
+        return shape
+    message = (f"`{layer}` expects a sequence of rank 3 (batch, timesteps, features); "
+               f"received shape {fmt_shape(shape)}")
+    if len(shape) <= 1:
+        hint = ("the input has no time axis: set `return_sequences: true` on {input} if it is a recurrent layer, "
+                "so that it passes on the whole sequence; otherwise add a `reshape` or a `repeat_vector` "
+                "that gives it a time axis")
+    elif len(shape) == 3:
+        rows, cols, channels = shape
+        hint = (f"the input looks like an image: add a `reshape` with target_shape [{_dim(rows)}, "
+                f"{_dim(product((cols, channels)))}] to read its rows as timesteps, or wrap the layers "
+                "before it in `time_distributed` so that each timestep is one image")
+    elif len(shape) == 4:
+        hint = (f"the input looks like a sequence of images: wrap a `flatten` (or a small CNN) in "
+                f"`time_distributed` before this layer, or add a `reshape` with target_shape "
+                f"[{_dim(shape[0])}, {_dim(product(shape[1:]))}]")
+    else:
+        hint = "add a `reshape` that gives the input the shape (timesteps, features)"
+    raise ShapeMismatch(message, hint)
+
+
+def _dim(value) -> str:
+    return "-1" if value is None else str(value)
+
+
+class _Units(Layer):
+    units: PositiveInt = Field(description="Dimensionality of the output space (and of the state).")
+
+
+class _ConvArgs(Layer):
+    filters: PositiveInt = Field(description="Number of output filters.")
+    kernel_size: Size = Field(description="Size of the convolution window (int or one per spatial dim).")
+    strides: Size = Field(1, description="Stride of the convolution (int or one per spatial dim).")
+    padding: Literal["valid", "same"] = Field("valid", description="`valid` (no padding) or `same`.")
+    data_format: DataFormat = Field(None, description="`channels_last` (default) or `channels_first`.")
+    dilation_rate: Size = Field(1, description="Dilation rate (int or one per spatial dim).")
+
+
+class _RecurrentBase(Layer):
+    """Arguments every Keras recurrent layer takes. Subclasses list it before the base holding their
+    leading arguments (`units`; `filters`, `kernel_size`, ...), so that those come first, as in Keras."""
+
+    activation: ActivationName = Field("tanh", description="Activation function; null is linear.")
+    use_bias: bool = Field(True, description="Whether the layer uses a bias vector.")
+    kernel_initializer: Initializer = Field("glorot_uniform", description="Initializer for the input kernel.")
+    recurrent_initializer: Initializer = Field("orthogonal", description="Initializer for the recurrent kernel.")
+    bias_initializer: Initializer = Field("zeros", description="Initializer for the bias.")
+    kernel_regularizer: Regularizer = Field(None, description="Regularizer for the input kernel.")
+    recurrent_regularizer: Regularizer = Field(None, description="Regularizer for the recurrent kernel.")
+    bias_regularizer: Regularizer = Field(None, description="Regularizer for the bias.")
+    activity_regularizer: Regularizer = Field(None, description="Regularizer for the output.")
+    kernel_constraint: Constraint = Field(None, description="Constraint on the input kernel.")
+    recurrent_constraint: Constraint = Field(None, description="Constraint on the recurrent kernel.")
+    bias_constraint: Constraint = Field(None, description="Constraint on the bias.")
+    dropout: Rate = Field(0.0, description="Fraction of the inputs to drop, in [0, 1).")
+    recurrent_dropout: Rate = Field(0.0, description="Fraction of the recurrent state to drop, in [0, 1).")
+    seed: int | None = Field(None, description="Random seed for dropout.")
+    return_sequences: bool = Field(False, description="Return the whole output sequence, not only the last output.")
+    return_state: bool = Field(False, description="Also return the final state(s), as extra outputs after the output.")
+    go_backwards: bool = Field(False, description="Process the input sequence backwards.")
+    stateful: bool = Field(False, description="Not supported: stateful RNNs need a fixed batch size.")
+
+    object_fields = RNN_OBJECTS
+    # Number of state tensors (h; h and c for the LSTMs).
+    states: ClassVar[int] = 1
+
+    @field_validator("stateful")
+    @classmethod
+    def _no_stateful(cls, value):
+        if value:
+            raise ValueError(
+                "`stateful: true` is not supported: a stateful RNN needs a fixed batch size, and spec inputs "
+                "have none; received stateful=true. Remove `stateful` (carry the state yourself with "
+                "`return_state` if you need it)"
+            )
+        return value
+
+
+class _RNN(_RecurrentBase, _Units):
+    unroll: bool = Field(False, description="Unroll the loop (faster for short sequences; needs a known length).")
+
+    # Gates: weight blocks of size `units` in each kernel.
+    gates: ClassVar[int] = 1
+
+    def bias_size(self) -> int:
+        return self.gates * self.units
+
+    def infer(self, inputs):
+        steps, features = sequence_input(inputs[0], self.type)
+        if features is None:
+            raise ShapeMismatch(
+                f"`{self.type}` needs a known number of features (the last axis); received shape {fmt_shape(inputs[0])}",
+                "give the input a fixed size on its last axis",
+            )
+        if self.unroll and steps is None:
+            raise ShapeMismatch(
+                f"`unroll: true` needs a known number of timesteps; received shape {fmt_shape(inputs[0])}",
+                "give the input a fixed length, or remove `unroll`",
+                field="unroll",
+            )
+        width = self.gates * self.units
+        weights = features * width + self.units * width
+        params = weights + (self.bias_size() if self.use_bias else 0)
+        output = (steps, self.units) if self.return_sequences else (self.units,)
+        outputs = [output] + ([(self.units,)] * self.states if self.return_state else [])
+        return Inference(outputs, params, flops=2 * weights * (steps or 1))
+
+
+class SimpleRNN(_RNN):
+    """Fully-connected RNN whose output is fed back as the next input."""
+
+    type: Literal["simple_rnn"]
+    keras_class = "SimpleRNN"
+
+
+class LSTM(_RNN):
+    """Long Short-Term Memory layer (Hochreiter 1997)."""
+
+    type: Literal["lstm"]
+    recurrent_activation: ActivationName = Field("sigmoid", description="Activation of the gates.")
+    unit_forget_bias: bool = Field(True, description="Add 1 to the forget gate's bias at initialization.")
+    use_cudnn: Literal["auto"] | bool = Field("auto", description="Use the cuDNN kernel: `auto`, true or false.")
+
+    keras_class = "LSTM"
+    gates = 4
+    states = 2
+
+
+class GRU(_RNN):
+    """Gated Recurrent Unit (Cho et al. 2014)."""
+
+    type: Literal["gru"]
+    recurrent_activation: ActivationName = Field("sigmoid", description="Activation of the gates.")
+    reset_after: bool = Field(
+        True,
+        description="Apply the reset gate after the matrix multiplication (Keras 3's default, cuDNN-compatible; "
+        "two bias vectors). Set false for the original GRU of Keras 2.",
+    )
+    use_cudnn: Literal["auto"] | bool = Field("auto", description="Use the cuDNN kernel: `auto`, true or false.")
+
+    keras_class = "GRU"
+    gates = 3
+
+    def bias_size(self) -> int:
+        return self.gates * self.units * (2 if self.reset_after else 1)
+
+
+class _ConvLSTM(_RecurrentBase, _ConvArgs):
+    recurrent_activation: ActivationName = Field("sigmoid", description="Activation of the gates.")
+    unit_forget_bias: bool = Field(True, description="Add 1 to the forget gate's bias at initialization.")
+
+    rank: ClassVar[int] = 2
+    states = 2
+
+    @model_validator(mode="after")
+    def _check_tuples(self):
+        for key in ("kernel_size", "strides", "dilation_rate"):
+            value = getattr(self, key)
+            if isinstance(value, tuple) and len(value) != self.rank:
+                raise ValueError(
+                    f"`{key}` of `{self.type}` needs {self.rank} value(s), one per spatial dimension; received {list(value)}"
+                )
+        strides = as_tuple(self.strides, self.rank, "strides")
+        dilation = as_tuple(self.dilation_rate, self.rank, "dilation_rate")
+        if max(strides) > 1 and max(dilation) > 1:
+            raise ValueError(f"`strides` > 1 cannot be combined with `dilation_rate` > 1; "
+                             f"received strides={self.strides}, dilation_rate={self.dilation_rate}")
+        return self
+
+    def infer(self, inputs):
+        (shape,) = inputs
+        if len(shape) != self.rank + 2:
+            if len(shape) == self.rank + 1:
+                hint = (f"`{self.type}` reads a sequence of {self.rank}D frames; add a `reshape` that gives the "
+                        f"input a time axis, or use `conv{self.rank}d` for a single frame")
+            else:
+                hint = f"add a `reshape` to rank {self.rank + 3} (batch, timesteps, {self.rank} spatial dims, channels)"
+            raise ShapeMismatch(
+                f"`{self.type}` expects input of rank {self.rank + 3} (batch, timesteps, {self.rank} spatial dims, "
+                f"channels); received shape {fmt_shape(shape)}",
+                hint,
+            )
+        steps, frame = shape[0], shape[1:]
+        if self.data_format == "channels_first":
+            channels, spatial = frame[0], frame[1:]
+        else:
+            spatial, channels = frame[:-1], frame[-1]
+        if channels is None or None in spatial:
+            raise ShapeMismatch(
+                f"`{self.type}` needs known spatial and channel sizes (only the timesteps may be null); "
+                f"received shape {fmt_shape(shape)}",
+                "give the input fixed sizes on every axis but the time axis",
+            )
+        kernel = as_tuple(self.kernel_size, self.rank, "kernel_size")
+        strides = as_tuple(self.strides, self.rank, "strides")
+        dilation = as_tuple(self.dilation_rate, self.rank, "dilation_rate")
+        out = []
+        for axis, (length, k, s, d) in enumerate(zip(spatial, kernel, strides, dilation)):
+            size = conv_output_length(length, k, self.padding, s, d)
+            if size <= 0:
+                raise ShapeMismatch(
+                    f"the kernel ({k}, dilation {d}) is larger than spatial axis {axis} of each frame "
+                    f"(size {length}); received shape {fmt_shape(shape)}",
+                    "use `padding: same`, a smaller `kernel_size`, or fewer downsampling layers before this one",
+                    field="kernel_size",
+                )
+            out.append(size)
+        window = product(kernel)
+        input_weights = window * channels * 4 * self.filters
+        recurrent_weights = window * self.filters * 4 * self.filters
+        params = input_weights + recurrent_weights + (4 * self.filters if self.use_bias else 0)
+        state = join_channels(out, self.filters, self.data_format)
+        output = (steps, *state) if self.return_sequences else state
+        outputs = [output] + ([state] * self.states if self.return_state else [])
+        # Per step: the input convolution, and the recurrent one ("same" padding) on the state.
+        flops = 2 * (input_weights + recurrent_weights) * product(out) * (steps or 1)
+        return Inference(outputs, params, flops=flops)
+
+
+class ConvLSTM1D(_ConvLSTM):
+    """Convolutional LSTM over a sequence of 1D frames (timesteps, steps, channels)."""
+
+    type: Literal["conv_lstm1d"]
+    keras_class = "ConvLSTM1D"
+    rank = 1
+
+
+class ConvLSTM2D(_ConvLSTM):
+    """Convolutional LSTM over a sequence of images (timesteps, rows, cols, channels)."""
+
+    type: Literal["conv_lstm2d"]
+    keras_class = "ConvLSTM2D"
+    rank = 2
+
+
+class ConvLSTM3D(_ConvLSTM):
+    """Convolutional LSTM over a sequence of volumes (timesteps, depth, rows, cols, channels)."""
+
+    type: Literal["conv_lstm3d"]
+    keras_class = "ConvLSTM3D"
+    rank = 3
+
+
+RECURRENT_TYPES = ("simple_rnn", "lstm", "gru", "conv_lstm1d", "conv_lstm2d", "conv_lstm3d")
