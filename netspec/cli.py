@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from netspec.errors import NetspecError, SpecError, UsageError
+from netspec.errors import NetspecError, SpecError, SpecFileError, UsageError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as exc:
         for diagnostic in exc.diagnostics:
             print(diagnostic.format(), file=sys.stderr)
-        return EXIT_INVALID
+        return EXIT_USAGE if isinstance(exc, SpecFileError) else EXIT_INVALID
     except NetspecError as exc:
         print(f"netspec: error: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -102,27 +102,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _validate(args) -> int:
+    """Every file is checked and every problem printed; exit 2 if a file cannot be read, else 1 if any is invalid."""
     from netspec.load import load_spec
 
-    results = []
+    results, unreadable = [], False
     for path in args.specs:
         try:
             load_spec(path, overrides=args.overrides)
             results.append({"file": path, "valid": True, "diagnostics": []})
         except SpecError as exc:
-            results.append({"file": path, "valid": False, "diagnostics": [d.with_file(path).to_dict() for d in exc.diagnostics]})
+            unreadable = unreadable or isinstance(exc, SpecFileError)
+            results.append({"file": path, "valid": False, "diagnostics": [d.with_file(path) for d in exc.diagnostics]})
     ok = all(r["valid"] for r in results)
     if args.json:
+        for result in results:
+            result["diagnostics"] = [d.to_dict() for d in result["diagnostics"]]
         print(json.dumps({"valid": ok, "files": results}, indent=2))
     else:
-        from netspec.errors import Diagnostic
-
         for result in results:
-            for d in result["diagnostics"]:
-                print(Diagnostic(**d).format(), file=sys.stderr)
+            for diagnostic in result["diagnostics"]:
+                print(diagnostic.format(), file=sys.stderr)
             if result["valid"]:
                 print(f"{result['file']}: ok")
-    return EXIT_OK if ok else EXIT_INVALID
+    return EXIT_USAGE if unreadable else EXIT_OK if ok else EXIT_INVALID
 
 
 def _summary(args) -> int:

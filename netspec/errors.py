@@ -48,6 +48,10 @@ class SpecError(NetspecError):
         super().__init__("\n".join(d.format() for d in self.diagnostics))
 
 
+class SpecFileError(SpecError):
+    """A spec file that cannot be read at all: missing, a directory, not permitted (CLI exit 2)."""
+
+
 class ShapeError(SpecError):
     """A spec whose layers cannot take the shapes they are given."""
 

@@ -121,8 +121,9 @@ def resolve_graph(spec: Spec) -> Graph:
                     later = target in names[i:] if target else False
                     message = (f"`{text}` is not an earlier layer or a model input"
                                + (" (it is defined later; layers may only read earlier ones)" if later else ""))
-                    problem(("layers", i, "inputs", j), message,
-                            did_you_mean(text, list(outputs_of)) if not later else "move this layer below it")
+                    hint = ("move this layer below it" if later else did_you_mean(text, list(outputs_of))
+                            or (None if match else "write the name of a layer or model input, or `name[i]` for its output i"))
+                    problem(("layers", i, "inputs", j), message, hint)
                     continue
                 refs.append(Ref(target, int(match.group(2) or 0)))
         used.update(r.name for r in refs)
@@ -131,7 +132,8 @@ def resolve_graph(spec: Spec) -> Graph:
             want = (str(layer.min_inputs) if layer.min_inputs == layer.max_inputs
                     else f"{layer.min_inputs} to {layer.max_inputs}" if layer.max_inputs < 99 else f"at least {layer.min_inputs}")
             problem(("layers", i, "inputs"), f"`{layer.type}` takes {want} input(s); received {count}",
-                    "list the layers to merge in `inputs`" if layer.min_inputs > 1 else None)
+                    "list the layers to merge in `inputs`" if layer.min_inputs > 1
+                    else "join them first with a merge layer such as `concatenate` or `add`")
         seen.setdefault(name, ("layers", i))
         outputs_of[name] = 1
         nodes.append(Node(i, name, layer, refs))
@@ -148,6 +150,9 @@ def resolve_graph(spec: Spec) -> Graph:
                 continue
             outputs.append(Ref(match.group(1), int(match.group(2) or 0)))
     used.update(r.name for r in outputs)
+    if problems:
+        # A dangling reference makes layers look dead and inputs unused; report only its cause.
+        raise SpecError(problems)
     _check_reachable(nodes, outputs, problem)
     for i, node in enumerate(inputs):
         if node.name not in used:

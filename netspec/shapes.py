@@ -83,14 +83,24 @@ def infer_shapes(graph: Graph) -> Shapes:
                 f"at this layer ({total:,})", "reduce `units`, `filters` or the input size")))
             break
         result.layers.append(LayerInfo(node, info.outputs, trainable, non_trainable, info.flops))
+    for j, ref in enumerate(graph.outputs):
+        if ref.name in known and ref.index >= len(known[ref.name]):
+            problems.append(_located(spec, ("outputs", j), _no_such_output(ref, known[ref.name])))
     if problems:
         raise ShapeError(problems)
     return result
 
 
+def _no_such_output(ref, outputs: list[Shape]) -> ShapeMismatch:
+    return ShapeMismatch(f"`{ref}` names output {ref.index}, but `{ref.name}` has {len(outputs)} output(s)",
+                         f"outputs are numbered from 0: use `{ref.name}`" + (f" to `{ref.name}[{len(outputs) - 1}]`"
+                                                                              if len(outputs) > 1 else ""),
+                         field="inputs")
+
+
 def _pick(outputs: list[Shape], ref, node: Node) -> Shape:
     if ref.index >= len(outputs):
-        raise ShapeMismatch(f"`{ref}` has {len(outputs)} output(s); there is no output {ref.index}")
+        raise _no_such_output(ref, outputs)
     return outputs[ref.index]
 
 
@@ -119,12 +129,16 @@ def _diagnostic(spec, node: Node, exc: ShapeMismatch, graph: Graph | None = None
         producer = graph.by_name().get(node.inputs[0].name)
         where = f"layers[{producer.index}]" if producer and producer.layer is not None else f"input `{node.inputs[0].name}`"
         hint = hint.replace("{input}", where)
+    return _located(spec, path, ShapeMismatch(exc.message, hint))
+
+
+def _located(spec, path: tuple, exc: ShapeMismatch) -> Diagnostic:
     source = spec.source
     if source is None:
         from netspec.source import format_path
 
-        return Diagnostic(exc.message, format_path(path), hint=hint)
-    return source.diagnostic(path, exc.message, hint)
+        return Diagnostic(exc.message, format_path(path), hint=exc.hint)
+    return source.diagnostic(path, exc.message, exc.hint)
 
 
 __all__ = ["Inference", "LayerInfo", "MAX_PARAMS", "Shapes", "SpecError", "fmt_shape", "infer_shapes"]

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from netspec.errors import Diagnostic, SpecError
+from netspec.errors import Diagnostic, SpecError, SpecFileError
 
 Path_ = tuple  # a path inside the spec: ("layers", 3, "kernel_size")
 
@@ -141,17 +141,20 @@ def _read_file(path: Path) -> str:
     name = str(path)
     try:
         if path.is_dir():
-            _fail(name, "is a directory, not a spec file", "pass the path of a .yaml or .json file")
+            _fail(name, "is a directory, not a spec file", "pass the path of a .yaml or .json file", error=SpecFileError)
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             _fail(name, f"file is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,} bytes")
-        raw = path.read_bytes()
+        with path.open("rb") as handle:  # read no more than the limit, even if the file grows meanwhile
+            raw = handle.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            _fail(name, f"file is over {MAX_FILE_BYTES:,} bytes, the limit for a spec")
     except FileNotFoundError:
-        _fail(name, "no such file", "check the path and the current directory")
+        _fail(name, "no such file", "check the path and the current directory", error=SpecFileError)
     except PermissionError:
-        _fail(name, "permission denied: the file cannot be read")
+        _fail(name, "permission denied: the file cannot be read", error=SpecFileError)
     except OSError as exc:
-        _fail(name, f"cannot read the file: {exc.strerror or exc}")
+        _fail(name, f"cannot read the file: {exc.strerror or exc}", error=SpecFileError)
     return _decode(raw, name)
 
 
@@ -166,8 +169,9 @@ def _decode(raw: bytes, name: str) -> str:
         _fail(name, f"the file is not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start})", line=line)
 
 
-def _fail(file: str, message: str, hint: str | None = None, line: int | None = None, column: int | None = None):
-    raise SpecError([Diagnostic(message, "", file, line, column, hint)])
+def _fail(file: str | None, message: str, hint: str | None = None, line: int | None = None, column: int | None = None,
+          *, error: type[SpecError] = SpecError):
+    raise error([Diagnostic(message, "", file, line, column, hint)])
 
 
 def parse_text(text: str, *, file: str | None = None, base_dir: Path | None = None) -> Source:
@@ -251,6 +255,7 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, text: str) -> tuple:
 
 _EMPTY = object()  # a stream without a document
 _STR, _INT = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int"
+_PLAIN_TAGS = {"!", *(f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map"))}
 _DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]{0,30})")
 MAX_DEPTH = 100
 
@@ -298,6 +303,9 @@ class _Builder:
         if self.count > MAX_NODES:
             self._too_many(event)
         anchor = event.anchor
+        if event.tag is not None and event.tag not in _PLAIN_TAGS:
+            self._error(event, f"the YAML tag `{event.tag.replace('tag:yaml.org,2002:', '!!')}` is not allowed in a spec",
+                        "remove the tag: a spec holds plain values (mappings, lists, strings, numbers, booleans, null)")
         if isinstance(event, yaml.ScalarEvent):
             value = self._scalar(event)
         else:

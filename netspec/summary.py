@@ -5,6 +5,8 @@ from __future__ import annotations
 from netspec.load import load_spec
 from netspec.shapes import LayerInfo, Shapes, infer_shapes
 
+# Bytes per value: float32, and the float16/bfloat16 activations of mixed precision.
+# Weights stay float32 under mixed precision, so parameter memory is float32 either way.
 BYTES = {"float32": 4, "mixed": 2}
 
 
@@ -19,37 +21,50 @@ def _layer_json(info: LayerInfo) -> dict:
         "type": info.node.layer.type,
         "output_shape": outputs[0] if len(outputs) == 1 else outputs,
         "params": info.params,
+        # extras beyond DESIGN.md section 2:
+        "trainable_params": info.trainable,
+        "non_trainable_params": info.non_trainable,
+        "inputs": [str(ref) for ref in info.node.inputs],
+        "flops": info.flops,
     }
 
 
 def _elements(shape) -> int:
+    """Values per sample; an unknown dimension (null) counts as 1."""
     n = 1
     for d in shape:
-        n *= d or 1
+        n *= 1 if d is None else d
     return n
 
 
 def summarize(spec) -> dict:
-    """The summary object of DESIGN.md section 2, plus a `cost` entry.
+    """The summary object of DESIGN.md section 2, plus `inputs`, `outputs` and `cost`.
 
-    `cost` holds forward FLOPs per sample (a multiply-add counts as 2; unknown
-    dimensions count as 1), activation memory per sample (every layer output
-    and the inputs, float32 and mixed precision) and parameter memory.
+    `cost` holds forward FLOPs per sample (a multiply-add counts as 2),
+    activation memory per sample (the inputs and every layer output, at 4
+    bytes a value in float32 and 2 under mixed precision) and parameter
+    memory (4 bytes a weight: mixed precision keeps weights in float32).
+    Unknown dimensions (null) count as 1, so for specs with variable
+    lengths these are per step of the unknown axis.
     """
     model = load_spec(spec)
     shapes: Shapes = model._shapes or infer_shapes(model._graph)
-    activations = sum(_elements(s) for s in shapes.input_shapes.values())
-    activations += sum(_elements(s) for info in shapes.layers for s in info.outputs)
+    values = sum(_elements(s) for s in shapes.input_shapes.values())
+    values += sum(_elements(s) for info in shapes.layers for s in info.outputs)
+    unknown = any(d is None for info in shapes.layers for s in info.outputs for d in s)
     return {
         "name": model.name,
         "total_params": shapes.total,
         "trainable_params": shapes.trainable,
         "non_trainable_params": shapes.non_trainable,
         "layers": [_layer_json(info) for info in shapes.layers],
+        "inputs": [{"name": i.name, "shape": _json_shape(i.shape), "dtype": i.dtype} for i in model.inputs],
+        "outputs": [str(ref) for ref in shapes.graph.outputs],
         "cost": {
             "flops_per_sample": sum(info.flops for info in shapes.layers),
-            "activation_bytes_per_sample": {"float32": activations * 4, "mixed": activations * 2},
-            "param_bytes": shapes.total * 4,
+            "activation_bytes_per_sample": {kind: values * size for kind, size in BYTES.items()},
+            "param_bytes": shapes.total * BYTES["float32"],
+            "unknown_dimensions_counted_as_1": unknown,
         },
     }
 
@@ -60,40 +75,51 @@ def _fmt_shape(shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
-def _human(n: float, unit: str = "B") -> str:
+def _bytes(n: float) -> str:
     for prefix in ("", "K", "M", "G", "T"):
         if abs(n) < 1024 or prefix == "T":
-            return f"{n:.0f} {prefix}{unit}" if prefix == "" else f"{n:.2f} {prefix}{unit}"
+            return f"{n:.0f} B" if prefix == "" else f"{n:.2f} {prefix}B"
         n /= 1024
-    return f"{n} {unit}"
+    return f"{n} B"
 
 
 def _count(n: float) -> str:
-    for prefix, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+    for prefix, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if n >= size:
             return f"{n / size:.2f} {prefix}"
-    return str(int(n))
+    return f"{int(n)} "
 
 
 def format_summary(summary: dict) -> str:
-    """A table like Keras's `model.summary()`."""
-    rows = [(f"{layer['name']} ({layer['type']})", _fmt_shape(layer["output_shape"]), f"{layer['params']:,}")
-            for layer in summary["layers"]]
-    head = ("Layer (type)", "Output Shape", "Param #")
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
-    line = "  ".join("-" * w for w in widths)
-    out = [f'Model: "{summary["name"]}"', line,
-           f"{head[0]:<{widths[0]}}  {head[1]:<{widths[1]}}  {head[2]:>{widths[2]}}", line]
-    out += [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
+    """A table like Keras's `model.summary()`; a "Connected to" column when the layers are not a plain chain."""
+    from netspec.layers import LAYER_TYPES
+
+    layers = summary["layers"]
+    chain = all(layer["inputs"] == ([previous["name"]] if previous else [i["name"] for i in summary["inputs"]])
+                for previous, layer in zip([None, *layers], layers))
+    head = ["Layer (type)", "Output Shape", "Param #"] + ([] if chain else ["Connected to"])
+    rows = []
+    for layer in layers:
+        keras_class = getattr(LAYER_TYPES.get(layer["type"]), "keras_class", "") or layer["type"]
+        row = [f"{layer['name']} ({keras_class})", _fmt_shape(layer["output_shape"]), f"{layer['params']:,}"]
+        rows.append(row if chain else [*row, ", ".join(layer["inputs"])])
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+
+    def line_of(cells):
+        return "  ".join(c.rjust(w) if i == 2 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
     cost = summary["cost"]
+    activations = cost["activation_bytes_per_sample"]
+    out = [f'Model: "{summary["name"]}"', rule, line_of(head), rule, *(line_of(r) for r in rows), rule]
     out += [
-        line,
-        f"Total params: {summary['total_params']:,} ({_human(cost['param_bytes'])})",
+        f"Total params: {summary['total_params']:,} ({_bytes(cost['param_bytes'])})",
         f"Trainable params: {summary['trainable_params']:,}",
         f"Non-trainable params: {summary['non_trainable_params']:,}",
         f"Forward FLOPs per sample: {_count(cost['flops_per_sample'])}FLOPs",
-        "Activation memory per sample: "
-        f"{_human(cost['activation_bytes_per_sample']['float32'])} (float32), "
-        f"{_human(cost['activation_bytes_per_sample']['mixed'])} (mixed precision)",
+        f"Activation memory per sample: {_bytes(activations['float32'])} (float32), "
+        f"{_bytes(activations['mixed'])} (mixed precision)",
     ]
+    if cost["unknown_dimensions_counted_as_1"]:
+        out.append("(unknown dimensions counted as 1 in FLOPs and memory)")
     return "\n".join(out)

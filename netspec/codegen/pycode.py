@@ -95,21 +95,22 @@ _BUILTINS = set(dir(builtins))
 
 
 class Namer:
-    """Variable names from spec names: valid, unique, and shadowing nothing the script uses."""
+    """Variable names from spec names: valid, unique, at most `max_length` long (before a
+    uniqueness suffix), and shadowing nothing the script uses."""
 
-    def __init__(self, reserved=()):
+    def __init__(self, reserved=(), max_length: int = 80):
         self.taken = set(reserved) | _BUILTINS | _AMBIGUOUS | set(keyword.kwlist) | set(keyword.softkwlist)
+        self.max_length = max_length
 
     def name(self, wanted: str) -> str:
-        base = wanted if _IDENTIFIER.match(wanted or "") else re.sub(r"\W", "_", wanted or "", flags=re.ASCII)
-        if not base or base[0].isdigit():
+        base = re.sub(r"\W", "_", wanted or "", flags=re.ASCII).lstrip("_") or "v"
+        if base[0].isdigit():
             base = "v_" + base
-        if base.startswith("__"):
-            base = base.lstrip("_") or "v"
+        base = base[: self.max_length]
         candidate, n = base, 0
-        while candidate in self.taken or keyword.iskeyword(candidate):
-            candidate = f"{base}_" if n == 0 else f"{base}_{n}"
+        while candidate in self.taken:
             n += 1
+            candidate = f"{base}_" if n == 1 else f"{base}_{n - 1}"
         self.taken.add(candidate)
         return candidate
 

@@ -9,6 +9,7 @@ An included file may include others; a cycle is refused.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from netspec.compose.located import Located, graft, site
@@ -51,7 +52,7 @@ def _load(source: Source, chain: tuple[str, ...], stack: list, problems: list[Di
         if not path.is_file():
             problems.append(where.diagnostic(
                 f"cannot include `{text}`: {'it is a folder' if path.is_dir() else 'no such file'} ({path})",
-                f"include paths are relative to the including file's folder ({base})"))
+                f"paths in `include` are relative to the folder of {source.file or 'the spec'}"))
             continue
         included_by = f"included by {site(where)}"
         try:
@@ -81,6 +82,4 @@ def merge(base: Located, top: Located) -> Located:
 
 
 def _add_chain(diagnostic: Diagnostic, chain: tuple[str, ...]) -> Diagnostic:
-    from dataclasses import replace
-
     return replace(diagnostic, message=f"{diagnostic.message} ({'; '.join(chain)})")

@@ -81,8 +81,8 @@ class MultiHeadAttention(Layer):
     @model_validator(mode="after")
     def _check_flash(self):
         if self.flash_attention and self.dropout > 0:
-            raise ValueError(f"flash attention does not support dropout; received dropout={self.dropout} with "
-                             "flash_attention=true: set `dropout: 0`, or `flash_attention: false`")
+            raise ValueError(f"`dropout` (={self.dropout}) is not supported with flash attention "
+                             "(flash_attention=true); set `dropout: 0`, or `flash_attention: false`")
         return self
 
     def lower_value(self, key, value):

@@ -62,10 +62,10 @@ def rank_hint(shape, rank: int, data_format, layer: str) -> str:
     """The usual fix for a layer of `rank` spatial dims fed input of the wrong rank."""
     if len(shape) == rank + 2:
         sibling = _sibling_type(layer, rank)
+        items = {1: "sequences", 2: "images", 3: "volumes"}[rank]
         return (
-            f"the input has one axis more than `{layer}` takes, as a sequence of "
-            f"{'images' if rank == 2 else 'volumes' if rank == 3 else 'sequences'} does: "
-            f"wrap it in `time_distributed` to apply it to each of the {shape[0] or 'N'} items"
+            f"the input has one axis more than `{layer}` takes (a sequence of {items}?): wrap it in "
+            f"`time_distributed` to apply it to each of the {shape[0] or 'N'} steps of axis 1"
             + (f", or use `{sibling}`" if sibling else "")
         )
     if len(shape) == rank:
@@ -97,15 +97,19 @@ def positions(spatial) -> int:
     return math.prod(d or 1 for d in spatial)
 
 
-def ran_out(layer: str, window: str, index: int, rank: int, data_format, length, shape, field: str,
-            knob: str) -> ShapeMismatch:
-    """The error of a window (kernel, pool, crop) larger than what is left of the input."""
+def layer_label(layer: Layer) -> str:
+    """How a message names a layer: `conv_b` (conv2d), or `conv2d` when it has no name of its own."""
+    return f"`{layer.name}` ({layer.type})" if layer.name else f"`{layer.type}`"
+
+
+def ran_out(layer: Layer, window: str, index: int, rank: int, data_format, length, shape, field: str) -> ShapeMismatch:
+    """The error of a window (kernel, pool) larger than what is left of the input."""
     axis = axis_label(index, rank, data_format)
     return ShapeMismatch(
-        f"`{layer}`: the {window} is larger than {axis} of its input, which has size {length} here; "
+        f"{layer_label(layer)}: the {window} is larger than {axis} of its input, which has size {length} here; "
         f"received shape {fmt_shape(shape)}",
         f"the size ran out at this layer: {{input}} leaves only {length} on {axis}; use `padding: same` here "
-        f"or on earlier layers, a smaller `{knob}`, or fewer downsampling (pooling or strided) layers before this one",
+        f"or on earlier layers, a smaller `{field}`, or fewer downsampling (pooling or strided) layers before this one",
         field=field,
     )
 
@@ -188,8 +192,7 @@ class _BaseConv(Layer):
             size = conv_output_length(length, k, self.padding, s, d)
             if size is not None and size <= 0:
                 window = f"kernel ({k}, dilated to {(k - 1) * d + 1})" if d > 1 else f"kernel ({k})"
-                raise ran_out(self.type, window, index, self.rank, self.data_format, length, shape,
-                              "kernel_size", "kernel_size")
+                raise ran_out(self, window, index, self.rank, self.data_format, length, shape, "kernel_size")
             out.append(size)
         return out
 

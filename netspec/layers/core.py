@@ -54,7 +54,7 @@ def resolve_axes(axes, shape, layer: str, what: str = "axis") -> list[int]:
             raise ShapeMismatch(
                 f"`{what}` {axis} of `{layer}` is out of range for input of rank {rank} "
                 f"(shape {fmt_shape(shape)}); expected an axis in [{-rank}, {rank - 1}]",
-                f"count axes with the batch axis as 0, or from the end with -1 for the last axis",
+                "count axes with the batch axis as 0, or from the end with -1 for the last axis",
                 field=what,
             )
         if index == 0:
@@ -282,9 +282,6 @@ class PReLU(Layer):
     keras_class = "PReLU"
     object_fields = {"alpha_initializer": "initializers", "alpha_regularizer": "regularizers",
                      "alpha_constraint": "constraints"}
-
-    def lower_value(self, key, value):
-        return list(value) if key == "shared_axes" and isinstance(value, list) else super().lower_value(key, value)
 
     def infer(self, inputs):
         (shape,) = inputs

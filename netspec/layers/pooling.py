@@ -44,8 +44,8 @@ class _Pooling(Layer):
         for index, (length, p, s) in enumerate(zip(spatial, pool, strides)):
             size = conv_output_length(length, p, self.padding, s)
             if size is not None and size <= 0:
-                raise ran_out(self.type, f"pool window ({p})", index, self.rank, self.data_format, length, shape,
-                              "pool_size", "pool_size")
+                raise ran_out(self, f"pool window ({p})", index, self.rank, self.data_format, length, shape,
+                              "pool_size")
             out.append(size)
         # One comparison or addition per window element and output value.
         flops = math.prod(pool) * positions(out) * (channels or 1)

@@ -2,9 +2,8 @@
 cropping, and the random image augmentations.
 
 The random layers change their input only in training (Keras calls them with
-`training=True` inside `fit`); at inference they pass it through, except
-`random_crop`, which then center-crops (and resizes) to its output size.
-None has trainable weights.
+`training=True` inside `fit`); at inference they pass it through. None has
+trainable weights.
 """
 
 from __future__ import annotations
@@ -247,8 +246,14 @@ class CenterCrop(Layer):
 
 
 class RandomCrop(Layer):
-    """In training, crops a random `height` x `width` part of each image; at inference, crops the
-    centre (resizing to the output size)."""
+    """In training, crops a random `height` x `width` part of each image.
+
+    Keras 3.15 passes the input through unchanged at inference, whatever the
+    output shape it declares (and netspec reports): layers after it that need
+    that size (flatten, dense) then fail in `evaluate` and `predict`. Follow it
+    with size-independent layers (convolutions, global pooling), or use
+    `center_crop` / `resizing` for a fixed size at inference too.
+    """
 
     type: Literal["random_crop"]
     height: PositiveInt = Field(description="Output height.")

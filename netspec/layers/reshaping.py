@@ -24,7 +24,7 @@ from netspec.layers.base import (
     fmt_shape,
     product,
 )
-from netspec.layers.conv import axis_label, join_channels, split_channels
+from netspec.layers.conv import axis_label, join_channels, layer_label, split_channels
 
 
 class Flatten(Layer):
@@ -137,8 +137,8 @@ class RepeatVector(Layer):
         if len(shape) != 1:
             raise ShapeMismatch(
                 f"`repeat_vector` expects input of rank 2 (batch, features); received shape {fmt_shape(shape)}",
-                "give it one vector per sample: set `return_sequences: false` on {input} if it is recurrent, "
-                "or add a `flatten` or global pooling before it",
+                "it repeats one vector per sample: if {input} is recurrent, set `return_sequences: false` on it; "
+                "otherwise add a `flatten` or a global pooling layer before this one",
             )
         return Inference([(self.n, shape[0])])
 
@@ -243,7 +243,7 @@ class _Cropping(Layer):
             if length is not None and a + b >= length:
                 axis = axis_label(index, self.rank, data_format)
                 raise ShapeMismatch(
-                    f"`{self.type}` crops {a + b} ({a} + {b}) from {axis} of its input, which has size {length} here; "
+                    f"{layer_label(self)} crops {a + b} ({a} + {b}) from {axis} of its input, which has size {length} here; "
                     f"received shape {fmt_shape(shape)}",
                     f"crop less than the size of each axis: {{input}} leaves only {length} on {axis}",
                     field="cropping",

@@ -44,11 +44,25 @@ def _validate_nested(value):
     return cls.model_validate(value)
 
 
+_generating: list[bool] = []  # nested-layer JSON Schemas being generated (a stack)
+
+
 class _UnionJsonSchema:
     """The JSON Schema of a nested layer: the union of all layer types (built only when asked for)."""
 
     def __get_pydantic_json_schema__(self, core_schema, handler):
-        return handler(_union().core_schema)
+        union = _union().core_schema
+        if _generating:
+            # A wrapper inside the union being generated: refer to the layer definitions that the
+            # outer generation writes, rather than generating them again without end.
+            choices = {tag: {"type": "definition-ref", "schema_ref": choice["ref"]}
+                       for tag, choice in union["choices"].items()}
+            union = {**union, "choices": choices}
+        _generating.append(True)
+        try:
+            return handler(union)
+        finally:
+            _generating.pop()
 
 
 # A layer nested in a wrapper: any layer type of the format.

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from netspec.errors import Diagnostic, SpecError
 from netspec.layers import LAYER_TYPES
 from netspec.layers.base import MAX_SIZE, closest, did_you_mean
-from netspec.schema.spec import Input, Spec, SpecHead
+from netspec.schema.spec import FORMAT_VERSION, Input, Spec, SpecHead
 from netspec.source import Source, shorten
 
 # The parameter budget: the shapes stage refuses a spec with more parameters,
@@ -40,7 +40,8 @@ def validate_schema(source: Source) -> Spec:
     if raw_layers is None:
         diagnostics.append(source.diagnostic((), "missing required key `layers`", "list the model's layers under `layers:`"))
     elif not isinstance(raw_layers, list) or not raw_layers:
-        diagnostics.append(source.diagnostic(("layers",), f"`layers` must be a non-empty list; received {raw_layers!r}"))
+        diagnostics.append(source.diagnostic(("layers",), f"expected a non-empty list of layers; received {show(raw_layers)}",
+                                             "list the layers, e.g. `- {type: dense, units: 10}`"))
     else:
         for i, item in enumerate(raw_layers):
             layer = validate_layer(item, ("layers", i), source, diagnostics)
@@ -152,9 +153,10 @@ def _drop_union_noise(items: list[_Item]) -> list[_Item]:
     for group in groups.values():
         if len(group) < 2:
             continue
-        real = [i for i in group if i.kind not in _TYPE_KINDS]
+        # An error inside the input (deeper than the union) comes from the alternative that fits its shape.
+        real = [i for i in group if i.kind not in _TYPE_KINDS or len(i.path) > len(i.union_at)]
         if real:
-            drop.update(id(i) for i in group if i.kind in _TYPE_KINDS)
+            drop.update(id(i) for i in group if i not in real)
         else:
             expected = []
             for i in group:
@@ -242,6 +244,8 @@ def _diagnostic(item: _Item, source: Source) -> Diagnostic:
         message = f"expected {expected}; {received}"
         options = [o.strip().strip("'") for o in expected.replace(" or ", ",").split(",") if o.strip()]
         hint = _suggest(value, options) if isinstance(value, str) else None
+        if path == ("netspec",):
+            hint = f"this netspec reads format version {FORMAT_VERSION}; write `netspec: {FORMAT_VERSION}` or upgrade netspec"
     elif kind == "less_than_equal" and ctx.get("le") == MAX_SIZE:
         message = (f"{received}, an absurd size: a single size is at most {MAX_SIZE:,}, and a model at most "
                    f"{MAX_PARAMS:,} parameters (the parameter budget)")
@@ -250,6 +254,7 @@ def _diagnostic(item: _Item, source: Source) -> Diagnostic:
         op, bound = {"greater_than": (">", ctx.get("gt")), "greater_than_equal": (">=", ctx.get("ge")),
                      "less_than": ("<", ctx.get("lt")), "less_than_equal": ("<=", ctx.get("le"))}[kind]
         what = _number_words(bound, value)
+        bound = int(bound) if isinstance(bound, float) and bound.is_integer() else bound
         if bound == 0 and op == ">":
             message = f"expected a positive {what}; {received}"
         elif bound == 0 and op == ">=":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, PlainValidator, Tag, WithJsonSchema, model_validator
 
 from netspec.layers.base import PositiveInt, SpecModel, did_you_mean
 
@@ -138,29 +138,29 @@ _check_loss, _LOSS_SCHEMA = _named("loss", LOSSES)
 _check_metric, _METRIC_SCHEMA = _named("metric", METRICS)
 
 
-def _loss_or_per_output(value):
-    """A loss, or a mapping from output name to loss (a mapping without `type`)."""
-    if isinstance(value, dict) and "type" not in value:
-        return {str(k): _check_loss(v) for k, v in value.items()}
-    return _check_loss(value)
+# One loss or metric, checked on its own so that an error names its place
+# (`training.metrics[1]`, `training.loss.probs`).
+Loss = Annotated[Any, PlainValidator(_check_loss), WithJsonSchema(_LOSS_SCHEMA)]
+Metric = Annotated[Any, PlainValidator(_check_metric), WithJsonSchema(_METRIC_SCHEMA)]
 
 
-def _metrics_or_per_output(value):
-    def as_list(items):
-        if not isinstance(items, list):
-            raise ValueError(f"expected a list of metrics; received {items!r}")
-        return [_check_metric(m) for m in items]
-
-    if isinstance(value, dict):
-        return {str(k): as_list(v) for k, v in value.items()}
-    return as_list(value)
+def _per_output_if_mapping_without_type(value) -> str:
+    return "per_output" if isinstance(value, dict) and "type" not in value else "one"
 
 
-LossSpec = Annotated[Any, PlainValidator(_loss_or_per_output), WithJsonSchema(
-    {"anyOf": [_LOSS_SCHEMA, {"type": "object", "additionalProperties": _LOSS_SCHEMA}]})]
-MetricsSpec = Annotated[Any, PlainValidator(_metrics_or_per_output), WithJsonSchema(
-    {"anyOf": [{"type": "array", "items": _METRIC_SCHEMA},
-               {"type": "object", "additionalProperties": {"type": "array", "items": _METRIC_SCHEMA}}]})]
+# A loss, or a mapping from output name to loss (a mapping without `type`).
+LossSpec = Annotated[
+    Union[Annotated[Loss, Tag("one")], Annotated[dict[str, Loss], Tag("per_output")]],  # noqa: UP007
+    Discriminator(_per_output_if_mapping_without_type),
+    WithJsonSchema({"anyOf": [_LOSS_SCHEMA, {"type": "object", "additionalProperties": _LOSS_SCHEMA}]}),
+]
+# A list of metrics, or a mapping from output name to such a list.
+MetricsSpec = Annotated[
+    Union[Annotated[list[Metric], Tag("list")], Annotated[dict[str, list[Metric]], Tag("per_output")]],  # noqa: UP007
+    Discriminator(lambda value: "per_output" if isinstance(value, dict) else "list"),
+    WithJsonSchema({"anyOf": [{"type": "array", "items": _METRIC_SCHEMA},
+                              {"type": "object", "additionalProperties": {"type": "array", "items": _METRIC_SCHEMA}}]}),
+]
 
 
 def _optimizer(value):

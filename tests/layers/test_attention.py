@@ -103,7 +103,7 @@ ROUND_TRIPS = [
     {"type": "multi_head_attention", "num_heads": 3, "key_dim": 2, "value_dim": 5, "dropout": 0.2, "use_bias": False,
      "output_shape": [2, 3], "attention_axes": [1, 2], "seed": 4, "kernel_initializer": "lecun_normal"},
     {"type": "multi_head_attention", "num_heads": 1, "key_dim": 8, "sliding_window": 3, "use_gate": True,
-     "flash_attention": False, "bias_regularizer": {"type": "l1", "l1": 0.1}},
+     "bias_regularizer": {"type": "l1", "l1": 0.1}},
 ]
 
 
@@ -162,16 +162,16 @@ def test_too_many_inputs_is_reported():
 
 
 VALUE_ERRORS = {
-    "num_heads": ("type: multi_head_attention, num_heads: 0, key_dim: 4", "layers[0].num_heads", "greater than 0"),
+    "num_heads": ("type: multi_head_attention, num_heads: 0, key_dim: 4", "layers[0].num_heads", "received 0"),
     "key_dim_missing": ("type: multi_head_attention, num_heads: 2", "layers[0]", "missing required key `key_dim`"),
     "dropout": ("type: multi_head_attention, num_heads: 2, key_dim: 4, dropout: 1.2", "layers[0].dropout",
-                "less than 1"),
+                "received 1.2"),
     "flash_with_dropout": ("type: multi_head_attention, num_heads: 2, key_dim: 4, dropout: 0.1, "
-                           "flash_attention: true", "layers[0]", "flash attention does not support dropout"),
+                           "flash_attention: true", "layers[0].dropout", "is not supported with flash attention"),
     "sliding_window": ("type: multi_head_attention, num_heads: 2, key_dim: 4, sliding_window: 0",
-                       "layers[0].sliding_window", "greater than 0"),
+                       "layers[0].sliding_window", "received 0"),
     "output_shape": ("type: multi_head_attention, num_heads: 2, key_dim: 4, output_shape: [0]",
-                     "layers[0].output_shape", "greater than 0"),
+                     "layers[0].output_shape", "received"),
 }
 
 

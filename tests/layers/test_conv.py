@@ -208,7 +208,7 @@ def test_conv2d_fed_a_sequence_of_images():
     assert error.message == (
         "`conv2d` expects input of rank 4 (batch, height, width, channels); received shape (None, 5, 16, 16, 3) (rank 5)"
     )
-    assert "wrap it in `time_distributed`" in error.hint and "each of the 5 items" in error.hint
+    assert "wrap it in `time_distributed`" in error.hint and "each of the 5 steps of axis 1" in error.hint
     assert "or use `conv3d`" in error.hint
 
 

@@ -132,18 +132,18 @@ def test_shape_errors(case):
 
 
 VALUE_ERRORS = {
-    "momentum": ("{type: batch_normalization, momentum: 1.5}", "layers[1].momentum", "less than or equal to 1"),
-    "epsilon": ("{type: layer_normalization, epsilon: 0}", "layers[1].epsilon", "greater than 0"),
-    "axis_float": ("{type: batch_normalization, axis: 1.5}", "layers[1].axis", "valid integer"),
-    "renorm_clipping_without_renorm": ("{type: batch_normalization, renorm_clipping: {rmax: 2}}", "layers[1]",
+    "momentum": ("{type: batch_normalization, momentum: 1.5}", "layers[1].momentum", "received 1.5"),
+    "epsilon": ("{type: layer_normalization, epsilon: 0}", "layers[1].epsilon", "received 0"),
+    "axis_float": ("{type: batch_normalization, axis: 1.5}", "layers[1].axis", "received 1.5"),
+    "renorm_clipping_without_renorm": ("{type: batch_normalization, renorm_clipping: {rmax: 2}}",
+                                       "layers[1].renorm_clipping",
                                        "no effect without `renorm: true`"),
     "renorm_clipping_order": ("{type: batch_normalization, renorm: true, renorm_clipping: {rmax: 1, rmin: 2}}",
-                              "layers[1].renorm_clipping", "`rmax` (=1.0) must not be smaller than `rmin` (=2.0)"),
+                              "layers[1].renorm_clipping.rmax", "`rmax` (=1.0) must not be smaller than `rmin` (=2.0)"),
     "renorm_clipping_key": ("{type: batch_normalization, renorm: true, renorm_clipping: {rmaxx: 2}}",
                             "layers[1].renorm_clipping.rmaxx", "unknown key `rmaxx`"),
-    "groups_zero": ("{type: group_normalization, groups: 0}", "layers[1]", "positive integer, or -1"),
-    "groups_below_minus_one": ("{type: group_normalization, groups: -2}", "layers[1].groups",
-                               "greater than or equal to -1"),
+    "groups_zero": ("{type: group_normalization, groups: 0}", "layers[1].groups", "positive integer, or -1"),
+    "groups_below_minus_one": ("{type: group_normalization, groups: -2}", "layers[1].groups", "received -2"),
 }
 
 

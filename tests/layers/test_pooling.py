@@ -122,10 +122,10 @@ def test_pool_larger_than_what_is_left():
 
 def test_pool_error_located_at_pool_size_channels_first():
     (error,) = shape_errors(HEAD % "[2, 8, 3]" + """\
-  - {type: average_pooling2d, pool_size: [2, 4], data_format: channels_first}
+  - {type: average_pooling2d, name: pool_a, pool_size: [2, 4], data_format: channels_first}
 """)
     assert (error.path, error.line) == ("layers[0].pool_size", 5)
-    assert "pool window (4) is larger than axis 3 (width)" in error.message
+    assert error.message.startswith("`pool_a` (average_pooling2d): the pool window (4) is larger than axis 3 (width)")
     assert "input `frames` leaves only 3 on axis 3 (width)" in error.hint
 
 

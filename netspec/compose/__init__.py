@@ -1,0 +1,170 @@
+"""Composition: includes, `--set` overrides, vars, blocks and stacks, expanded into a plain spec.
+
+Runs between the source and schema stages (`netspec.load`): `expand(source,
+overrides)` returns a Source whose data is an ordinary spec (no `vars`,
+`blocks`, `include`, block uses or stacks) and whose `origins` say where each
+value was written, so that later stages' errors point at the block body, the
+included file or the `--set` flag, with the chain that led there.
+
+Order: includes are merged, then `--set` overrides apply (to the spec as
+written, so `--set vars.width=64` and `--set layers[1].args.filters=8`
+work), then vars are evaluated and substituted, then blocks and stacks
+expand. `netspec expand` prints the result as YAML (`expand_spec`).
+
+See blocks.py for how expanded layers are named and wired, stacks.py for
+the built-in stacks, variables.py for `${name}`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from netspec.compose.blocks import Aliases, Expander, Out, Outer, Prev
+from netspec.compose.emit import dump, ordered
+from netspec.compose.include import load_with_includes
+from netspec.compose.located import IDENTIFIER, REF, Located, graft
+from netspec.compose.overrides import apply_overrides
+from netspec.compose.stacks import STACKS
+from netspec.compose.variables import Vars, has_references, substitute
+from netspec.errors import Diagnostic, SpecError
+from netspec.source import Source, describe_type, read_source
+
+__all__ = ["STACKS", "expand", "expand_spec"]
+
+COMPOSITION_KEYS = ("vars", "blocks", "include")
+
+
+def expand(source: Source, overrides: Iterable[str] = ()) -> Source:
+    """`source` with includes, overrides, vars, blocks and stacks expanded; SpecError lists every problem."""
+    overrides = list(overrides)
+    if not overrides and not _composes(source.data):
+        return source  # a plain spec: nothing to do, and no cost for large ones
+    problems: list[Diagnostic] = []
+    doc = load_with_includes(source, problems)
+    doc = apply_overrides(doc, overrides, source.file, problems)
+    if problems:
+        raise SpecError(problems)
+    data = doc.value
+    scope = Vars(_vars(doc, problems), problems)
+    expander = Expander(doc, scope, problems)
+
+    out: dict = {}
+    origins = {(): doc.origin}
+    outs: list[Out] = []
+    aliases: Aliases = {}
+    for key in data:
+        if key in COMPOSITION_KEYS:
+            continue
+        if key == "layers" and isinstance(data["layers"], list):
+            layers = doc.child("layers")
+            outs, aliases = expander.expand([layers.child(i) for i in range(len(layers.value))], scope)
+            origins[("layers",)] = layers.origin
+            continue
+        part = substitute(doc.child(key), scope, problems)
+        out[key] = part.value
+        graft(origins, (key,), part)
+    if outs or isinstance(data.get("layers"), list):
+        _resolve(outs, aliases, out, problems)
+        out["layers"] = [o.layer.value for o in outs]
+        for i, o in enumerate(outs):
+            graft(origins, ("layers", i), o.layer)
+    if problems:
+        raise SpecError(problems)
+    return Source(ordered(out), source.file, {}, {}, source.base_dir, origins)
+
+
+def expand_spec(spec: str | os.PathLike, overrides: Iterable[str] = (), *, check: bool = True) -> str:
+    """The fully expanded spec as YAML text, itself a valid spec that builds the same model.
+
+    With `check`, the expanded spec is validated (schema, graph, shapes) first,
+    and its problems raised as SpecError, located where they were written.
+    """
+    source = read_source(spec)
+    expanded = expand(source, overrides)
+    if check:
+        from netspec.graph import resolve_graph
+        from netspec.schema import validate_schema
+        from netspec.shapes import infer_shapes
+
+        model = validate_schema(expanded)
+        infer_shapes(resolve_graph(model))
+    name = os.path.basename(source.file) if source.file and source.base_dir is not None else None
+    return dump(expanded.data, name)
+
+
+def _composes(data: dict) -> bool:
+    if any(key in data for key in COMPOSITION_KEYS):
+        return True
+    layers = data.get("layers")
+    kinds = {x.get("type") for x in layers if isinstance(x, dict) and isinstance(x.get("type"), str)} \
+        if isinstance(layers, list) else set()
+    return "block" in kinds or not kinds.isdisjoint(STACKS) or has_references(data)
+
+
+def _vars(doc: Located, problems: list[Diagnostic]) -> dict[str, Located]:
+    raw = doc.value.get("vars")
+    if raw is None:
+        return {}
+    loc = doc.child("vars")
+    if not isinstance(raw, dict):
+        problems.append(loc.origin.diagnostic(f"`vars` must be a mapping from names to values; received {describe_type(raw)}",
+                                              "write `vars: {width: 64}`"))
+        return {}
+    found = {}
+    for name in raw:
+        if IDENTIFIER.match(name):
+            found[name] = loc.child(name)
+        else:
+            problems.append(loc.diagnostic((name,), f"variable name `{name}` is not an identifier",
+                                           "use letters, digits and underscores, not starting with a digit", key=True))
+    return found
+
+
+def _resolve(outs: list[Out], aliases: Aliases, spec: dict, problems: list[Diagnostic]) -> None:
+    """Give block inputs that read "the previous layer" its name, and block-use names their last layer's."""
+    from types import SimpleNamespace
+
+    from netspec.graph import auto_names
+
+    inputs = spec.get("inputs")
+    input_names = [i["name"] for i in inputs if isinstance(i, dict) and isinstance(i.get("name"), str)] \
+        if isinstance(inputs, list) else []
+    layers = [SimpleNamespace(name=_str(o.layer.value, "name"), type=_str(o.layer.value, "type") or "layer") for o in outs]
+    explicit = {layer.name for layer in layers if layer.name}
+    names = auto_names(layers, explicit | set(input_names))
+    position = {id(o): i for i, o in enumerate(outs)}
+    for alias, (_, where) in aliases.items():
+        if alias in explicit or alias in input_names:
+            problems.append(where.diagnostic(f"`{alias}` names both a block use and a layer or input",
+                                             "give the block use another `name`"))
+
+    def resolve(ref, where):
+        while isinstance(ref, Outer):
+            ref = ref.ref
+        if isinstance(ref, Prev):
+            i = position[id(ref.first)]
+            if i > 0:
+                return names[i - 1] + ref.index
+            if len(input_names) == 1:
+                return input_names[0] + ref.index
+            problems.append(where.diagnostic(
+                f"this block reads the model input, but the model has {len(input_names)} inputs",
+                "list the one it reads in the block use's `inputs`"))
+            return None
+        match = REF.match(ref) if isinstance(ref, str) else None
+        if match and match.group(1) in aliases:
+            return names[position[id(aliases[match.group(1)][0])]] + (match.group(2) or "")
+        return ref
+
+    for o in outs:
+        layer = o.layer.value
+        if isinstance(layer, dict) and isinstance(layer.get("inputs"), list):
+            layer["inputs"] = [resolve(ref, o.layer.where("inputs", i)) for i, ref in enumerate(layer["inputs"])]
+    if isinstance(spec.get("outputs"), list):
+        spec["outputs"] = [resolve(ref, None) for ref in spec["outputs"]]
+
+
+def _str(layer, key: str):
+    value = layer.get(key) if isinstance(layer, dict) else None
+    return value if isinstance(value, str) and value else None

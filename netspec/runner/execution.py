@@ -1,0 +1,98 @@
+"""Execution settings: `jit_compile` and `steps_per_execution` for `model.compile`.
+
+`auto` is a fixed rule from measurements on CPUs with TensorFlow 2.21 /
+Keras 3: XLA slows small convolutional and dense nets down on the CPU (about
+1.2x) and speeds recurrent ones up, so it is off for models without
+recurrent layers there; on GPUs and on the JAX and PyTorch backends Keras's
+own `auto` stands. Running several steps per call of the compiled function
+(`steps_per_execution`) saves the Python overhead of small steps on every
+backend. `tuned` (measuring the candidates) builds on this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from netspec.errors import UsageError
+
+# Steps run by one call of the compiled train function under `auto`.
+AUTO_STEPS_PER_EXECUTION = 32
+RECURRENT_TYPES = ("lstm", "gru", "simple_rnn", "conv_lstm1d", "conv_lstm2d", "conv_lstm3d")
+
+
+@dataclass(frozen=True)
+class Execution:
+    jit_compile: bool | str = "auto"
+    steps_per_execution: int = 1
+    mode: str = "auto"  # how the settings were chosen: auto | explicit | tuned
+
+    def describe(self) -> str:
+        jit = {True: "on", False: "off"}.get(self.jit_compile, self.jit_compile)
+        return f"XLA {jit}, steps_per_execution {self.steps_per_execution} ({self.mode})"
+
+    def to_dict(self) -> dict:
+        return {"jit_compile": self.jit_compile, "steps_per_execution": self.steps_per_execution, "mode": self.mode}
+
+
+def parse_execution(value) -> dict:
+    """`auto`, `tuned`, a mapping, or `jit_compile=false,steps_per_execution=8` -> {mode, settings...}."""
+    if value is None:
+        return {"mode": "auto"}
+    if isinstance(value, dict):
+        settings = dict(value)
+    elif value in ("auto", "tuned"):
+        return {"mode": value}
+    else:
+        settings = {}
+        for part in str(value).split(","):
+            key, sep, raw = part.partition("=")
+            if not sep:
+                raise UsageError(f"cannot read execution setting {part!r}; expected auto, tuned, or "
+                                 "jit_compile=true|false|auto,steps_per_execution=N")
+            settings[key.strip()] = raw.strip()
+    out: dict = {"mode": "explicit"}
+    for key, raw in settings.items():
+        if key == "jit_compile":
+            text = str(raw).lower()
+            if text not in ("true", "false", "auto"):
+                raise UsageError(f"jit_compile must be true, false or auto; received {raw!r}")
+            out["jit_compile"] = {"true": True, "false": False}.get(text, "auto")
+        elif key == "steps_per_execution":
+            try:
+                out["steps_per_execution"] = int(raw)
+            except ValueError:
+                out["steps_per_execution"] = 0
+            if out["steps_per_execution"] < 1:
+                raise UsageError(f"steps_per_execution must be a positive integer; received {raw!r}")
+        else:
+            raise UsageError(f"unknown execution setting {key!r}; expected jit_compile or steps_per_execution")
+    return out
+
+
+def has_recurrent_layers(spec) -> bool:
+    def recurrent(layer) -> bool:
+        inner = getattr(layer, "layer", None)
+        return layer.type in RECURRENT_TYPES or (inner is not None and recurrent(inner))
+
+    return any(recurrent(layer) for layer in spec.layers)
+
+
+def auto_execution(spec, *, device, backend: str, steps_per_epoch: int) -> Execution:
+    if backend == "tensorflow" and device.kind == "cpu":
+        jit = True if has_recurrent_layers(spec) else False
+    else:
+        jit = "auto"
+    return Execution(jit, max(1, min(AUTO_STEPS_PER_EXECUTION, steps_per_epoch)), "auto")
+
+
+def choose_execution(setting, spec, *, device, backend: str, steps_per_epoch: int) -> Execution:
+    """The settings a run compiles with, from `--execution` / the spec's setting."""
+    parsed = parse_execution(setting)
+    base = auto_execution(spec, device=device, backend=backend, steps_per_epoch=steps_per_epoch)
+    if parsed["mode"] == "auto":
+        return base
+    if parsed["mode"] == "tuned":
+        raise UsageError("`execution: tuned` is not available in this version; use auto, or explicit "
+                         "jit_compile=...,steps_per_execution=...")
+    return Execution(parsed.get("jit_compile", base.jit_compile),
+                     parsed.get("steps_per_execution", base.steps_per_execution), "explicit")

@@ -1,0 +1,229 @@
+"""The run folder: everything one training run leaves behind, written atomically.
+
+```
+runs/<name>/<timestamp>/
+  spec.yaml        the resolved spec (composition expanded, command-line settings applied)
+  run.json         settings, device, precision, execution, timings, status
+  model.keras      the trained model
+  history.json     per-epoch metrics, as Keras's History.history
+  history.csv      the same, one row per epoch
+  metrics.json     test metrics under Keras's names ({"loss": ..., "accuracy": ...})
+  logs/            TensorBoard event files (train/, validation/)
+  plots/*.png      loss and each metric per epoch
+  backup/state.npz resume state of the last finished epoch (removed when the run ends)
+```
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from netspec import atomic
+from netspec.errors import UsageError
+
+RUN_FILE = "run.json"
+STATE_FILE = "state.npz"
+
+
+def _clean(value):
+    """JSON-safe: NumPy scalars to Python numbers, NaN and infinities to null."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def to_json(value) -> str:
+    return json.dumps(_clean(value), indent=2) + "\n"
+
+
+class RunFolder:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    # ----- creating and opening -----
+
+    @classmethod
+    def create(cls, name: str, out: str | Path | None = None, root: str | Path = "runs") -> RunFolder:
+        """`out`, or a new `runs/<name>/<timestamp>/`; refuses a folder that already holds a run."""
+        if out is not None:
+            path = Path(out)
+            if (path / RUN_FILE).exists():
+                raise UsageError(f"{str(path)!r} already holds a run; continue it with --resume {path}, "
+                                 "or choose another --out")
+            path.mkdir(parents=True, exist_ok=True)
+            return cls(path)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        base = Path(root) / name
+        for n in range(1000):
+            path = base / (stamp if n == 0 else f"{stamp}-{n}")
+            try:
+                path.mkdir(parents=True)
+                return cls(path)
+            except FileExistsError:
+                continue
+        raise UsageError(f"cannot create a run folder under {str(base)!r}")
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunFolder:
+        folder = cls(path)
+        if not (folder.path / RUN_FILE).exists():
+            raise UsageError(f"{str(path)!r} is not a run folder (it has no {RUN_FILE}); pass the folder "
+                             "`netspec train` printed, e.g. runs/<name>/<timestamp>")
+        return folder
+
+    # ----- paths -----
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def spec_file(self) -> Path:
+        return self.path / "spec.yaml"
+
+    @property
+    def model_file(self) -> Path:
+        return self.path / "model.keras"
+
+    def state_file(self, backup_dir: str = "backup") -> Path:
+        return self.resolve(backup_dir) / STATE_FILE
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the spec (a callback's file): relative paths live in the run folder."""
+        path = Path(relative)
+        return path if path.is_absolute() else self.path / path
+
+    # ----- reading and writing -----
+
+    def read_json(self, name: str) -> dict:
+        return json.loads((self.path / name).read_text(encoding="utf-8"))
+
+    def write_json(self, name: str, value, *, durable: bool = True) -> None:
+        _write_text(self.path / name, to_json(value), durable)
+
+    def write_spec(self, data: dict) -> None:
+        text = "# The resolved spec of this run: composition expanded, command-line settings applied.\n"
+        text += yaml.safe_dump(_clean(data), sort_keys=False, default_flow_style=None, width=120)
+        atomic.write_text(self.spec_file, text)
+
+    def write_history(self, history: dict[str, list], *, durable: bool = True) -> None:
+        self.write_json("history.json", history, durable=durable)
+        keys = list(history)
+        epochs = len(next(iter(history.values()), []))
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["epoch", *keys])
+        for i in range(epochs):
+            writer.writerow([i, *(_csv_value(history[k][i]) for k in keys)])
+        _write_text(self.path / "history.csv", buffer.getvalue(), durable)
+
+    def write_plots(self, history: dict[str, list]) -> list[Path]:
+        """One PNG per metric (training and validation curves), with matplotlib's Agg canvas."""
+        from matplotlib.figure import Figure
+
+        written = []
+        for key in history:
+            if key.startswith("val_"):
+                continue
+            figure = Figure(figsize=(6, 4), dpi=100)
+            axes = figure.subplots()
+            epochs = range(1, len(history[key]) + 1)
+            axes.plot(epochs, _floats(history[key]), marker="o", label="training")
+            if f"val_{key}" in history:
+                axes.plot(epochs, _floats(history[f"val_{key}"]), marker="o", label="validation")
+            axes.set_xlabel("epoch")
+            axes.set_ylabel(key)
+            axes.set_title(key)
+            axes.grid(alpha=0.3)
+            axes.legend()
+            figure.tight_layout()
+            path = self.path / "plots" / f"{key}.png"
+            with atomic.atomic_path(path) as tmp:
+                figure.savefig(tmp, format="png")
+            written.append(path)
+        return written
+
+    # ----- resume state -----
+
+    def save_state(self, path: Path, *, epoch: int, history: dict, model) -> None:
+        """Weights, optimizer state and history after `epoch` finished epochs, in one atomic file.
+
+        One file, renamed into place, so a kill at any moment leaves either the
+        previous epoch's state or this one's, never a mix.
+        """
+        arrays = {f"model_{i}": np.asarray(v) for i, v in enumerate(_values(model.variables))}
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None:
+            arrays.update({f"optimizer_{i}": np.asarray(v) for i, v in enumerate(_values(optimizer.variables))})
+        meta = to_json({"epoch": epoch, "history": history})
+        with atomic.atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, meta=np.array(meta), **arrays)
+
+    @staticmethod
+    def load_state(path: Path, model) -> tuple[int, dict]:
+        """Restore what `save_state` wrote; returns (finished epochs, history)."""
+        with np.load(path, allow_pickle=False) as state:
+            meta = json.loads(str(state["meta"]))
+            model_arrays = [state[f"model_{i}"] for i in range(_count(state.files, "model_"))]
+            optimizer_arrays = [state[f"optimizer_{i}"] for i in range(_count(state.files, "optimizer_"))]
+        _assign(model.variables, model_arrays, "model")
+        if optimizer_arrays:
+            optimizer = model.optimizer
+            if not optimizer.built:
+                optimizer.build(model.trainable_variables)
+            _assign(optimizer.variables, optimizer_arrays, "optimizer")
+        return meta["epoch"], meta["history"]
+
+    def remove_stale_temporaries(self) -> None:
+        """Temporary files a killed run left behind (atomic writes that never finished)."""
+        for tmp in self.path.rglob(".*.tmp*"):
+            if tmp.is_file():
+                tmp.unlink()
+
+
+def _values(variables) -> list:
+    import keras
+
+    return [keras.ops.convert_to_numpy(v.value) for v in variables]
+
+
+def _count(files, prefix: str) -> int:
+    return sum(1 for name in files if name.startswith(prefix))
+
+
+def _assign(variables, arrays, what: str) -> None:
+    if len(variables) != len(arrays):
+        raise UsageError(f"the resume state holds {len(arrays)} {what} variables, but the model has "
+                         f"{len(variables)}; the run's spec.yaml was changed after the run started")
+    for variable, array in zip(variables, arrays):
+        variable.assign(array)
+
+
+def _write_text(path: Path, text: str, durable: bool) -> None:
+    if durable:
+        atomic.write_text(path, text)
+    else:  # atomic, without the fsync: per-epoch views that the next epoch rewrites anyway
+        with atomic.atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+
+
+def _csv_value(value):
+    return "" if value is None else value
+
+
+def _floats(values) -> list[float]:
+    return [float("nan") if v is None else float(v) for v in values]
