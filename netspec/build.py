@@ -6,8 +6,16 @@ Generic over layer types: each layer's one definition lowers itself to a
 
 from __future__ import annotations
 
+import contextlib
+import json
+import sys
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+from netspec.errors import Diagnostic, SpecError, UsageError
 from netspec.graph import Graph, Node
 from netspec.layers.base import KerasCall
 from netspec.load import load_spec
@@ -16,6 +24,14 @@ from netspec.load import load_spec
 # mixed precision (TensorFlow's mixed-precision guide); under a float32 policy
 # this changes nothing.
 OUTPUT_DTYPE = "float32"
+
+# Python frames Keras needs per layer on the longest input-to-output path (see
+# `recursion_headroom`); 1 is measured, 2 leaves room for nested calls.
+FRAMES_PER_LAYER = 2
+
+# A Keras message longer than this is cut in a diagnostic (Keras repeats whole
+# tensors and call stacks in some messages).
+MAX_MESSAGE = 600
 
 
 def lower_node(node: Node, graph: Graph) -> KerasCall:
@@ -46,27 +62,203 @@ def call_layer(layer, convention: str, args: list):
     return layer(args[0])
 
 
+# ----- depth -----
+#
+# Keras 3 maps a functional model's graph (keras/src/ops/function.py,
+# `_build_map_helper`) by recursing from each output back to the inputs, one
+# Python frame per layer on the way. A chain of 5,000 layers needs 5,000
+# frames and fails against Python's default limit of 1,000 with RecursionError,
+# in `keras.Model(...)` written by hand as much as here; loading such a model
+# from a .keras file walks the same recursion.
+#
+# netspec knows the longest path before it calls Keras, so it raises the
+# recursion limit by FRAMES_PER_LAYER frames per layer on that path for the
+# duration of the build (or the load) and restores it after. Names, layers and
+# parameter counts are exactly those of the hand-written model; only the limit
+# differs. The recursion is pure Python, which since CPython 3.11 uses no C
+# stack, so a high limit cannot overflow the thread's stack.
+#
+# Why not build in a worker thread with a large stack: Keras keeps its dtype
+# policy, distribution and name scopes in thread-local state
+# (keras/src/backend/common/global_state.py), and TensorFlow its
+# tf.distribute strategy and device scopes; a model built on another thread
+# would silently ignore a `mixed_float16` policy or a `strategy.scope()` that
+# the caller set. Building in the caller's thread keeps all of that.
+
+_limit_lock = threading.Lock()
+_limit_requests: list[int] = []
+_limit_base = 0
+
+
+@contextlib.contextmanager
+def recursion_headroom(frames: int) -> Iterator[None]:
+    """Raise Python's recursion limit by `frames` inside the block; restore it after.
+
+    The limit is process-wide, so concurrent blocks (threads) share one raise:
+    the largest request holds until the last block ends.
+    """
+    global _limit_base
+    with _limit_lock:
+        if not _limit_requests:
+            _limit_base = sys.getrecursionlimit()
+        _limit_requests.append(frames)
+        sys.setrecursionlimit(_limit_base + max(_limit_requests))
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _limit_requests.remove(frames)
+            sys.setrecursionlimit(_limit_base + max(_limit_requests, default=0))
+
+
+def graph_depth(graph: Graph) -> int:
+    """Layers on the longest path from a model input to a layer (iteratively, for any depth)."""
+    depth: dict[str, int] = {node.name: 0 for node in graph.inputs}
+    for node in graph.nodes:  # spec order is a topological order
+        depth[node.name] = 1 + max((depth.get(ref.name, 0) for ref in node.inputs), default=0)
+    return max(depth.values(), default=0)
+
+
+# ----- building -----
+
+
 def build_model(spec) -> Any:
-    """Compile a spec (path, text, mapping or Spec) into a `keras.Model`."""
+    """Compile a spec (path, text, mapping or Spec) into a `keras.Model`.
+
+    The model has the spec's name, inputs, layer names and outputs. Anything
+    Keras still refuses becomes a `SpecError` at the layer's line in the spec.
+    """
     import keras
 
     spec = load_spec(spec)
     graph: Graph = spec._graph
+    with recursion_headroom(FRAMES_PER_LAYER * graph_depth(graph)):
+        return _build(keras, spec, graph)
+
+
+def _build(keras, spec, graph: Graph):
     tensors: dict[str, list] = {}
     model_inputs = []
-    for spec_input in spec.inputs:
-        tensor = keras.Input(shape=tuple(spec_input.shape), dtype=spec_input.dtype, name=spec_input.name,
-                             sparse=spec_input.sparse)
+    for i, spec_input in enumerate(spec.inputs):
+        try:
+            tensor = keras.Input(shape=tuple(spec_input.shape), dtype=spec_input.dtype, name=spec_input.name,
+                                 sparse=spec_input.sparse)
+        except Exception as exc:  # noqa: BLE001 - whatever Keras raises becomes a located diagnostic
+            raise SpecError([_keras_diagnostic(spec, ("inputs", i), f"input `{spec_input.name}`", exc)]) from exc
         tensors[spec_input.name] = [tensor]
         model_inputs.append(tensor)
     for node in graph.nodes:
-        layer = instantiate(lower_node(node, graph), keras)
         args = [tensors[ref.name][ref.index] for ref in node.inputs]
-        out = call_layer(layer, node.layer.call_convention, args)
+        try:
+            layer = instantiate(lower_node(node, graph), keras)
+            out = call_layer(layer, node.layer.call_convention, args)
+        except Exception as exc:  # noqa: BLE001
+            what = f"layer `{node.name}` (keras.layers.{node.layer.keras_class})"
+            raise SpecError([_keras_diagnostic(spec, node.path, what, exc)]) from exc
         tensors[node.name] = list(out) if isinstance(out, list | tuple) else [out]
     outputs = [tensors[ref.name][ref.index] for ref in graph.outputs]
-    return keras.Model(
-        inputs=model_inputs[0] if len(model_inputs) == 1 else model_inputs,
-        outputs=outputs[0] if len(outputs) == 1 else outputs,
-        name=spec.name,
-    )
+    try:
+        return keras.Model(
+            inputs=model_inputs[0] if len(model_inputs) == 1 else model_inputs,
+            outputs=outputs[0] if len(outputs) == 1 else outputs,
+            name=spec.name,
+        )
+    except Exception as exc:  # noqa: BLE001
+        path = ("outputs",) if spec.outputs is not None else ()
+        raise SpecError([_keras_diagnostic(spec, path, f"model `{spec.name}`", exc)]) from exc
+
+
+def _keras_diagnostic(spec, path: tuple, what: str, exc: Exception) -> Diagnostic:
+    """A Keras exception as a diagnostic at `path` of the spec (its line and column)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if len(text) > MAX_MESSAGE:
+        text = text[: MAX_MESSAGE - 3] + "..."
+    message = f"Keras could not build {what}: {type(exc).__name__}: {text}"
+    hint = "netspec's checks passed but Keras refused the arguments; check them against the Keras documentation"
+    source = spec.source
+    if source is None:
+        from netspec.source import format_path
+
+        return Diagnostic(message, format_path(path), hint=hint)
+    return source.diagnostic(path, message, hint)
+
+
+# ----- saving and loading -----
+
+
+def save_model(model, path: str | Path) -> Path:
+    """Save `model` in Keras's native `.keras` format, atomically.
+
+    The file holds only built-in Keras layers, so plain `keras.saving.load_model`
+    reads it in safe mode, with no custom objects and without netspec.
+    """
+    from netspec.atomic import atomic_path
+
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise UsageError(f"a model is saved in Keras's native format, whose file name ends in `.keras`; "
+                         f"received {str(path)!r}. Name the output e.g. `{path.with_suffix('.keras').name}`")
+    try:
+        with recursion_headroom(FRAMES_PER_LAYER * len(model.layers)), atomic_path(path) as tmp:
+            model.save(tmp)
+    except OSError as exc:
+        raise UsageError(f"cannot write the model to {str(path)!r}: {exc.strerror or exc}") from exc
+    return path
+
+
+def load_model(path: str | Path):
+    """`keras.saving.load_model` (safe mode) with room for deep models (see `recursion_headroom`)."""
+    import keras
+
+    with recursion_headroom(FRAMES_PER_LAYER * _saved_layer_count(path)):
+        return keras.saving.load_model(path)
+
+
+def _saved_layer_count(path: str | Path) -> int:
+    """Layers listed in a .keras file's config.json (0 if it cannot be read; Keras then reports the problem)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+        return len(config.get("config", {}).get("layers", []))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return 0
+
+
+# ----- precision -----
+
+
+def precision_report(model) -> dict:
+    """What a built model computes in: the policy of its layers, and the dtype of each output.
+
+    Under a mixed policy most layers compute in float16/bfloat16 with float32
+    variables, while output layers compute in float32 (OUTPUT_DTYPE).
+    """
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    policies: dict[str, int] = {}
+    for layer in layers:
+        policies[layer.dtype_policy.name] = policies.get(layer.dtype_policy.name, 0) + 1
+    outputs = {}
+    for tensor in model.outputs:
+        producer = tensor._keras_history.operation
+        outputs[producer.name] = str(tensor.dtype)
+    return {
+        "layers": {layer.name: {"policy": layer.dtype_policy.name, "compute_dtype": layer.compute_dtype,
+                                "variable_dtype": layer.variable_dtype} for layer in layers},
+        "policies": policies,
+        "outputs": outputs,
+    }
+
+
+def describe_model(model) -> str:
+    """Keras's `model.summary()` text, followed by the precision the model computes in.
+
+    Keras's table has no dtype column; the lines after it say which dtype
+    policy the layers use and that the outputs are float32.
+    """
+    lines: list[str] = []
+    model.summary(print_fn=lambda text, line_break=False: lines.append(text))
+    report = precision_report(model)
+    counts = ", ".join(f"{n} layer{'s' if n != 1 else ''} {policy}" for policy, n in report["policies"].items())
+    outputs = ", ".join(f"{name} -> {dtype}" for name, dtype in report["outputs"].items())
+    lines += [f" Precision: {counts}", f" Outputs: {outputs}"]
+    return "\n".join(lines)

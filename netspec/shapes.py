@@ -115,10 +115,9 @@ def _check_dtype(node: Node, dtypes: dict[str, str]) -> None:
 
 
 def _out_dtype(node: Node, dtypes: dict[str, str]) -> str:
-    if node.layer.type in ("embedding",):
-        return "float32"
-    first = node.inputs[0].name if node.inputs else None
-    return dtypes.get(first, "float32") if node.layer.type in ("reshape", "flatten", "permute", "repeat_vector", "identity") else "float32"
+    if node.layer.keeps_input_dtype and node.inputs:
+        return dtypes.get(node.inputs[0].name, "float32")
+    return "float32"
 
 
 def _diagnostic(spec, node: Node, exc: ShapeMismatch, graph: Graph | None = None) -> Diagnostic:

@@ -105,7 +105,7 @@ class Origin:
     covers_key: bool = True
 
     def at(self, *parts) -> Origin:
-        return replace(self, path=(*self.path, *parts), covers_key=True) if parts else self
+        return Origin(self.source, (*self.path, *parts), self.chain) if parts else self
 
     def diagnostic(self, message: str, hint: str | None = None, *, key: bool = False) -> Diagnostic:
         found = self.source.diagnostic(self.path, message, hint, key=key)
@@ -254,9 +254,10 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, text: str) -> tuple:
 
 
 _EMPTY = object()  # a stream without a document
-_STR, _INT = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int"
+_STR, _INT, _FLOAT = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 _PLAIN_TAGS = {"!", *(f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map"))}
 _DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]{0,30})")
+_PLAIN_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9]+)?")
 MAX_DEPTH = 100
 
 
@@ -279,7 +280,7 @@ class _Builder:
         self.anchors: dict[str, tuple[Any, int]] = {}
         self.open_anchors: set[str] = set()
         self.aliases = 0
-        self.tags: dict[str, str] = {}
+        self.plain: dict[str, Any] = {}  # text of a plain scalar -> its value
 
     def document(self) -> Any:
         self.next()  # StreamStartEvent
@@ -296,6 +297,18 @@ class _Builder:
     def value(self, event, path: Path_) -> Any:
         mark = event.start_mark
         self.positions[path] = (mark.line + 1, mark.column + 1)
+        if type(event) is yaml.ScalarEvent and event.tag is None and event.anchor is None:
+            # the common case, kept short: most values of a spec are untagged scalars
+            self.count += 1
+            if self.count > MAX_NODES:
+                self._too_many(event)
+            text = event.value
+            if not event.implicit[0]:
+                return text  # quoted: a string
+            if text in self.plain:  # plain scalars repeat a lot (`relu`, `3`): read each text once
+                return self.plain[text]
+            value = self.plain[text] = self._scalar(event)
+            return value
         if isinstance(event, yaml.AliasEvent):
             return self._alias(event)
         start = self.count
@@ -356,13 +369,16 @@ class _Builder:
         if tag is None or tag == "!":
             if not event.implicit[0]:
                 return value  # quoted: a string
-            tag = self.tags.get(value)
-            if tag is None:  # plain scalars repeat a lot (`relu`, `3`): resolve each text once
-                tag = self.tags[value] = self.loader.resolve(yaml.ScalarNode, value, event.implicit)
+            tag = self.loader.resolve(yaml.ScalarNode, value, event.implicit)
         if tag == _STR:
             return value
+        if len(value) > 100 and tag in (_INT, _FLOAT):
+            self._error(event, f"a number written with {len(value):,} characters is far too long for a spec",
+                        "check this value for a typo")
         if tag == _INT and _DECIMAL.fullmatch(value):
             return int(value)
+        if tag == _FLOAT and _PLAIN_FLOAT.fullmatch(value):
+            return float(value)
         node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark, event.style)
         try:
             return self.loader.construct_object(node, deep=True)

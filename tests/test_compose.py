@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT
+
 from netspec import cli
 from netspec.compose import expand, expand_spec
 from netspec.errors import ShapeError, SpecError, UsageError
@@ -215,7 +215,7 @@ blocks:
   b: {layers: [{type: block, block: a}]}
 layers: [{type: block, block: a}]
 """)
-    assert found[0].message == "block `a` uses itself: a -> b -> a"
+    assert found[0].message.startswith("block `a` uses itself: a -> b -> a (in block b, copy 1, used at blocks.a.")
 
 
 def test_use_inputs_ports_and_several_inputs():
@@ -254,7 +254,8 @@ layers:
 """)
     messages = [d.message for d in found]
     assert "block `pair` takes 2 input(s) (l, r); received 1" in messages
-    assert "this block reads the model input, but the model has 2 inputs" in messages
+    assert "this block reads the model input, but the model has 2 inputs (in block one, copy 1, used at layers[1])" \
+        in messages
 
 
 def test_trainable_false_freezes_every_layer_of_the_use():
@@ -274,14 +275,21 @@ layers: [{type: head}]
     assert found[0].hint == "use it as `{type: block, block: head}`"
 
 
-def test_expansion_size_is_bounded():
+def test_expansion_size_is_bounded(monkeypatch):
+    from netspec.compose import blocks
+
+    monkeypatch.setattr(blocks, "MAX_LAYERS", 500)  # the real bound (50,000) takes seconds to reach
     found = errors(BASE + """
 blocks:
   inner: {layers: [{type: dropout, rate: 0.1}]}
   outer: {layers: [{type: block, block: inner, repeat: 10000}]}
-layers: [{type: block, block: outer, repeat: 10}]
+layers: [{type: block, block: outer, repeat: 10000}]
 """)
-    assert found[0].message == "the spec expands to more than 50,000 layers"
+    assert len(found) == 1
+    assert found[0].message.startswith("the spec expands to more than 500 layers (in block inner, copy 501, used at "
+                                       "blocks.outer.layers[0]; in block outer, copy 1, used at layers[0])")
+    (too_many,) = errors(BASE + "blocks: {b: {layers: [{type: flatten}]}}\nlayers: [{type: block, block: b, repeat: 10001}]\n")
+    assert too_many.message == "`repeat` must be a whole number from 1 to 10,000; received 10001"
 
 
 # ----- stacks: each shorthand equals its hand-expanded spec -----
@@ -395,6 +403,25 @@ layers:
     assert found["layers[0].pool"].hint == "did you mean `max`?"
     assert found["layers[0].kernel_sise"].hint == "did you mean `kernel_size`?"
     assert (found["layers[0].kernel_sise"].line, found["layers[0].kernel_sise"].column) == where(path, "kernel_sise")
+
+
+def test_layer_json_schemas_accept_the_examples_and_refuse_typos():
+    import jsonschema
+
+    from netspec.compose import layer_json_schemas
+    from netspec.compose.blocks import USE_KEYS
+
+    schemas = layer_json_schemas()
+    assert set(schemas["block"]["properties"]) == set(USE_KEYS)
+    checked = 0
+    for path in [*EXAMPLES.glob("*.yaml"), *GOLDEN_CASES]:
+        for layer in yaml.safe_load(path.read_text())["layers"]:
+            if layer["type"] in schemas:
+                jsonschema.validate(layer, schemas[layer["type"]])
+                checked += 1
+    assert checked >= 10
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"type": "dense_stack", "unit": [3]}, schemas["dense_stack"])
 
 
 # ----- errors point where the value was written -----
@@ -541,12 +568,12 @@ layers:
 def test_set_values_are_typed_by_yaml_then_by_the_schema():
     spec = load_spec(RESIDUAL, overrides=[
         "training.epochs=5", "description=2024", "layers[0].activation=null", "layers[1].repeat=2",
-        "layers[1].args.filters=6", "training.optimizer={type: sgd, learning_rate: 1e-2}", "layers[-1].name=flat",
+        "layers[1].args.filters=6", "layers[0].filters=6", "training.optimizer={type: sgd, learning_rate: 1e-2}", "layers[-1].name=flat",
     ])
     assert spec.training.epochs == 5 and spec.description == "2024"
     assert spec.layers[0].activation is None
     assert [layer.name for layer in spec.layers][-1] == "flat" and len(spec.layers) == 6
-    assert spec.layers[1].filters == 6
+    assert spec.layers[1].filters == spec.layers[0].filters == 6
     assert spec.training.optimizer.learning_rate == 0.01
 
 
@@ -612,7 +639,7 @@ def test_cli_expand_prints_a_spec_that_builds_the_same_model(tmp_path, capsys):
     assert summarize(load_spec(flat)) == summarize(load_spec(EXAMPLES / "resnet_blocks.yaml", overrides=["vars.width=8"]))
 
 
-def test_cli_set_on_every_verb_and_exit_codes(tmp_path, capsys):
+def test_cli_set_and_exit_codes(tmp_path, capsys):
     spec = str(EXAMPLES / "digits_stacks.yaml")
     assert cli.main(["summary", spec, "--json", "--set", "layers[2].units=[64, 10]"]) == 0
     summary = json.loads(capsys.readouterr().out)

@@ -11,16 +11,16 @@ from __future__ import annotations
 from netspec.layers.base import KerasCall
 from netspec.schema.training import OPTIMIZERS
 
-# Keras class of a loss or metric given as {type: ..., args}, where CamelCase of the name is not it.
+# Keras class of a loss or metric given as {type: ..., args}, where CamelCase of the name is not it:
+# the inverse of Keras's class-name -> snake_case rule (`BinaryIoU` -> `binary_io_u`).
 _IRREGULAR = {
-    "acc": "Accuracy", "auc": "AUC", "bce": "BinaryCrossentropy", "binary_io_u": "BinaryIoU",
-    "ctc": "CTC", "f1_score": "F1Score", "f_beta_score": "FBetaScore", "io_u": "IoU",
-    "kl_divergence": "KLDivergence", "kld": "KLDivergence", "mae": "MeanAbsoluteError",
-    "mape": "MeanAbsolutePercentageError", "mean_io_u": "MeanIoU", "mse": "MeanSquaredError",
-    "msle": "MeanSquaredLogarithmicError", "one_hot_io_u": "OneHotIoU", "one_hot_mean_io_u": "OneHotMeanIoU",
-    "r2_score": "R2Score", "sparse_top_k_categorical_accuracy": "SparseTopKCategoricalAccuracy",
-    "top_k_categorical_accuracy": "TopKCategoricalAccuracy",
+    "auc": "AUC", "binary_io_u": "BinaryIoU", "ctc": "CTC", "f1_score": "F1Score", "f_beta_score": "FBetaScore",
+    "io_u": "IoU", "kl_divergence": "KLDivergence", "mean_io_u": "MeanIoU", "one_hot_io_u": "OneHotIoU",
+    "one_hot_mean_io_u": "OneHotMeanIoU", "r2_score": "R2Score",
 }
+# Short names that are functions, not classes: they take no arguments, so {type: mse, ...} is just `mse`
+# (as the runner's compile does).
+ALIASES = ("acc", "bce", "kld", "mae", "mape", "mse", "msle")
 
 # Keras class, its constructor defaults, and the fields that name a file or folder
 # in the run folder, for each callback type of the format.
@@ -39,16 +39,6 @@ CALLBACKS: dict[str, tuple[str, dict, tuple[str, ...]]] = {
     "backup_and_restore": ("BackupAndRestore", {"save_freq": "epoch", "delete_checkpoint": True}, ("backup_dir",)),
     "terminate_on_nan": ("TerminateOnNaN", {}, ()),
 }
-
-# How a loss reads its labels, for synthetic data: class ids, one-hot rows, 0/1 targets, or values.
-LABEL_KINDS = {
-    "sparse_categorical_crossentropy": "sparse",
-    "categorical_crossentropy": "one_hot", "categorical_focal_crossentropy": "one_hot",
-    "categorical_hinge": "one_hot", "kl_divergence": "one_hot", "kld": "one_hot",
-    "binary_crossentropy": "binary", "bce": "binary", "binary_focal_crossentropy": "binary",
-    "hinge": "binary", "squared_hinge": "binary", "dice": "binary", "tversky": "binary",
-}
-
 
 def keras_class_name(name: str) -> str:
     """`sparse_categorical_crossentropy` -> `SparseCategoricalCrossentropy`."""
@@ -83,19 +73,27 @@ def lower_named(module: str, value):
     """A loss or metric: a name stays a string (Keras resolves it); {type, args} becomes a call."""
     if isinstance(value, str):
         return value
+    if value["type"] in ALIASES:
+        return value["type"]
     args = tuple((k, v) for k, v in value.items() if k != "type")
     return KerasCall(module, keras_class_name(value["type"]), args)
 
 
-def lower_loss(loss):
-    if isinstance(loss, dict) and "type" not in loss:  # one loss per output
-        return {name: lower_named("losses", item) for name, item in loss.items()}
+def lower_loss(loss, outputs: list[str]):
+    """The loss argument of model.compile: one loss, or one per output (by output name)."""
+    if isinstance(loss, dict) and "type" not in loss:
+        return {name: lower_named("losses", loss[name]) for name in outputs if name in loss}
+    if len(outputs) > 1:  # the same loss for every output
+        return {name: lower_named("losses", loss) for name in outputs}
     return lower_named("losses", loss)
 
 
-def lower_metrics(metrics):
-    if isinstance(metrics, dict):  # a list per output
-        return {name: [lower_named("metrics", m) for m in items] for name, items in metrics.items()}
+def lower_metrics(metrics, outputs: list[str]):
+    """The metrics argument of model.compile: a list, or a list per output."""
+    if isinstance(metrics, dict):
+        return {name: [lower_named("metrics", m) for m in metrics[name]] for name in outputs if name in metrics}
+    if len(outputs) > 1:  # the same metrics for every output
+        return {name: [lower_named("metrics", m) for m in metrics] for name in outputs}
     return [lower_named("metrics", m) for m in metrics]
 
 
@@ -111,7 +109,10 @@ def lower_callback(callback, path) -> KerasCall:
     return KerasCall("callbacks", class_name, tuple(kwargs))
 
 
-def label_kind(loss) -> str:
-    """How the loss (a name, {type, ...} or a KerasCall) reads labels: sparse, one_hot, binary or values."""
-    name = loss.get("type") if isinstance(loss, dict) else loss
-    return LABEL_KINDS.get(name, "values") if isinstance(name, str) else "values"
+def loss_name(loss, output: str) -> str | None:
+    """The loss (by name) of one output, as the runner's data module reads it."""
+    if isinstance(loss, dict) and "type" not in loss:
+        loss = loss.get(output)
+    if isinstance(loss, dict):
+        loss = loss.get("type")
+    return loss if isinstance(loss, str) else None

@@ -38,24 +38,23 @@ from netspec.codegen.pycode import (
 from netspec.errors import Diagnostic, SpecError, UsageError
 from netspec.layers.base import KerasCall
 from netspec.load import load_spec, shapes
+from netspec.schema.data import Data
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 TUNING_FILE = "tuning.json"
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
-# Module-level names of the script: variables in build_model() never shadow them.
-SCRIPT_NAMES = {
-    "argparse", "csv", "gzip", "importlib", "json", "os", "subprocess", "sys", "keras", "np", "numpy", "tf",
-    "tensorflow", "build_model", "make_optimizer", "make_callbacks", "compile_model", "gpu_compute_capability",
-    "set_precision", "fail", "read_data", "synthetic_data", "check_data", "split", "model_arrays", "load_data",
-    "write_json", "main", "model", "inputs", "outputs",
-}
+# Module-level names of the script besides the templates' own: variables in build_model() never shadow them.
+IMPORTED_NAMES = {"keras", "np", "numpy", "tf", "tensorflow", "importlib"}
 # Longest variable name: keeps `name = keras.layers.Class(` within a line, so ruff's layout stays simple.
 MAX_VARIABLE = 40
-SYNTHETIC_LENGTH = 16  # steps of a `null` (any length) input axis in synthetic data
-DEFAULT_SYNTHETIC_SAMPLES = 256
-INT_IDS = 10  # int inputs that feed no embedding get ids below this in synthetic data
-STDLIB = ("argparse", "json", "os", "subprocess", "sys")
+STDLIB = ("argparse", "json", "os", "random", "subprocess", "sys")
+# What each data kind reads, in the script's docstring.
+KIND_WORDS = {
+    "npz": ".npz arrays", "npy": "an .npy array", "csv": "a CSV table", "image_folder": "a folder of images",
+    "text_folder": "a folder of texts", "digits": "scikit-learn's digits", "keras": "a keras.datasets data set",
+    "synthetic": "synthetic",
+}
 LOADER_IMPORTS = {"csv": ("csv",), "digits": ("gzip", "importlib.util")}
 
 
@@ -119,7 +118,7 @@ def _assign(target: str, expr, indent: int = 0) -> list[str]:
 def _context(spec, tuned: dict | None, tuned_from) -> dict:
     from netspec import __version__
 
-    training, data = spec.training, spec.data
+    training = spec.training
     info = shapes(spec)
     kind = data_kind(spec)
     imports = sorted(set(STDLIB) | set(LOADER_IMPORTS.get(kind, ())))
@@ -133,20 +132,19 @@ def _context(spec, tuned: dict | None, tuned_from) -> dict:
         "description": Code(string_literal(spec.description)) if spec.description else Code(""),
         "tuned_from": Code(string_literal(os.fspath(tuned_from))) if tuned is not None else Code(""),
         "script_name": Code("train.py"),
+        "data_kind": Code(KIND_WORDS[kind]),
         "imports": [Code(module) for module in imports if all(is_identifier(p) for p in module.split("."))],
+        "inputs_table": _lines(_assign("INPUTS", _inputs_table(spec))),
+        "outputs_table": _lines(_assign("OUTPUTS", _outputs_table(spec, info))),
+        "data_constants": _lines(_data_constants(spec, kind)),
         "jit_compile": Code(literal(execution["jit_compile"]).text),
         "steps_per_execution": Code(literal(execution["steps_per_execution"]).text),
-        "inputs_table": _lines(_assign("INPUTS", _inputs_table(spec, info))),
-        "label_kinds": _lines(_assign("LABELS", Seq("[", "]", tuple(literal(k) for k in _label_kinds(spec))))),
-        "test_split": Code(literal(data.test_split if data else 0.2).text),
-        "validation_split": Code(literal(_validation_split(spec)).text),
-        "shuffle": Code(literal(data.shuffle if data else True).text),
-        "data_constants": _lines(_data_constants(spec, kind)),
+        "recurrent": Code(literal(has_recurrent_layers(spec)).text),
         "loader_template": f"loader_{kind}.py.j2",
         "build_model_body": _lines(build_model_lines(spec, info)),
         "optimizer_body": _lines(_optimizer_lines(training)),
         "callbacks_body": _lines(_callback_lines(training)),
-        "compile_body": _lines(_compile_lines(training)),
+        "compile_body": _lines(_compile_lines(spec)),
         "arguments": _lines(_argument_lines(spec, execution)),
     }
 
@@ -165,6 +163,16 @@ def spec_identity(spec) -> tuple[str | None, str]:
     return None, hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def script_names() -> set[str]:
+    """Every module-level name the templates define or import (functions, constants, modules)."""
+    names = set(IMPORTED_NAMES) | set(STDLIB)
+    pattern = re.compile(r"^(?:def |class )?([A-Za-z_]\w*)(?:\(| =)|^import ([\w.]+)", re.MULTILINE)
+    for template in TEMPLATES.glob("*.j2"):
+        for match in pattern.finditer(template.read_text(encoding="utf-8")):
+            names.add((match.group(1) or match.group(2)).split(".")[0])
+    return names
+
+
 def _identifier(value: str, what: str) -> str:
     if not is_identifier(value):
         raise SpecError([Diagnostic(f"`{what}` must be a Python identifier; received {value!r}", what)])
@@ -177,7 +185,7 @@ def _identifier(value: str, what: str) -> str:
 def build_model_lines(spec, info) -> list[str]:
     """The body of build_model(): one statement a model input and a layer, then the Model."""
     graph = spec._graph
-    namer = Namer(SCRIPT_NAMES, max_length=MAX_VARIABLE)
+    namer = Namer(script_names(), max_length=MAX_VARIABLE)
     variable: dict[str, str] = {}
     lines: list[str] = []
     for spec_input in spec.inputs:
@@ -269,28 +277,20 @@ def _callback_lines(training) -> list[str]:
     return statement(Seq("[", "]", tuple(calls)), 1, "return ")
 
 
-def _compile_lines(training) -> list[str]:
+def _compile_lines(spec) -> list[str]:
+    training = spec.training
+    outputs = [ref.name for ref in spec._graph.outputs]
     compile_call = Call(
         name("model.compile"),
         Seq("(", ")", (
             keyword_arg("optimizer", call("make_optimizer", Atom("learning_rate"))),
-            keyword_arg("loss", keras_expr(lowering.lower_loss(training.loss), "training.loss")),
-            keyword_arg("metrics", keras_expr(lowering.lower_metrics(training.metrics), "training.metrics")),
-            keyword_arg("jit_compile", Atom("JIT_COMPILE")),
-            keyword_arg("steps_per_execution", Atom("STEPS_PER_EXECUTION")),
+            keyword_arg("loss", keras_expr(lowering.lower_loss(training.loss, outputs), "training.loss")),
+            keyword_arg("metrics", keras_expr(lowering.lower_metrics(training.metrics, outputs), "training.metrics")),
+            keyword_arg("jit_compile", Atom("jit_compile")),
+            keyword_arg("steps_per_execution", Atom("steps_per_execution")),
         )),
     )
     return statement(compile_call, 1)
-
-
-def _label_kinds(spec) -> list[str]:
-    """Per model output, how its loss reads labels (for synthetic data)."""
-    loss = spec.training.loss
-    kinds = []
-    for ref in spec._graph.outputs:
-        item = loss.get(ref.name) if isinstance(loss, dict) and "type" not in loss else loss
-        kinds.append(lowering.label_kind(item))
-    return kinds
 
 
 def _validation_split(spec) -> float:
@@ -301,16 +301,27 @@ def _validation_split(spec) -> float:
 
 
 def _execution(training, tuned: dict | None) -> dict:
-    """jit_compile, steps_per_execution and precision: tuned values, else the spec's, else Keras's defaults."""
-    settings = {"jit_compile": "auto", "steps_per_execution": 1, "precision": training.precision}
+    """jit_compile, steps_per_execution, precision: a tuned run's, else the spec's explicit ones, else auto."""
+    from netspec.runner.execution import parse_execution
+
+    settings = {"jit_compile": "auto", "steps_per_execution": "auto", "precision": training.precision}
     explicit = getattr(training, "execution", None)
-    for key in ("jit_compile", "steps_per_execution"):
-        value = explicit.get(key) if isinstance(explicit, dict) else getattr(explicit, key, None)
-        if value is not None:
-            settings[key] = value
+    if explicit is not None:
+        try:
+            parsed = parse_execution(explicit)
+        except UsageError as exc:
+            raise SpecError([Diagnostic(str(exc), "training.execution")]) from None
+        settings.update({k: v for k, v in parsed.items() if k in ("jit_compile", "steps_per_execution")})
     if tuned:
         settings.update(tuned)
     return settings
+
+
+def has_recurrent_layers(spec) -> bool:
+    """Whether the model holds recurrent layers (the CPU's `auto` execution turns XLA on for them)."""
+    from netspec.runner.execution import has_recurrent_layers as recurrent
+
+    return recurrent(spec)
 
 
 # ----- data -----
@@ -350,47 +361,44 @@ def _data_error(spec, message: str, hint: str) -> SpecError:
     return SpecError([Diagnostic(message, "data.source", hint=hint)])
 
 
-def _inputs_table(spec, info):
-    """INPUTS: (name, shape, dtype, id bound) for each model input."""
+def _inputs_table(spec):
+    """INPUTS: (name, shape, dtype) of each model input."""
+    rows = tuple(
+        Seq("(", ")", (literal(i.name), literal(tuple(i.shape)), literal(i.dtype)), tuple_=True) for i in spec.inputs)
+    return Seq("[", "]", rows)
+
+
+def _outputs_table(spec, info):
+    """OUTPUTS: (name, shape, loss name) of each model output, as the runner's data module sees them."""
+    by_name = info.by_name()
     rows = []
-    for spec_input in spec.inputs:
-        high = None
-        if spec_input.dtype.startswith(("int", "uint")):
-            high = _id_bound(spec, spec_input.name)
-        rows.append(Seq("(", ")", (
-            literal(spec_input.name), literal(tuple(spec_input.shape)), literal(spec_input.dtype), literal(high),
-        ), tuple_=True))
+    for ref in spec._graph.outputs:
+        if ref.name in by_name:
+            shape = tuple(by_name[ref.name].outputs[ref.index])
+        else:  # a model input used directly as an output
+            shape = tuple(info.input_shapes[ref.name])
+        loss = lowering.loss_name(spec.training.loss, ref.name)
+        rows.append(Seq("(", ")", (literal(ref.name), literal(shape), literal(loss)), tuple_=True))
     return Seq("[", "]", tuple(rows))
 
 
-def _id_bound(spec, input_name: str) -> int:
-    """Synthetic ids must stay below the vocabulary of the embeddings an int input feeds."""
-    bounds = [
-        getattr(node.layer, field)
-        for node in spec._graph.nodes
-        if any(ref.name == input_name for ref in node.inputs)
-        for field in ("input_dim", "num_tokens", "vocabulary_size")
-        if isinstance(getattr(node.layer, field, None), int)
-    ]
-    return min(bounds) if bounds else INT_IDS
-
-
 def _data_constants(spec, kind: str) -> list[str]:
-    data = spec.data
+    data = spec.data or Data(source="synthetic")  # without `data:`, --data names the data
     lines = [
-        "# Where data comes from: the spec's source (--data overrides it), a separate validation",
-        "# source, and the size of synthetic data (samples, steps of any-length axes, classes).",
-        *_assign("VALIDATION_SOURCE", literal(data.validation if data else None)),
-        *_assign("SYNTHETIC_SAMPLES", literal(data.samples if data else DEFAULT_SYNTHETIC_SAMPLES)),
-        *_assign("SYNTHETIC_LENGTH", literal(SYNTHETIC_LENGTH)),
-        *_assign("SYNTHETIC_CLASSES", literal(data.num_classes if data else None)),
+        *_assign("SOURCE", literal(data.source)),
+        *_assign("VALIDATION_SOURCE", literal(data.validation)),
+        *_assign("TEST_SOURCE", literal(getattr(data, "test", None))),
+        *_assign("TEST_SPLIT", literal(data.test_split)),
+        *_assign("VALIDATION_SPLIT", literal(_validation_split(spec))),
+        *_assign("SHUFFLE", literal(data.shuffle)),
+        *_assign("CACHE", literal(data.cache)),
+        *_assign("SAMPLES", literal(data.samples)),
+        *_assign("NUM_CLASSES", literal(data.num_classes)),
     ]
-    if kind in ("npz", "npy"):
-        keys = data.x if data and data.x is not None else (
-            "x" if len(spec.inputs) == 1 else [i.name for i in spec.inputs])
-        keys = [keys] if isinstance(keys, str) else list(keys)
+    if kind == "npz":
+        keys = None if data.x is None else [data.x] if isinstance(data.x, str) else list(data.x)
         lines += _assign("X_KEYS", literal(keys))
-        lines += _assign("Y_KEY", literal(data.y if data and data.y is not None else "y"))
+        lines += _assign("Y_KEY", literal(data.y))
     elif kind == "csv":
         columns = [data.x] if isinstance(data.x, str) else data.x
         lines += _assign("X_COLUMNS", literal(columns))

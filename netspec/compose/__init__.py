@@ -30,7 +30,7 @@ from netspec.compose.variables import Vars, has_references, substitute
 from netspec.errors import Diagnostic, SpecError
 from netspec.source import Source, describe_type, read_source
 
-__all__ = ["STACKS", "expand", "expand_spec"]
+__all__ = ["STACKS", "expand", "expand_spec", "layer_json_schemas"]
 
 COMPOSITION_KEYS = ("vars", "blocks", "include")
 
@@ -91,6 +91,31 @@ def expand_spec(spec: str | os.PathLike, overrides: Iterable[str] = (), *, check
         infer_shapes(resolve_graph(model))
     name = os.path.basename(source.file) if source.file and source.base_dir is not None else None
     return dump(expanded.data, name)
+
+
+def layer_json_schemas() -> dict[str, dict]:
+    """JSON Schemas of the entries composition adds to `layers` (block uses and stacks), by `type`."""
+    ref = {"type": "array", "items": {"type": "string"}, "minItems": 1}
+    use = {
+        "type": "object", "additionalProperties": False, "required": ["type", "block"],
+        "description": "A use of a block defined under `blocks` (expanded before validation).",
+        "properties": {
+            "type": {"const": "block"},
+            "block": {"type": "string", "description": "Name of the block under `blocks`."},
+            "args": {"type": "object", "description": "Values of the block's parameters; the rest take their defaults."},
+            "repeat": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string"}],
+                       "description": "Number of copies, chained one after another."},
+            "name": {"type": "string", "description": "Prefix of the copies' layer names; also names the block's output."},
+            "inputs": {**ref, "description": "What the block reads; default: the previous layer."},
+            "trainable": {"type": "boolean", "description": "false freezes every layer of the block."},
+        },
+    }
+    schemas = {"block": use}
+    for kind, cls in STACKS.items():
+        schema = cls.model_json_schema()
+        schema.setdefault("description", cls.__doc__)
+        schemas[kind] = schema
+    return schemas
 
 
 def _composes(data: dict) -> bool:

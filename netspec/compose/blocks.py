@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
-from netspec.compose.located import IDENTIFIER, REF, Located
+from netspec.compose.located import IDENTIFIER, REF, Located, rechain
 from netspec.compose.stacks import STACKS, generate
 from netspec.compose.variables import Scope, substitute
 from netspec.errors import Diagnostic
@@ -267,10 +267,9 @@ class Expander:
                 sub_outs, sub_aliases = self.expand(body, scope)
                 if not sub_outs:
                     continue
-                bound = {}
-                for i, port in enumerate(ports):
-                    bound[port] = feeds_here[i] if feeds_here is not None else Prev(sub_outs[0]) if i == 0 else _bound(feeds)[i]
-                self._finish_copy(item, sub_outs, sub_aliases, _instance(prefix, counters), bound)
+                # copy 1 reads the use's inputs; later copies (or a use without inputs) read the layer before
+                sources = feeds_here if feeds_here is not None else [Prev(sub_outs[0]), *_bound(feeds or [])[1:]]
+                self._finish_copy(item, sub_outs, sub_aliases, _instance(prefix, counters), dict(zip(ports, sources)))
                 outs.extend(sub_outs)
                 aliases.update(sub_aliases)
         finally:
@@ -430,6 +429,6 @@ def _with(layer: Located, key: str, value, origin: Origin) -> Located:
 
 def _extend(loc: Located, extra: tuple[str, ...]) -> Located:
     def extend(origin: Origin) -> Origin:
-        return replace(origin, chain=(*(c for c in origin.chain if c not in extra), *extra))
+        return rechain(origin, (*(c for c in origin.chain if c not in extra), *extra))
 
     return Located(loc.value, extend(loc.origin), {k: extend(o) for k, o in loc.inner.items()})

@@ -10,7 +10,7 @@ the user wrote the value, with the chain of how it got there.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from netspec.errors import Diagnostic
@@ -63,7 +63,11 @@ def nest(origin: Origin, entry: str, outer: tuple[str, ...]) -> Origin:
         chain = (*chain[: -len(outer)], entry, *outer)
     else:
         chain = (*chain, entry)
-    return replace(origin, chain=chain)
+    return rechain(origin, chain)
+
+
+def rechain(origin: Origin, chain: tuple[str, ...], covers_key: bool = True) -> Origin:
+    return Origin(origin.source, origin.path, chain, covers_key)
 
 
 def graft(into: dict[Path_, Origin], prefix: Path_, located: Located) -> None:

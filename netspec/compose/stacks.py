@@ -75,9 +75,8 @@ class ConvStack(_Stack):
                     out.append(({"type": "activation", "activation": self.activation}, {("activation",): ("activation",)}))
             pooled = self.pool is not None and (i + 1) % self.pool_every == 0
             if pooled:
-                pool = {"type": f"{self.pool}_pooling{rank}d"}
-                if "pool_size" in raw:
-                    pool["pool_size"] = raw["pool_size"]
+                # always written: Keras's average pooling layers have no default pool_size
+                pool = {"type": f"{self.pool}_pooling{rank}d", "pool_size": raw.get("pool_size", 2)}
                 out.append((pool, {("type",): ("pool",), ("pool_size",): ("pool_size",)}))
             if self.dropout and (pooled or self.pool is None):
                 out.append(({"type": "dropout", "rate": self.dropout}, {("rate",): ("dropout",)}))

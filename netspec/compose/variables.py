@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import replace
 
-from netspec.compose.located import Located, drop_under, site
+from netspec.compose.located import Located, drop_under, rechain, site
 from netspec.errors import Diagnostic
 from netspec.layers.base import closest
 from netspec.source import describe_type
@@ -100,13 +99,12 @@ def substitute(loc: Located, scope: Scope, problems: list[Diagnostic]) -> Locate
     inner = dict(loc.inner)
 
     def walk(value, path):
-        if isinstance(value, str):
-            return _string(value, path) if "$" in value else value
+        # containers are always copied (expansion changes layers in place); plain leaves are not visited
         if isinstance(value, dict):
-            return {k: walk(v, (*path, k)) for k, v in value.items()}
+            return {k: walk(v, (*path, k)) if _visit(v) else v for k, v in value.items()}
         if isinstance(value, list):
-            return [walk(v, (*path, i)) for i, v in enumerate(value)]
-        return value
+            return [walk(v, (*path, i)) if _visit(v) else v for i, v in enumerate(value)]
+        return _string(value, path) if _visit(value) else value
 
     def lookup(name, path):
         bound = scope.lookup(name)
@@ -154,10 +152,10 @@ def substitute(loc: Located, scope: Scope, problems: list[Diagnostic]) -> Locate
         extra = (f"substituted for `{text}` at {site(here)}", *here.chain)
 
         def moved(origin):
-            return replace(origin, chain=(*(c for c in origin.chain if c not in here.chain), *extra))
+            return rechain(origin, (*(c for c in origin.chain if c not in here.chain), *extra))
 
         drop_under(inner, path)
-        inner[path] = replace(moved(bound.origin), covers_key=False)
+        inner[path] = rechain(bound.origin, moved(bound.origin).chain, covers_key=False)
         for key, origin in bound.inner.items():
             if key:
                 inner[(*path, *key)] = moved(origin)
@@ -165,6 +163,10 @@ def substitute(loc: Located, scope: Scope, problems: list[Diagnostic]) -> Locate
     value = walk(loc.value, ())
     origin = inner.pop((), loc.origin)
     return Located(value, origin, inner)
+
+
+def _visit(value) -> bool:
+    return isinstance(value, dict | list) or (isinstance(value, str) and "$" in value)
 
 
 def _known_broken(scope: Scope, name: str) -> bool:

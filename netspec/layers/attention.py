@@ -7,6 +7,9 @@ value and the key), `[query, value]` (the value is also the key), or
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, Strict, model_validator
@@ -31,6 +34,17 @@ _OBJECTS = {
     "kernel_constraint": "constraints", "bias_constraint": "constraints",
 }
 _ROLES = ("query", "value", "key")
+
+
+def keras_backend() -> str:
+    """The backend Keras will run on, read as Keras reads it, without importing Keras."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    config = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
+    try:
+        return json.loads(config.read_text()).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
 
 
 def _count(dims) -> int:
@@ -60,7 +74,8 @@ class MultiHeadAttention(Layer):
     sliding_window: PositiveInt | None = Field(
         None, description="If set, each position attends only to positions fewer than this many steps away.")
     flash_attention: bool | None = Field(
-        None, description="Whether to use flash attention (null: Keras's global setting); needs `dropout: 0`.")
+        None, description="Whether to use flash attention (null: Keras's global setting); needs `dropout: 0` and "
+        "the JAX or PyTorch backend.")
     kernel_initializer: Initializer = Field("glorot_uniform", description="Initializer for the projection kernels.")
     bias_initializer: Initializer = Field("zeros", description="Initializer for the projection biases.")
     kernel_regularizer: Regularizer = Field(None, description="Regularizer for the projection kernels.")
@@ -80,6 +95,10 @@ class MultiHeadAttention(Layer):
 
     @model_validator(mode="after")
     def _check_flash(self):
+        # Keras raises both only when the model first runs, not when it is built.
+        if self.flash_attention and keras_backend() == "tensorflow":
+            raise ValueError("`flash_attention` is not supported by Keras's TensorFlow backend (netspec's default); "
+                             "remove it, or run under the JAX or PyTorch backend (KERAS_BACKEND)")
         if self.flash_attention and self.dropout > 0:
             raise ValueError(f"`dropout` (={self.dropout}) is not supported with flash attention "
                              "(flash_attention=true); set `dropout: 0`, or `flash_attention: false`")

@@ -151,6 +151,7 @@ INITIALIZERS = {
     "he_normal": "HeNormal", "he_uniform": "HeUniform", "identity": "Identity",
     "lecun_normal": "LecunNormal", "lecun_uniform": "LecunUniform", "ones": "Ones",
     "orthogonal": "Orthogonal", "random_normal": "RandomNormal", "random_uniform": "RandomUniform",
+    "normal": "RandomNormal", "uniform": "RandomUniform",  # Keras's aliases; embedding defaults to "uniform"
     "truncated_normal": "TruncatedNormal", "variance_scaling": "VarianceScaling", "zeros": "Zeros",
 }
 REGULARIZERS = {"l1": "L1", "l2": "L2", "l1_l2": "L1L2", "orthogonal_regularizer": "OrthogonalRegularizer"}
@@ -248,6 +249,9 @@ class Layer(SpecModel):
     object_fields: ClassVar[dict[str, str]] = {}
     # Fields of the spec that are not constructor arguments.
     spec_only_fields: ClassVar[frozenset[str]] = frozenset({"type", "inputs", "name", "trainable"})
+    # Whether the output has the (first) input's dtype: layers that only move values (reshape,
+    # crop, pad, repeat) keep integer ids integer, so an `embedding` may follow them.
+    keeps_input_dtype: ClassVar[bool] = False
 
     # --- shapes ---
 

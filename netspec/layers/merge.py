@@ -62,6 +62,7 @@ class _Merge(Layer):
 
     def _broadcast(self, shape1, shape2):
         """Keras's `Merge._compute_elemwise_op_output_shape`, with the received shapes in its error."""
+        received = f"{fmt_shape(shape1)} and {fmt_shape(shape2)}"
         if len(shape1) < len(shape2):
             shape1, shape2 = shape2, shape1
         if not shape2:
@@ -75,7 +76,7 @@ class _Merge(Layer):
                 output.append(max(i, j))
             elif i != j:
                 raise ShapeMismatch(
-                    f"`{self.type}` cannot combine inputs of shapes {fmt_shape(shape1)} and {fmt_shape(shape2)}: "
+                    f"`{self.type}` cannot combine inputs of shapes {received}: "
                     f"axis {axis} has sizes {i} and {j} (elementwise merges need equal sizes, or 1 on one side)",
                     "give the inputs the same shape (e.g. matching `units` or `filters`, or a 1x1 `conv2d` / "
                     "`dense` projection on one branch), or use `concatenate` to join them along an axis",
@@ -166,8 +167,9 @@ class Concatenate(_Merge):
             )
         index = _axis_index(self.axis, rank)
         if index is None:
+            where = "is the batch axis" if self.axis == -(rank + 1) else "is out of range"
             raise ShapeMismatch(
-                f"`axis` {self.axis} is out of range for inputs of rank {rank + 1}; received shapes {listing}",
+                f"`axis` {self.axis} {where} for inputs of rank {rank + 1}; received shapes {listing}",
                 f"use an axis from 1 to {rank} (or -{rank} to -1)",
                 field="axis",
             )

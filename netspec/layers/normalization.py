@@ -160,11 +160,12 @@ class GroupNormalization(_AffineNormalization):
         (channels,) = known_dims(shape, resolve_axes(self.axis, shape, self.type), self.type)
         groups = channels if self.groups == -1 else self.groups
         if groups > channels or channels % groups:
+            divisors = [str(d) for d in range(1, min(channels, 10_000) + 1) if channels % d == 0]
+            shown = ", ".join(divisors[:12]) + (", ..." if len(divisors) > 12 else "")
             raise ShapeMismatch(
                 f"`groups` (={groups}) must divide the number of channels (={channels}) of the input on axis "
                 f"{self.axis}",
-                f"choose `groups` among the divisors of {channels}: "
-                + ", ".join(str(d) for d in range(1, channels + 1) if channels % d == 0)[:200],
+                f"choose `groups` among the divisors of {channels}: {shown}",
                 field="groups",
             )
         return Inference([shape], self._affine(channels), flops=self._flops(shape))

@@ -35,6 +35,7 @@ class Flatten(Layer):
         None, description="`channels_first` moves the channels axis last before flattening; the shape is the same."
     )
     keras_class = "Flatten"
+    keeps_input_dtype = True
 
     def infer(self, inputs):
         return Inference([(product(inputs[0]),)])
@@ -48,6 +49,7 @@ class Reshape(Layer):
         description="Output shape without the batch axis; one entry may be -1, inferred from the input size."
     )
     keras_class = "Reshape"
+    keeps_input_dtype = True
 
     @field_validator("target_shape")
     @classmethod
@@ -102,6 +104,7 @@ class Permute(Layer):
     type: Literal["permute"]
     dims: list[PositiveInt] = Field(description="Permutation of the axes, 1-based, e.g. [2, 1].")
     keras_class = "Permute"
+    keeps_input_dtype = True
 
     @field_validator("dims")
     @classmethod
@@ -131,6 +134,7 @@ class RepeatVector(Layer):
     type: Literal["repeat_vector"]
     n: PositiveInt = Field(description="Number of repetitions.")
     keras_class = "RepeatVector"
+    keeps_input_dtype = True
 
     def infer(self, inputs):
         (shape,) = inputs
@@ -187,6 +191,7 @@ class _ZeroPadding(Layer):
     data_format: DataFormat = Field(None, description="`channels_last` (default) or `channels_first`.")
 
     rank: ClassVar[int] = 2
+    keeps_input_dtype = True
 
     @field_validator("padding")
     @classmethod
@@ -228,6 +233,7 @@ class _Cropping(Layer):
     """Removes entries at the start and end of each spatial axis."""
 
     rank: ClassVar[int] = 2
+    keeps_input_dtype = True
 
     @field_validator("cropping", check_fields=False)
     @classmethod
@@ -292,6 +298,7 @@ class _UpSampling(Layer):
     """Repeats each entry of the spatial axes `size` times."""
 
     rank: ClassVar[int] = 2
+    keeps_input_dtype = True
 
     @field_validator("size", check_fields=False)
     @classmethod

@@ -47,7 +47,10 @@ def validate_schema(source: Source) -> Spec:
             layer = validate_layer(item, ("layers", i), source, diagnostics)
             layers.append(layer)
     if diagnostics:
-        raise SpecError(sorted(diagnostics, key=lambda d: (d.line or 0, d.column or 0)))
+        # In the order written: by position, or for data without positions (a mapping) by top-level key.
+        rank = {key: i for i, key in enumerate(data)}
+        raise SpecError(sorted(diagnostics, key=lambda d: (
+            d.line or 0, d.column or 0, rank.get(re.match(r"[^.\[]*", d.path).group(), -1))))
     spec = Spec.model_construct(**dict(head), layers=layers)
     spec._source = source
     return spec
@@ -369,8 +372,57 @@ def _union_tags(error) -> list[str]:
 
 
 def json_schema() -> dict:
-    """The JSON Schema (draft 2020-12) of the format, with every field's description."""
+    """The JSON Schema (draft 2020-12) of the format, with every field's description.
+
+    Editors read it through a `# yaml-language-server: $schema=...` comment;
+    `netspec.schema.json` at the repository root is this, written out.
+    Besides what pydantic derives from the models, it describes the
+    shorthands the validators accept (`optimizer: adam`, `callbacks:
+    [terminate_on_nan]`, `data: builtin:digits`) and the top-level
+    composition keys (`vars`, `blocks`, `include`), expanded before validation.
+    """
+    from netspec.schema.training import OPTIMIZERS
+
     schema = Spec.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://netspec.dev/schema/v1.json"
-    return schema
+    defs = schema["$defs"]
+    for name, field in Spec.model_fields.items():  # pydantic drops descriptions beside a `$ref`
+        prop = schema["properties"][name]
+        if field.description and "description" not in prop:
+            prop["description"] = field.description
+    for union in _tagged_unions(schema):
+        for tag, ref in union["discriminator"]["mapping"].items():
+            model = defs[ref.rsplit("/", 1)[1]]
+            cls = LAYER_TYPES.get(tag)
+            what = f"Layer type `{tag}` (keras.layers.{cls.keras_class})." if cls else f"Type `{tag}`."
+            model["properties"]["type"].setdefault("description", what)
+    training = defs["Training"]["properties"]
+    training["optimizer"] = {"anyOf": [{"enum": list(OPTIMIZERS)}, {"$ref": training["optimizer"].pop("$ref")}],
+                             **training["optimizer"]}
+    callbacks = training["callbacks"]["items"]
+    callbacks_tags = list(callbacks["discriminator"]["mapping"])
+    training["callbacks"]["items"] = {"anyOf": [{"enum": callbacks_tags}, callbacks]}
+    schema["properties"]["data"]["anyOf"].insert(
+        0, {"type": "string", "description": "Shorthand for `{source: ...}`, e.g. `builtin:digits`."})
+    schema["properties"].update(_COMPOSITION_SCHEMA)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+def _tagged_unions(node):
+    """Every `{discriminator: {propertyName: type, mapping}}` in a schema."""
+    if isinstance(node, dict):
+        if isinstance(node.get("discriminator"), dict) and "mapping" in node["discriminator"]:
+            yield node
+        for value in node.values():
+            yield from _tagged_unions(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _tagged_unions(value)
+
+
+_COMPOSITION_SCHEMA = {
+    "vars": {"type": "object", "description": "Named values, used elsewhere as `${name}` (expanded before validation)."},
+    "blocks": {"type": "object", "description": "Named, parameterised groups of layers, used in `layers` "
+               "as `{type: block, block: NAME, args: {...}}` (expanded before validation)."},
+    "include": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+                "description": "Spec file(s) merged into this one, relative to it (expanded before validation)."},
+}

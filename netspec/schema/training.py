@@ -130,7 +130,8 @@ def _named(kind: str, names: tuple[str, ...]):
         raise ValueError(f"expected a {kind} name or a mapping with `type`; received {value!r}")
 
     schema = {"anyOf": [{"enum": list(names)},
-                        {"type": "object", "properties": {"type": {"enum": list(names)}}, "required": ["type"]}]}
+                        {"type": "object", "required": ["type"],
+                         "properties": {"type": {"enum": list(names), "description": f"The Keras {kind}'s name."}}}]}
     return check, schema
 
 
@@ -227,12 +228,15 @@ class CSVLogger(SpecModel):
 
 
 class BackupAndRestore(SpecModel):
-    """Back up training state each epoch so an interrupted run can resume."""
+    """Back up training state each epoch so an interrupted run can resume (`netspec train --resume RUN_DIR`).
+
+    The runner always keeps this state; listing the callback changes where and whether it is kept."""
 
     type: Literal["backup_and_restore"]
-    backup_dir: str = "backup"
-    save_freq: Literal["epoch"] | PositiveInt = "epoch"
-    delete_checkpoint: bool = True
+    backup_dir: str = Field("backup", description="Folder of the resume state, relative to the run folder.")
+    save_freq: Literal["epoch"] = Field(
+        "epoch", description="Back up after every epoch; a resumed run restarts the epoch it was stopped in.")
+    delete_checkpoint: bool = Field(True, description="Delete the resume state when the run finishes.")
 
 
 class TerminateOnNaN(SpecModel):

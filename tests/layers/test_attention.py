@@ -8,6 +8,7 @@ from keras_compare import assert_matches_keras
 from layer_checks import assert_config_round_trip, one_layer, shape_errors
 
 import netspec
+from netspec.layers import LAYER_TYPES
 from netspec.load import load_spec
 
 
@@ -107,6 +108,12 @@ ROUND_TRIPS = [
 ]
 
 
+def test_every_type_of_the_family_is_compared_and_round_tripped():
+    family = {tag for tag, cls in LAYER_TYPES.items() if cls.__module__ == "netspec.layers.attention"}
+    assert {case[0]["type"] for case in MATCHES.values()} == family
+    assert {layer["type"] for layer in ROUND_TRIPS} == family
+
+
 @pytest.mark.parametrize("layer", ROUND_TRIPS, ids=[str(i) for i in range(len(ROUND_TRIPS))])
 def test_keras_config_round_trip(layer):
     assert_config_round_trip(layer)
@@ -166,8 +173,6 @@ VALUE_ERRORS = {
     "key_dim_missing": ("type: multi_head_attention, num_heads: 2", "layers[0]", "missing required key `key_dim`"),
     "dropout": ("type: multi_head_attention, num_heads: 2, key_dim: 4, dropout: 1.2", "layers[0].dropout",
                 "received 1.2"),
-    "flash_with_dropout": ("type: multi_head_attention, num_heads: 2, key_dim: 4, dropout: 0.1, "
-                           "flash_attention: true", "layers[0].dropout", "is not supported with flash attention"),
     "sliding_window": ("type: multi_head_attention, num_heads: 2, key_dim: 4, sliding_window: 0",
                        "layers[0].sliding_window", "received 0"),
     "output_shape": ("type: multi_head_attention, num_heads: 2, key_dim: 4, output_shape: [0]",
@@ -180,6 +185,20 @@ def test_value_errors(case):
     layer, path, words = case
     diagnostics = shape_errors(_spec_text(layer, "[5, 8]"))
     assert any(d.path.startswith(path) and d.line == 5 and words in d.message for d in diagnostics), diagnostics
+
+
+def test_flash_attention_is_refused_on_the_tensorflow_backend(monkeypatch):
+    """Keras builds such a model and fails only when it first runs."""
+    text = _spec_text("type: multi_head_attention, num_heads: 2, key_dim: 4, flash_attention: true", "[5, 8]")
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    (diagnostic,) = shape_errors(text)
+    assert (diagnostic.path, diagnostic.line) == ("layers[0].flash_attention", 5)
+    assert "not supported by Keras's TensorFlow backend" in diagnostic.message
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert load_spec(text)._shapes.total == 288
+    (diagnostic,) = shape_errors(text.replace("flash_attention: true", "flash_attention: true, dropout: 0.1"))
+    assert (diagnostic.path, diagnostic.line) == ("layers[0].dropout", 5)
+    assert "is not supported with flash attention" in diagnostic.message
 
 
 def test_self_attention_spec_with_one_input_matches_keras_with_query_as_value():

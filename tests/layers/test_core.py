@@ -8,6 +8,7 @@ from keras_compare import assert_matches_keras
 from layer_checks import assert_config_round_trip, one_layer, shape_errors
 
 from netspec.errors import ShapeError
+from netspec.layers import LAYER_TYPES
 from netspec.load import load_spec
 
 # (input shape, layer, input dtype): each one model, compared layer by layer with Keras.
@@ -117,6 +118,12 @@ ROUND_TRIPS = [
     {"type": "gaussian_dropout", "rate": 0.1},
     {"type": "gaussian_noise", "stddev": 0.2},
 ]
+
+
+def test_every_type_of_the_family_is_compared_and_round_tripped():
+    family = {tag for tag, cls in LAYER_TYPES.items() if cls.__module__ == "netspec.layers.core"}
+    assert {case[1]["type"] for case in MATCHES.values()} == family
+    assert {layer["type"] for layer in ROUND_TRIPS} == family
 
 
 @pytest.mark.parametrize("layer", ROUND_TRIPS, ids=[f"{i}-{layer['type']}" for i, layer in enumerate(ROUND_TRIPS)])

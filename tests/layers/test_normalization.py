@@ -6,6 +6,7 @@ import pytest
 from keras_compare import assert_matches_keras
 from layer_checks import assert_config_round_trip, one_layer, shape_errors
 
+from netspec.layers import LAYER_TYPES
 from netspec.load import load_spec
 
 MATCHES = {
@@ -80,6 +81,12 @@ ROUND_TRIPS = [
     {"type": "unit_normalization", "axis": [1, 2]},
     {"type": "rms_normalization", "axis": -2, "epsilon": 1e-5},
 ]
+
+
+def test_every_type_of_the_family_is_compared_and_round_tripped():
+    family = {tag for tag, cls in LAYER_TYPES.items() if cls.__module__ == "netspec.layers.normalization"}
+    assert {case[1]["type"] for case in MATCHES.values()} == family
+    assert {layer["type"] for layer in ROUND_TRIPS} == family
 
 
 @pytest.mark.parametrize("layer", ROUND_TRIPS, ids=[f"{i}-{layer['type']}" for i, layer in enumerate(ROUND_TRIPS)])

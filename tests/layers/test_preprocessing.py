@@ -8,6 +8,7 @@ from keras_compare import assert_matches_keras
 from layer_checks import assert_config_round_trip, one_layer, shape_errors
 
 import netspec
+from netspec.layers import LAYER_TYPES
 from netspec.load import load_spec
 
 MATCHES = {
@@ -130,6 +131,12 @@ ROUND_TRIPS = [
     {"type": "random_contrast", "factor": [0.1, 0.3], "value_range": [0, 1]},
     {"type": "random_brightness", "factor": 0.2, "value_range": [-1, 1], "data_format": "channels_first"},
 ]
+
+
+def test_every_type_of_the_family_is_compared_and_round_tripped():
+    family = {tag for tag, cls in LAYER_TYPES.items() if cls.__module__ == "netspec.layers.preprocessing"}
+    assert {case[1]["type"] for case in MATCHES.values()} == family
+    assert {layer["type"] for layer in ROUND_TRIPS} == family
 
 
 @pytest.mark.parametrize("layer", ROUND_TRIPS, ids=[f"{i}-{layer['type']}" for i, layer in enumerate(ROUND_TRIPS)])

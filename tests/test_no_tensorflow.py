@@ -1,0 +1,61 @@
+"""`import netspec`, validate, summary, schema, generate and expand never import TensorFlow or Keras.
+
+Each check runs in a fresh interpreter, since this test process may already
+hold TensorFlow from other tests.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+SPEC = ROOT / "specs" / "mnist_convnet.yaml"
+
+PROBE = r"""
+import contextlib, importlib.util, io, json, sys, tempfile, os
+heavy = ("tensorflow", "keras")
+def loaded():
+    return sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in heavy})
+report = {}
+import netspec
+report["import netspec"] = loaded()
+from netspec.cli import main
+spec = sys.argv[1]
+for verb in (["validate", spec], ["validate", "--json", spec], ["summary", spec], ["summary", "--json", spec],
+             ["schema"]):
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(verb) == 0, verb
+    report[" ".join(v for v in verb if v != spec)] = loaded()
+netspec.load_spec(spec); netspec.summarize(spec); netspec.json_schema()
+report["library API"] = loaded()
+if importlib.util.find_spec("netspec.compose"):
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["expand", spec]) == 0
+    report["expand"] = loaded()
+if importlib.util.find_spec("netspec.codegen"):
+    out = os.path.join(tempfile.mkdtemp(), "train.py")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["generate", spec, "-o", out]) == 0
+    report["generate"] = loaded()
+print(json.dumps(report))
+"""
+
+
+def probe() -> dict:
+    result = subprocess.run([sys.executable, "-c", PROBE, str(SPEC)], capture_output=True, text=True, timeout=300,
+                            cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_light_verbs_never_import_tensorflow_or_keras():
+    report = probe()
+    assert {"import netspec", "validate", "validate --json", "summary", "summary --json", "schema",
+            "library API"} <= set(report)
+    assert report == {step: [] for step in report}
