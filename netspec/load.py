@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
+from netspec.compose import expand
 from netspec.graph import resolve_graph
 from netspec.schema import Spec, validate_schema
 from netspec.shapes import Shapes, infer_shapes
@@ -27,23 +28,12 @@ def load_spec(
             spec._graph = resolve_graph(spec)
         return spec
     source = read_source(spec)
-    source = _expand(source, list(overrides))
+    source = expand(source, list(overrides))
     model = validate_schema(source)
     model._graph = resolve_graph(model)
     if check_shapes:
         model._shapes = infer_shapes(model._graph)
     return model
-
-
-def _expand(source, overrides):
-    """Composition (blocks, vars, includes, --set) happens here, before the schema sees the data."""
-    try:
-        from netspec.compose import expand
-    except ModuleNotFoundError:
-        if overrides:
-            raise
-        return source
-    return expand(source, overrides)
 
 
 def shapes(spec) -> Shapes:
