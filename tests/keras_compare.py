@@ -24,8 +24,9 @@ def keras_layer_facts(model) -> dict[str, dict]:
     return facts
 
 
-def assert_matches_keras(spec) -> None:
-    """Build the Keras model of `spec` and assert every layer's shapes and counts equal netspec's."""
+def assert_matches_keras(spec):
+    """Build the Keras model of `spec` and assert every layer's shapes and counts equal netspec's;
+    returns the model."""
     model_spec = load_spec(spec)
     shapes = model_spec._shapes
     model = netspec.build_model(model_spec)
@@ -39,3 +40,4 @@ def assert_matches_keras(spec) -> None:
     for name, facts in keras_facts.items():
         assert ours[name] == facts, f"layer {name}: netspec {ours[name]} != keras {facts}"
     assert shapes.total == model.count_params()
+    return model

@@ -8,8 +8,8 @@ multiplies out), so draws are valid by construction rather than filtered. The
 shape after each layer comes from netspec's own rule; the differential test
 then checks every one of them against the model Keras builds.
 
-`GENERATORS` holds one generator per layer type: `when(shape, dtype)` says
-whether the type can take a tensor, `draw(draw, type, shape, dtype)` returns
+`GENERATORS` holds one generator per layer type: `when(kind, shape, dtype)`
+says whether the type can take a tensor, `draw(draw, type, shape, dtype)` returns
 the layer's dict. Merges and attention read several tensors and are grown by
 `Builder.merge` and `Builder.attend` instead.
 """
@@ -80,15 +80,6 @@ def keras_axis(draw, index: int, rank: int) -> int:
 
 def is_int(dtype: str) -> bool:
     return dtype in INT_DTYPES
-
-
-def channels_known(rank: int):
-    """`when` for layers with `rank` spatial axes and a channels axis of known size in some layout."""
-    return lambda shape, dtype: len(shape) == rank + 1 and (shape[-1] is not None or shape[0] is not None)
-
-
-def spatial_rank(rank: int):
-    return lambda shape, dtype: len(shape) == rank + 1
 
 
 def data_format(draw, layer: dict, shape, need_channels: bool = True):
@@ -168,12 +159,30 @@ def rank_of(kind: str) -> int:
     raise ValueError(kind)
 
 
-def anything(shape, dtype) -> bool:
+def anything(kind, shape, dtype) -> bool:
     return not is_int(dtype)
 
 
-def last_known(shape, dtype) -> bool:
+def last_known(kind, shape, dtype) -> bool:
     return len(shape) >= 1 and shape[-1] is not None and not is_int(dtype)
+
+
+def spatial(kind, shape, dtype) -> bool:
+    """(spatial axes..., channels) for the rank in the type's name, in floats."""
+    return len(shape) == rank_of(kind) + 1 and not is_int(dtype)
+
+
+def spatial_any_dtype(kind, shape, dtype) -> bool:
+    return len(shape) == rank_of(kind) + 1
+
+
+def channels_known(kind, shape, dtype) -> bool:
+    """As `spatial`, with a channels axis of known size in some layout (kernels are sized by it)."""
+    return spatial(kind, shape, dtype) and (shape[-1] is not None or shape[0] is not None)
+
+
+def always(kind, shape, dtype) -> bool:
+    return True
 
 
 # core
@@ -190,7 +199,7 @@ def _dense(draw, kind, shape, dtype):
     return layer
 
 
-@gen("embedding", when=lambda shape, dtype: is_int(dtype) and len(shape) >= 1)
+@gen("embedding", when=lambda kind, shape, dtype: is_int(dtype) and len(shape) >= 1)
 def _embedding(draw, kind, shape, dtype):
     layer = {"type": "embedding", "input_dim": draw(st.integers(2, 30)), "output_dim": positive(draw, 6)}
     maybe(draw, layer, "mask_zero", st.booleans())
@@ -199,7 +208,7 @@ def _embedding(draw, kind, shape, dtype):
     return layer
 
 
-@gen("identity", when=lambda shape, dtype: True)
+@gen("identity", when=always)
 def _identity(draw, kind, shape, dtype):
     return {"type": "identity"}
 
@@ -264,18 +273,12 @@ def _dropout(draw, kind, shape, dtype):
     return layer
 
 
-@gen("spatial_dropout1d", when=lambda shape, dtype: len(shape) == 2 and not is_int(dtype))
-@gen("spatial_dropout2d", "spatial_dropout3d", when=lambda shape, dtype: False)  # replaced below
+@gen("spatial_dropout1d", "spatial_dropout2d", "spatial_dropout3d", when=spatial)
 def _spatial_dropout(draw, kind, shape, dtype):
     layer = {"type": kind, "rate": rate(draw)}
     if kind != "spatial_dropout1d":
         data_format(draw, layer, shape, need_channels=False)
     return layer
-
-
-for _rank in (2, 3):
-    GENERATORS[f"spatial_dropout{_rank}d"] = Generator(
-        (lambda rank: lambda shape, dtype: len(shape) == rank + 1 and not is_int(dtype))(_rank), _spatial_dropout)
 
 
 @gen("gaussian_dropout", when=anything)
@@ -289,12 +292,6 @@ def _gaussian_noise(draw, kind, shape, dtype):
 
 
 # convolution
-
-
-def _conv_when(kind):
-    rank = rank_of(kind)
-    known = channels_known(rank)
-    return lambda shape, dtype: known(shape, dtype) and not is_int(dtype)
 
 
 def _sliding(draw, layer: dict, kind: str, shape, *, causal: bool = False, dilate: bool = True):
@@ -313,7 +310,7 @@ def _sliding(draw, layer: dict, kind: str, shape, *, causal: bool = False, dilat
     return channels
 
 
-@gen("conv1d", "conv2d", "conv3d", when=lambda shape, dtype: False)
+@gen("conv1d", "conv2d", "conv3d", when=channels_known)
 def _conv(draw, kind, shape, dtype):
     layer = {"type": kind}
     channels = _sliding(draw, layer, kind, shape, causal=kind == "conv1d")
@@ -325,7 +322,7 @@ def _conv(draw, kind, shape, dtype):
     return layer
 
 
-@gen("conv1d_transpose", "conv2d_transpose", "conv3d_transpose", when=lambda shape, dtype: False)
+@gen("conv1d_transpose", "conv2d_transpose", "conv3d_transpose", when=channels_known)
 def _conv_transpose(draw, kind, shape, dtype):
     rank = rank_of(kind)
     layer = {"type": kind, "filters": positive(draw, 4)}
@@ -350,7 +347,7 @@ def _conv_transpose(draw, kind, shape, dtype):
     return layer
 
 
-@gen("separable_conv1d", "separable_conv2d", when=lambda shape, dtype: False)
+@gen("separable_conv1d", "separable_conv2d", when=channels_known)
 def _separable(draw, kind, shape, dtype):
     layer = {"type": kind, "filters": positive(draw, 4)}
     _sliding(draw, layer, kind, shape)
@@ -360,7 +357,7 @@ def _separable(draw, kind, shape, dtype):
     return layer
 
 
-@gen("depthwise_conv1d", "depthwise_conv2d", when=lambda shape, dtype: False)
+@gen("depthwise_conv1d", "depthwise_conv2d", when=channels_known)
 def _depthwise(draw, kind, shape, dtype):
     layer = {"type": kind}
     _sliding(draw, layer, kind, shape)
@@ -373,7 +370,7 @@ def _depthwise(draw, kind, shape, dtype):
 
 
 @gen("max_pooling1d", "max_pooling2d", "max_pooling3d", "average_pooling1d", "average_pooling2d",
-     "average_pooling3d", when=lambda shape, dtype: False)
+     "average_pooling3d", when=spatial)
 def _pooling(draw, kind, shape, dtype):
     rank = rank_of(kind)
     layer = {"type": kind}
@@ -389,7 +386,7 @@ def _pooling(draw, kind, shape, dtype):
     return layer
 
 
-@gen(*(f"global_{op}_pooling{r}d" for op in ("max", "average") for r in (1, 2, 3)), when=lambda shape, dtype: False)
+@gen(*(f"global_{op}_pooling{r}d" for op in ("max", "average") for r in (1, 2, 3)), when=spatial)
 def _global_pooling(draw, kind, shape, dtype):
     layer = {"type": kind}
     data_format(draw, layer, shape, need_channels=False)
@@ -400,7 +397,7 @@ def _global_pooling(draw, kind, shape, dtype):
 # reshaping
 
 
-@gen("flatten", when=lambda shape, dtype: True)
+@gen("flatten", when=always)
 def _flatten(draw, kind, shape, dtype):
     layer = {"type": "flatten"}
     if len(shape) >= 2:
@@ -408,7 +405,7 @@ def _flatten(draw, kind, shape, dtype):
     return layer
 
 
-@gen("reshape", when=lambda shape, dtype: True)
+@gen("reshape", when=always)
 def _reshape(draw, kind, shape, dtype):
     known = math.prod(d for d in shape if d is not None)
     target = factorize(draw, known, draw(st.integers(1, 3)))
@@ -419,12 +416,12 @@ def _reshape(draw, kind, shape, dtype):
     return {"type": "reshape", "target_shape": target}
 
 
-@gen("permute", when=lambda shape, dtype: True)
+@gen("permute", when=always)
 def _permute(draw, kind, shape, dtype):
     return {"type": "permute", "dims": draw(st.permutations(list(range(1, len(shape) + 1))))}
 
 
-@gen("repeat_vector", when=lambda shape, dtype: len(shape) == 1)
+@gen("repeat_vector", when=lambda kind, shape, dtype: len(shape) == 1)
 def _repeat_vector(draw, kind, shape, dtype):
     return {"type": "repeat_vector", "n": positive(draw, 4)}
 
@@ -446,7 +443,7 @@ def _amount(draw, rank: int, fits: list[int | None] | None = None):
     return [list(p) for p in pairs]
 
 
-@gen("zero_padding1d", "zero_padding2d", "zero_padding3d", when=lambda shape, dtype: False)
+@gen("zero_padding1d", "zero_padding2d", "zero_padding3d", when=spatial_any_dtype)
 def _zero_padding(draw, kind, shape, dtype):
     layer = {"type": kind}
     if kind != "zero_padding1d":
@@ -456,7 +453,7 @@ def _zero_padding(draw, kind, shape, dtype):
     return layer
 
 
-@gen("cropping1d", "cropping2d", "cropping3d", when=lambda shape, dtype: False)
+@gen("cropping1d", "cropping2d", "cropping3d", when=spatial_any_dtype)
 def _cropping(draw, kind, shape, dtype):
     layer = {"type": kind}
     fmt = data_format(draw, layer, shape, need_channels=False) if kind != "cropping1d" else None
@@ -470,17 +467,7 @@ def _cropping(draw, kind, shape, dtype):
     return layer
 
 
-def _crop_room(kind):
-    rank = rank_of(kind)
-
-    def when(shape, dtype):
-        # The default amount of 1D and 3D cropping (1 on each side) needs room too; `_cropping` may
-        # draw 0, so an axis of size >= 1 is enough in every layout.
-        return len(shape) == rank + 1
-    return when
-
-
-@gen("up_sampling1d", "up_sampling2d", "up_sampling3d", when=lambda shape, dtype: False)
+@gen("up_sampling1d", "up_sampling2d", "up_sampling3d", when=spatial_any_dtype)
 def _up_sampling(draw, kind, shape, dtype):
     rank = rank_of(kind)
     layer = {"type": kind}
@@ -496,7 +483,7 @@ def _up_sampling(draw, kind, shape, dtype):
 # recurrent
 
 
-def _sequence(shape, dtype) -> bool:
+def _sequence(kind, shape, dtype) -> bool:
     return len(shape) == 2 and shape[-1] is not None and not is_int(dtype)
 
 
@@ -525,12 +512,9 @@ def _rnn(draw, kind, shape, dtype):
     return rnn_layer(draw, kind, shape)
 
 
-def _conv_lstm_when(kind):
-    rank = rank_of(kind)
-
-    def when(shape, dtype):
-        return len(shape) == rank + 2 and None not in shape[1:] and not is_int(dtype)
-    return when
+def _frames(kind, shape, dtype) -> bool:
+    """A sequence of frames of known size: (timesteps, spatial axes..., channels)."""
+    return len(shape) == rank_of(kind) + 2 and None not in shape[1:] and not is_int(dtype)
 
 
 def conv_lstm_layer(draw, kind: str, shape, *, states: bool = True) -> dict:
@@ -544,7 +528,7 @@ def conv_lstm_layer(draw, kind: str, shape, *, states: bool = True) -> dict:
     return layer
 
 
-@gen("conv_lstm1d", "conv_lstm2d", "conv_lstm3d", when=lambda shape, dtype: False)
+@gen("conv_lstm1d", "conv_lstm2d", "conv_lstm3d", when=_frames)
 def _conv_lstm(draw, kind, shape, dtype):
     return conv_lstm_layer(draw, kind, shape)
 
@@ -552,7 +536,8 @@ def _conv_lstm(draw, kind, shape, dtype):
 # wrappers
 
 
-@gen("bidirectional", when=lambda shape, dtype: _sequence(shape, dtype) or _conv_lstm_when("conv_lstm1d")(shape, dtype))
+@gen("bidirectional", when=lambda kind, shape, dtype: _sequence(kind, shape, dtype)
+     or _frames("conv_lstm1d", shape, dtype))
 def _bidirectional(draw, kind, shape, dtype):
     if len(shape) == 2:
         inner = pick(draw, ["simple_rnn", "lstm", "gru"])
@@ -582,7 +567,7 @@ def _bidirectional(draw, kind, shape, dtype):
 # Layer types that time_distributed may wrap in the random specs: every single-input type whose
 # generator draws for one frame (the recurrent ones without extra state outputs).
 def _frame_layer(draw, shape, dtype):
-    choices = [kind for kind in FRAME_TYPES if GENERATORS[kind].when(shape, dtype)]
+    choices = [kind for kind in FRAME_TYPES if GENERATORS[kind].when(kind, shape, dtype)]
     if not choices:
         return None
     kind = pick(draw, choices)
@@ -593,8 +578,8 @@ def _frame_layer(draw, shape, dtype):
     return GENERATORS[kind].draw(draw, kind, shape, dtype)
 
 
-@gen("time_distributed", when=lambda shape, dtype: len(shape) >= 2 and any(
-    GENERATORS[k].when(shape[1:], dtype) for k in FRAME_TYPES))
+@gen("time_distributed", when=lambda kind, shape, dtype: len(shape) >= 2 and any(
+    GENERATORS[k].when(k, shape[1:], dtype) for k in FRAME_TYPES))
 def _time_distributed(draw, kind, shape, dtype):
     inner = _frame_layer(draw, shape[1:], dtype)
     if draw(st.integers(0, 5)) == 0:
@@ -621,7 +606,7 @@ def _known_subset(draw, shape) -> list[int]:
     return draw(st.lists(st.sampled_from(_known_axes(shape)), min_size=1, max_size=2, unique=True))
 
 
-def _has_known(shape, dtype) -> bool:
+def _has_known(kind, shape, dtype) -> bool:
     return bool(_known_axes(shape)) and not is_int(dtype)
 
 
@@ -675,7 +660,7 @@ def _unit_norm(draw, kind, shape, dtype):
 # preprocessing
 
 
-def _image(shape, dtype) -> bool:
+def _image(kind, shape, dtype) -> bool:
     return len(shape) == 3 and not is_int(dtype)
 
 
@@ -715,7 +700,7 @@ def _normalization(draw, kind, shape, dtype):
 
 
 def _image_size(draw, shape, layer: dict, fmt) -> None:
-    (height, width), _ = split(shape, fmt)[0], None
+    (height, width), _ = split(shape, fmt)
     layer["height"] = positive(draw, height or 8)
     layer["width"] = positive(draw, width or 8)
 
@@ -763,22 +748,6 @@ def _augment(draw, kind, shape, dtype):
     return layer
 
 
-# The `when` of the per-rank families, now that the functions exist.
-for _kind in ("conv1d", "conv2d", "conv3d", "conv1d_transpose", "conv2d_transpose", "conv3d_transpose",
-              "separable_conv1d", "separable_conv2d", "depthwise_conv1d", "depthwise_conv2d"):
-    GENERATORS[_kind].when = _conv_when(_kind)
-for _kind in GENERATORS:
-    if "pooling" in _kind or _kind.startswith(("zero_padding", "up_sampling")):
-        GENERATORS[_kind].when = (lambda rank: lambda shape, dtype: len(shape) == rank + 1)(rank_of(_kind))
-    if _kind.startswith("cropping"):
-        GENERATORS[_kind].when = _crop_room(_kind)
-    if _kind.startswith("conv_lstm"):
-        GENERATORS[_kind].when = _conv_lstm_when(_kind)
-for _kind in GENERATORS:
-    if "pooling" in _kind:  # pooling reads floats
-        GENERATORS[_kind].when = (lambda inner: lambda shape, dtype: inner(shape, dtype) and not is_int(dtype))(
-            GENERATORS[_kind].when)
-
 MULTI_INPUT = ("add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
                "multi_head_attention")
 FRAME_TYPES = [kind for kind in GENERATORS if kind not in ("bidirectional", "time_distributed", "embedding")]
@@ -816,6 +785,7 @@ class Builder:
         self.outputs_of: list[list[Tensor]] = []
         self.read: set = set()  # layers (indices) and inputs (names) that something reads
         self.extra_outputs: list[Tensor] = []
+        self.first_input: str | None = None
 
     # --- references ---
 
@@ -843,10 +813,12 @@ class Builder:
         position = len(self.layers)
         default = (len(inputs) == 1 and inputs[0].index == 0
                    and (inputs[0].layer == position - 1 if position else len(self.inputs) == 1))
-        if not default or flag(self.draw) and False:
+        if not default or self.draw(st.integers(0, 4)) == 0:
             layer["inputs"] = [self.ref(t) for t in inputs]
-        if draw_trainable := self.draw(st.integers(0, 9)) == 0:
-            layer["trainable"] = not draw_trainable
+        elif position == 0:
+            self.first_input = inputs[0].layer  # named in `spec` if more model inputs come
+        if self.draw(st.integers(0, 9)) == 0:
+            layer["trainable"] = False
         self.read.update(t.layer for t in inputs)
         keeps = LAYER_TYPES[layer["type"]].keeps_input_dtype
         dtype = inputs[0].dtype if keeps else "float32"
@@ -859,7 +831,8 @@ class Builder:
         """One layer drawn from `pool` that can take `tensor`; None if none can."""
         draw = self.draw
         allowed = INT_TYPES if is_int(tensor.dtype) else pool
-        choices = [k for k in pool if k in allowed and (k in MULTI_INPUT or GENERATORS[k].when(tensor.shape, tensor.dtype))]
+        choices = [k for k in pool
+                   if k in allowed and (k in MULTI_INPUT or GENERATORS[k].when(k, tensor.shape, tensor.dtype))]
         choices = [k for k in choices if k not in MULTI_INPUT or self.can_merge(k, tensor)]
         if not choices:
             return None
@@ -903,7 +876,7 @@ class Builder:
         options = ["itself", "branch"] + (["earlier"] if same else [])
         if broadcast and tensor.shape[-1] is not None:
             options += ["narrow"]
-        if broadcast and len(tensor.shape) in (2, 3) and None not in tensor.shape:
+        if broadcast and len(tensor.shape) in (2, 3):
             options += ["pooled"]
         choice = pick(draw, options)
         if choice == "itself":
@@ -915,11 +888,14 @@ class Builder:
         if choice == "pooled":  # (features,) or (1, 1, channels)
             rank = len(tensor.shape) - 1
             layer = {"type": f"global_average_pooling{rank}d"}
-            if rank == 2 or flag(draw):
-                layer["keepdims"] = rank == 2 or flag(draw)
+            maybe(draw, layer, "keepdims", st.booleans())
             return self.add(layer, [tensor])[0]
-        kind = pick(draw, [k for k in SAME_SHAPE if GENERATORS[k].when(tensor.shape, tensor.dtype)])
-        layer = GENERATORS[kind].draw(draw, kind, tensor.shape, tensor.dtype) if kind != "dense" else \
+        return self.keep_shape(tensor)
+
+    def keep_shape(self, tensor: Tensor) -> Tensor:
+        """`tensor` through one layer that keeps its shape."""
+        kind = pick(self.draw, [k for k in SAME_SHAPE if GENERATORS[k].when(k, tensor.shape, tensor.dtype)])
+        layer = GENERATORS[kind].draw(self.draw, kind, tensor.shape, tensor.dtype) if kind != "dense" else \
             {"type": "dense", "units": tensor.shape[-1]}
         return self.add(layer, [tensor])[0]
 
@@ -996,6 +972,8 @@ class Builder:
     # --- the spec ---
 
     def spec(self, name: str = "random") -> dict:
+        if len(self.inputs) > 1 and self.first_input is not None:
+            self.layers[0]["inputs"] = [self.first_input]
         heads = [out[0] for i, out in enumerate(self.outputs_of) if i not in self.read and out]
         outputs = heads + [t for t in self.extra_outputs if t not in heads]
         spec = {"name": name, "inputs": self.inputs, "layers": self.layers}
@@ -1018,71 +996,90 @@ def dim(draw, low: int = 1, high: int = 8, unknown: bool = False):
     return draw(st.integers(low, high))
 
 
-def input_shape(draw, kind: str) -> tuple:
+def input_shape(draw, data: str) -> tuple:
     """A model input's shape for a kind of data: vectors, sequences, images, volumes, ..."""
-    if kind == "vector":
+    if data == "vector":
         return (dim(draw),)
-    if kind == "sequence":
+    if data == "sequence":
         return (dim(draw, 1, 8, unknown=True), dim(draw, 1, 5))
-    if kind == "tokens":
+    if data == "tokens":
         return tuple(dim(draw, 1, 6, unknown=i == 0) for i in range(draw(st.integers(1, 3))))
-    if kind == "image":
+    if data == "image":
         return (dim(draw, 2, 12, unknown=True), dim(draw, 2, 12, unknown=True), dim(draw, 1, 4))
-    if kind == "volume":
+    if data == "volume":
         return (dim(draw, 2, 6), dim(draw, 2, 6, unknown=True), dim(draw, 2, 6), dim(draw, 1, 3))
-    if kind == "video":  # frames of images, or of 1D signals / volumes
-        frame = pick(draw, [1, 2, 3])
+    if data.startswith("video"):  # frames of 1D signals, images or volumes
+        frame = int(data[-1])
         return (dim(draw, 1, 4, unknown=True), *(dim(draw, 2, 6) for _ in range(frame)), dim(draw, 1, 3))
-    if kind == "tensor":
+    if data == "tensor":
         return tuple(dim(draw, 1, 5) for _ in range(draw(st.integers(1, 4))))
-    raise ValueError(kind)
+    raise ValueError(data)
 
 
-GLUE = ["dense", "flatten", "reshape", "dropout", "repeat_vector", "activation"]
+DATA = ["vector", "sequence", "tokens", "image", "volume", "video1", "video2", "video3", "tensor"]
+# A shape of each kind of data with every size known, to find the kinds a layer type can read.
+TYPICAL = {"vector": (4,), "sequence": (5, 3), "tokens": (5,), "image": (6, 6, 3), "volume": (4, 4, 4, 2),
+           "video1": (3, 6, 2), "video2": (3, 5, 5, 2), "video3": (2, 4, 4, 4, 2)}
 
-# Per family: which kinds of input its specs start from, and the pool its layers are drawn from.
-FAMILY_INPUTS = {
-    "core": ["vector", "sequence", "image", "tensor", "tokens"],
-    "conv": ["sequence", "image", "image", "volume"],
-    "pooling": ["sequence", "image", "volume"],
-    "reshaping": ["vector", "sequence", "image", "volume", "tensor", "tokens"],
-    "recurrent": ["sequence", "sequence", "video"],
-    "wrappers": ["sequence", "video", "image"],
-    "normalization": ["vector", "sequence", "image", "tensor"],
-    "preprocessing": ["image", "image", "sequence", "tensor"],
-    "merge": ["vector", "sequence", "image", "tensor"],
-    "attention": ["sequence", "image"],
-}
+
+def dtype_of(data: str) -> str:
+    return "int32" if data == "tokens" else "float32"
+
+
+def readable_by(kind: str) -> list[str]:
+    """The kinds of data a layer type can read as a model's first layer."""
+    if kind in ("dot",):
+        return ["vector", "sequence"]
+    if kind == "multi_head_attention":
+        return ["sequence", "image"]
+    if kind in MULTI_INPUT:
+        return ["vector", "sequence", "image", "volume"]
+    return [data for data, shape in TYPICAL.items() if GENERATORS[kind].when(kind, shape, dtype_of(data))]
+
+
+# The pool a family's specs grow from after their first layer: the family's own types, twice as
+# likely as the glue between families.
+GLUE = ["dense", "flatten", "reshape", "dropout", "repeat_vector", "activation", "embedding"]
+
+
+def family_pool(family: str) -> list[str]:
+    own = FAMILIES[family]
+    extra = ["layer_normalization", "add"] if family == "attention" else []
+    return own + own + GLUE + extra
 
 
 @st.composite
-def family_specs(draw, family: str) -> dict:
-    """A stack (with branches where merges or attention need them) led by layers of `family`."""
+def specs_led_by(draw, kind: str) -> dict:
+    """A random spec whose first layer is a `kind` layer, grown on from its family and the glue."""
     b = Builder(draw)
-    kind = pick(draw, FAMILY_INPUTS[family])
-    dtype = pick(draw, INT_DTYPES) if kind == "tokens" else "float32"
-    tensor = b.input(input_shape(draw, kind), dtype)
-    own = FAMILIES[family]
-    pool = own + GLUE + own  # the family's own types twice as likely as the glue
-    if family == "attention":
+    data = pick(draw, readable_by(kind))
+    shape = input_shape(draw, data)
+    if kind not in MULTI_INPUT and not GENERATORS[kind].when(kind, shape, dtype_of(data)):
+        shape = TYPICAL[data]  # an unknown size it cannot take
+    tensor = b.input(shape, dtype_of(data))
+    if kind == "multi_head_attention":
         tensor = _attention_inputs(draw, b, tensor)
-        pool = [*pool, "layer_normalization", "add"]
-    elif family == "merge":
-        tensor = _merged_inputs(draw, b, tensor)
-    tensor = b.grow(tensor, pool, draw(st.integers(1, 4)), first=own)
+    elif kind in MULTI_INPUT:
+        tensor = _merged_inputs(draw, b, tensor, kind) if kind != "dot" and flag(draw) else b.merge(kind, tensor)
+    else:
+        tensor = b.grow(tensor, [kind], 1)
+        assert b.layers, f"no `{kind}` layer could read {tensor.shape}: fix `readable_by`"
+    pool = family_pool(_family(kind))
+    b.grow(tensor, pool, draw(st.integers(1, 4)))
     _side_head(draw, b, pool)
-    return b.spec(f"random_{family}")
+    return b.spec(f"random_{kind}")
 
 
 @st.composite
 def mixed_specs(draw) -> dict:
-    """A stack drawn from every layer type, from any kind of input."""
+    """A stack drawn from every layer type, from any kind of data."""
     b = Builder(draw)
-    kind = pick(draw, ["vector", "sequence", "image", "volume", "video", "tensor", "tokens"])
-    dtype = pick(draw, INT_DTYPES) if kind == "tokens" else "float32"
-    tensor = b.input(input_shape(draw, kind), dtype)
+    data = pick(draw, DATA)
+    tensor = b.input(input_shape(draw, data), dtype_of(data))
     pool = list(LAYER_TYPES)
     b.grow(tensor, pool, draw(st.integers(2, 6)))
+    if not b.layers:
+        b.add({"type": "identity"}, [tensor])
     _side_head(draw, b, pool)
     return b.spec("random_mixed")
 
@@ -1094,44 +1091,37 @@ def _side_head(draw, b: Builder, pool: list[str]) -> None:
         b.grow(pick(draw, tensors), pool, draw(st.integers(1, 2)))
 
 
-def _merged_inputs(draw, b: Builder, first: Tensor) -> Tensor:
-    """More model inputs, each with a short branch, merged with the first input's branch."""
+def _merged_inputs(draw, b: Builder, first: Tensor, kind: str) -> Tensor:
+    """More model inputs (of the first one's shape, or one that broadcasts to it), each with a short
+    branch, merged by a `kind` layer with the first input's branch."""
     shape = first.shape
-    branches = [b.grow(first, SAME_SHAPE, draw(st.integers(0, 2)))]
-    for _ in range(draw(st.integers(0, 2))):
-        other = tuple(1 if d is not None and flag(draw) and draw(st.integers(0, 2)) == 0 else d for d in shape)
-        branches.append(b.grow(b.input(other), SAME_SHAPE, draw(st.integers(0, 2))))
-    if len(branches) == 1:
-        return branches[0]
-    kind = pick(draw, ["add", "multiply", "average", "maximum", "minimum"] + (["subtract"] if len(branches) == 2 else []))
-    if all(t.shape == branches[0].shape for t in branches):
-        kind = pick(draw, [kind, "concatenate"])
+
+    def branch(tensor):
+        for _ in range(draw(st.integers(0, 2))):
+            tensor = b.keep_shape(tensor)
+        return tensor
+
+    branches = [branch(first)]
+    for _ in range(1 if kind == "subtract" else draw(st.integers(1, 2))):
+        other = shape if kind == "concatenate" else tuple(
+            1 if d is not None and draw(st.integers(0, 3)) == 0 else d for d in shape)
+        branches.append(branch(b.input(other)))
     layer = {"type": kind}
-    if kind == "concatenate":
-        index = draw(st.integers(0, len(shape) - 1))
-        layer["axis"] = keras_axis(draw, index, len(shape))
+    if kind == "concatenate" and flag(draw):
+        layer["axis"] = keras_axis(draw, draw(st.integers(0, len(shape) - 1)), len(shape))
     return b.add(layer, draw(st.permutations(branches)))[0]
 
 
 def _attention_inputs(draw, b: Builder, query: Tensor) -> Tensor:
     """Attention of the query over itself, or over other model inputs as value (and key)."""
-    if query.shape[-1] is None:
-        return query
-    value = key = None
-    if flag(draw):
-        rank = len(query.shape)
-        # Other positions on the first axis (an attention axis by default), other features.
-        value = b.input((dim(draw, 1, 6, unknown=True), *query.shape[1:-1], dim(draw, 1, 5)))
-        if rank == 2 and flag(draw):
-            key = b.input((*value.shape[:-1], dim(draw, 1, 5)))
-    if value is not None:
-        layer_query = b.attend(query, value, key) if len(query.shape) == 2 else _attend_first_axis(draw, b, query, value)
-        return layer_query
-    return b.attend(query)
-
-
-def _attend_first_axis(draw, b: Builder, query: Tensor, value: Tensor) -> Tensor:
-    """Images of other heights: attention over axis 1 only (the other axes must then agree)."""
+    if not flag(draw):
+        return b.attend(query)
+    # Other positions on the first axis (an attention axis by default), other features.
+    value = b.input((dim(draw, 1, 6, unknown=True), *query.shape[1:-1], dim(draw, 1, 5)))
+    if len(query.shape) == 2:
+        key = b.input((*value.shape[:-1], dim(draw, 1, 5))) if flag(draw) else None
+        return b.attend(query, value, key)
+    # Images of other heights: attention over axis 1 only, so the other axes must agree.
     layer = {"type": "multi_head_attention", "num_heads": positive(draw, 2), "key_dim": positive(draw, 3),
              "attention_axes": pick(draw, [1, [1], -3])}
     return b.add(layer, [query, value])[0]

@@ -79,6 +79,10 @@ def generate_script(spec, *, tuned_from: str | os.PathLike | None = None) -> str
 
 
 def _finalize(value):
+    import jinja2
+
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # a missing variable: StrictUndefined raises UndefinedError here
     if isinstance(value, Code) or (isinstance(value, int) and not isinstance(value, bool)):
         return value
     raise TypeError(f"a template printed {type(value).__name__} {value!r}; only generated Code may reach a script")
@@ -139,7 +143,6 @@ def _context(spec, tuned: dict | None, tuned_from) -> dict:
         "data_constants": _lines(_data_constants(spec, kind)),
         "jit_compile": Code(literal(execution["jit_compile"]).text),
         "steps_per_execution": Code(literal(execution["steps_per_execution"]).text),
-        "recurrent": Code(literal(has_recurrent_layers(spec)).text),
         "loader_template": f"loader_{kind}.py.j2",
         "build_model_body": _lines(build_model_lines(spec, info)),
         "optimizer_body": _lines(_optimizer_lines(training)),
@@ -302,26 +305,15 @@ def _validation_split(spec) -> float:
 
 def _execution(training, tuned: dict | None) -> dict:
     """jit_compile, steps_per_execution, precision: a tuned run's, else the spec's explicit ones, else auto."""
-    from netspec.runner.execution import parse_execution
-
     settings = {"jit_compile": "auto", "steps_per_execution": "auto", "precision": training.precision}
     explicit = getattr(training, "execution", None)
-    if explicit is not None:
-        try:
-            parsed = parse_execution(explicit)
-        except UsageError as exc:
-            raise SpecError([Diagnostic(str(exc), "training.execution")]) from None
-        settings.update({k: v for k, v in parsed.items() if k in ("jit_compile", "steps_per_execution")})
+    for key in ("jit_compile", "steps_per_execution"):
+        value = explicit.get(key) if isinstance(explicit, dict) else getattr(explicit, key, None)
+        if value is not None:
+            settings[key] = value
     if tuned:
         settings.update(tuned)
     return settings
-
-
-def has_recurrent_layers(spec) -> bool:
-    """Whether the model holds recurrent layers (the CPU's `auto` execution turns XLA on for them)."""
-    from netspec.runner.execution import has_recurrent_layers as recurrent
-
-    return recurrent(spec)
 
 
 # ----- data -----

@@ -13,6 +13,7 @@ from netspec.layers.base import (
     DataFormat,
     Inference,
     Initializer,
+    KerasCall,
     Layer,
     PositiveInt,
     Rate,
@@ -338,6 +339,11 @@ class _SpatialDropout(Layer):
     rate: Rate = Field(description="Fraction of the feature maps to drop, in [0, 1).")
     seed: int | None = Field(None, description="Random seed.")
     spatial_rank: ClassVar[int] = 1
+
+    def lower(self, name=None, *, extra=None):
+        # Keras's SpatialDropout*D take no `trainable` argument; with no weights, it changes nothing.
+        call = super().lower(name, extra=extra)
+        return KerasCall(call.module, call.name, tuple((k, v) for k, v in call.kwargs if k != "trainable"))
 
     def infer(self, inputs):
         (shape,) = inputs

@@ -603,8 +603,10 @@ def fit_arguments(arrays: Arrays, *, batch_size: int, shuffle: bool, seed: int, 
                   training: bool = True) -> dict:
     """Keyword arguments for `model.fit` / `evaluate` / `predict`: a tf.data pipeline or NumPy arrays."""
     if backend() == "tensorflow":
-        return {"x": tf_dataset(arrays, batch_size=batch_size, shuffle=shuffle and training, seed=seed,
-                                cache=cache and not training)}
+        dataset = tf_dataset(arrays, batch_size=batch_size, shuffle=shuffle and training, seed=seed,
+                             cache=cache and not training)
+        # The pipeline shuffles; Keras's own `shuffle` only warns that it cannot shuffle a dataset.
+        return {"x": dataset, "shuffle": False} if training else {"x": dataset}
     args = {"x": arrays.features(), "batch_size": batch_size}
     if arrays.y is not None:
         args["y"] = arrays.labels()

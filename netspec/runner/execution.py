@@ -1,12 +1,14 @@
 """Execution settings: `jit_compile` and `steps_per_execution` for `model.compile`.
 
-`auto` is a fixed rule from measurements on CPUs with TensorFlow 2.21 /
-Keras 3: XLA slows small convolutional and dense nets down on the CPU (about
-1.2x) and speeds recurrent ones up, so it is off for models without
-recurrent layers there; on GPUs and on the JAX and PyTorch backends Keras's
-own `auto` stands. Running several steps per call of the compiled function
-(`steps_per_execution`) saves the Python overhead of small steps on every
-backend. `tuned` (measuring the candidates) builds on this module.
+`auto` is a fixed rule from measurements on a 2-core CPU with TensorFlow 2.21
+and Keras 3.15: there XLA (Keras's own `auto` on the CPU) slows small
+convolutional nets down by about 1.2x once compiled, and compiling costs
+10-30 s before the first step (an LSTM over 8 steps: 30 s, longer than
+a whole digits run), so it is off on CPUs with TensorFlow; on GPUs and on
+the JAX and PyTorch backends Keras's own `auto` stands. Running several
+steps per call of the compiled function (`steps_per_execution`) saves the
+Python overhead of small steps on every backend. `tuned` (measuring the
+candidates) builds on this module.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from netspec.errors import UsageError
 
 # Steps run by one call of the compiled train function under `auto`.
 AUTO_STEPS_PER_EXECUTION = 32
-RECURRENT_TYPES = ("lstm", "gru", "simple_rnn", "conv_lstm1d", "conv_lstm2d", "conv_lstm3d")
 
 
 @dataclass(frozen=True)
@@ -69,19 +70,8 @@ def parse_execution(value) -> dict:
     return out
 
 
-def has_recurrent_layers(spec) -> bool:
-    def recurrent(layer) -> bool:
-        inner = getattr(layer, "layer", None)
-        return layer.type in RECURRENT_TYPES or (inner is not None and recurrent(inner))
-
-    return any(recurrent(layer) for layer in spec.layers)
-
-
 def auto_execution(spec, *, device, backend: str, steps_per_epoch: int) -> Execution:
-    if backend == "tensorflow" and device.kind == "cpu":
-        jit = True if has_recurrent_layers(spec) else False
-    else:
-        jit = "auto"
+    jit = False if backend == "tensorflow" and device.kind == "cpu" else "auto"
     return Execution(jit, max(1, min(AUTO_STEPS_PER_EXECUTION, steps_per_epoch)), "auto")
 
 

@@ -27,7 +27,7 @@ def _require_tensorflow(format: str) -> None:
                          "pip install tensorflow, or leave out --export") from exc
 
 
-def export(model, format: str, run_dir: Path) -> Path:
+def export_model(model, format: str, run_dir: Path) -> Path:
     """Write `model` in `format` (saved_model | tflite) into the run folder; returns the path."""
     if format not in FORMATS:
         raise UsageError(f"unknown export format {format!r}; expected one of: {', '.join(FORMATS)}")

@@ -23,8 +23,9 @@ from netspec.load import load_spec
 from netspec.runner import callbacks as cb
 from netspec.runner import data as data_module
 from netspec.runner.execution import Execution, choose_execution
+from netspec.runner.export import check_export, export_model
 from netspec.runner.precision import Device, detect_device, dtype_policy, resolve_policy
-from netspec.runner.run import RunFolder
+from netspec.runner.run import RUN_FILE, RunFolder
 
 
 @dataclass
@@ -67,25 +68,27 @@ def train(
     spec's `training` values. `resume` continues the run in that folder from its last finished epoch.
     `verbose`: None shows Keras's progress bar on a terminal and one line per epoch otherwise; 0 is silent.
     """
-    export = list(export)
     if resume is not None:
-        run, spec_data, settings = _reopen(resume, epochs=epochs, conflicting={
-            "data": data, "batch_size": batch_size, "precision": precision, "seed": seed, "overrides": list(overrides),
-            "out": out})
-    else:
-        loaded = load_spec(spec, overrides=overrides)
-        spec_data = _resolved_data(loaded, data=data, epochs=epochs, batch_size=batch_size, precision=precision,
-                                   seed=seed)
-        run = None
-        settings = {"execution": execution}
-    spec = load_spec(spec_data)
-    if spec.data is None:
-        raise DataError(f"no training data for `{spec.name}`: give --data (e.g. --data builtin:digits, --data "
-                        "synthetic, --data train.npz) or a `data:` section in the spec")
-    if run is None:
-        run = RunFolder.create(spec.name, out, runs_root)
-        run.write_spec(spec_data)
-    return _run(spec, run, settings, export=export, verbose=verbose, resuming=resume is not None)
+        given = {"spec overrides": list(overrides), "data": data, "batch_size": batch_size, "precision": precision,
+                 "seed": seed, "out": out, "execution": execution}
+        return _resume(resume, epochs=epochs, export=list(export), verbose=verbose,
+                       conflicting=[k for k, v in given.items() if v not in (None, [])])
+    loaded = load_spec(spec, overrides=overrides)
+    spec_data = _resolved_data(loaded, data=data, epochs=epochs, batch_size=batch_size, precision=precision,
+                               seed=seed)
+    return _run(load_spec(spec_data), spec_data, Session(out=out, runs_root=runs_root, execution=execution),
+                export=list(export), verbose=verbose)
+
+
+@dataclass
+class Session:
+    """Where a run goes and what it continues: a new run (`out`), or a reopened one (`run`, `previous`)."""
+
+    out: str | os.PathLike | None = None
+    runs_root: str | os.PathLike = "runs"
+    execution: Any = None
+    run: RunFolder | None = None
+    previous: dict | None = None  # run.json of the run being resumed
 
 
 def _resolved_data(loaded, *, data, epochs, batch_size, precision, seed) -> dict:
@@ -118,119 +121,115 @@ def _resolved_data(loaded, *, data, epochs, batch_size, precision, seed) -> dict
     return resolved
 
 
-def _reopen(resume, *, epochs, conflicting: dict):
+def _resume(resume, *, epochs, export, verbose, conflicting) -> TrainResult:
     import yaml
 
-    run = RunFolder.open(resume)
-    given = [k for k, v in conflicting.items() if v not in (None, [], ())]
-    if given:
-        raise UsageError(f"--resume continues a run with its own settings; leave out {', '.join(given)} "
+    if conflicting:
+        raise UsageError(f"--resume continues a run with its own settings; leave out {', '.join(conflicting)} "
                          "(only --epochs and --export may be given)")
-    info = run.read_json("run.json")
+    run = RunFolder.open(resume)
+    previous = run.read_json(RUN_FILE)
     spec_data = yaml.safe_load(run.spec_file.read_text(encoding="utf-8"))
     run.remove_stale_temporaries()
     if epochs is not None and epochs != spec_data["training"].get("epochs"):
         spec_data["training"]["epochs"] = epochs
         run.write_spec(spec_data)
-    return run, spec_data, info
+        previous["status"] = "running"  # more epochs for a finished run
+    if previous.get("status") == "finished":
+        _say(verbose, f"{run.path} finished already ({previous.get('epochs_run')} epochs); nothing to resume")
+        return _finished_result(run, previous, export, verbose)
+    return _run(load_spec(spec_data), spec_data, Session(run=run, previous=previous), export=export, verbose=verbose)
 
 
-def _run(spec, run: RunFolder, settings: dict, *, export: list[str], verbose, resuming: bool) -> TrainResult:
+def _run(spec, spec_data: dict, session: Session, *, export: list[str], verbose) -> TrainResult:
     import keras
 
     from netspec.build import build_model
     from netspec.runner.compile import compile_model
 
+    if spec.data is None:
+        raise DataError(f"no training data for `{spec.name}`: give --data (e.g. --data builtin:digits, --data "
+                        "synthetic, --data train.npz) or a `data:` section in the spec")
     training = spec.training
     seed = training.seed
+    previous = session.previous
     device = detect_device()
-    policy = settings.get("precision") or resolve_policy(training.precision, device)
+    policy = previous["precision"] if previous else resolve_policy(training.precision, device)
     backend = keras.backend.backend()
-    say = _printer(verbose)
     backup = cb.backup_settings(training.callbacks)
-    state_path = run.state_file(backup.backup_dir)
-
-    if resuming and settings.get("status") == "finished":
-        say(f"{run.path} finished already ({settings.get('epochs_run')} epochs); nothing to resume")
-        return _finished_result(run, settings)
 
     with dtype_policy(policy):
         keras.utils.set_random_seed(seed)
         signature = data_module.spec_signature(spec)
-        splits = data_module.load_splits(spec, spec.data, signature, seed=seed)
+        splits = data_module.load_splits(spec, spec.data, signature, seed=seed)  # data errors before any file
+        run = session.run
+        if run is None:
+            run = RunFolder.create(spec.name, session.out, session.runs_root)
+            run.write_spec(spec_data)
+        state_path = run.state_file(backup.backup_dir)
+
         model = build_model(spec)
-        steps_per_epoch = math.ceil(len(splits.train) / training.batch_size)
-        if resuming and settings.get("execution"):
-            chosen = settings["execution"]
-            execution = Execution(chosen["jit_compile"], chosen["steps_per_execution"], chosen["mode"])
+        if previous:
+            execution = Execution(**previous["execution"])
         else:
-            requested = settings.get("execution") or getattr(training, "execution", None)
+            requested = session.execution if session.execution is not None else getattr(training, "execution", None)
             execution = choose_execution(requested, spec, device=device, backend=backend,
-                                         steps_per_epoch=steps_per_epoch)
+                                         steps_per_epoch=math.ceil(len(splits.train) / training.batch_size))
         compile_model(model, training, jit_compile=execution.jit_compile,
                       steps_per_execution=execution.steps_per_execution)
-
         initial_epoch, history = 0, {}
-        if resuming and state_path.exists():
+        if previous and state_path.exists():
             initial_epoch, history = run.load_state(state_path, model)
+
         info = {
             "name": spec.name, "status": "running", "backend": backend, "device": device.describe(),
             "precision": policy, "execution": execution.to_dict(), "seed": seed, "data": splits.describe(),
             "samples": {"train": len(splits.train), "validation": _size(splits.validation), "test": _size(splits.test)},
             "class_names": splits.class_names, "epochs": training.epochs, "batch_size": training.batch_size,
-            "started": settings.get("started") or _now(),
+            "started": previous["started"] if previous else _now(),
+            "resumed_after_epochs": (previous.get("resumed_after_epochs", []) + [initial_epoch]) if previous else [],
         }
-        run.write_json("run.json", info)
-        say(f"training {spec.name}: {splits.describe()}; {policy} on {device.describe()}; {execution.describe()}")
-        if initial_epoch:
-            say(f"resuming {run.path} after epoch {initial_epoch}")
+        run.write_json(RUN_FILE, info)
+        _say(verbose, f"training {spec.name}: {splits.describe()}; {policy} on {device.describe()}; "
+                      f"{execution.describe()}")
+        if previous:
+            _say(verbose, f"resuming {run.path} after epoch {initial_epoch}")
 
-        callbacks = cb.spec_callbacks(training.callbacks, run, history=history, resuming=resuming)
+        interactive = verbose != 0 and sys.stdout.isatty()
+        callbacks = cb.spec_callbacks(training.callbacks, run, history=history, resuming=bool(previous))
         if not cb.has_tensorboard(training.callbacks):
             callbacks.append(cb.scalar_log(run / "logs"))
         recorder = cb.recorder(run, state_path, history)
         callbacks.append(recorder)
-        interactive = verbose != 0 and sys.stdout.isatty()
         if verbose != 0 and not interactive:
             callbacks.append(cb.epoch_line(training.epochs))
-        callbacks = [c for c in callbacks if c is not None]
 
         fit_args = data_module.fit_arguments(splits.train, batch_size=training.batch_size, shuffle=spec.data.shuffle,
                                              seed=seed + initial_epoch)
         if splits.validation is not None:
             validation = data_module.fit_arguments(splits.validation, batch_size=training.batch_size, shuffle=False,
                                                    seed=seed, cache=spec.data.cache, training=False)
-            fit_args["validation_data"] = validation["x"] if "y" not in validation else (validation["x"],
-                                                                                         validation["y"])
+            fit_args["validation_data"] = (validation["x"], validation["y"]) if "y" in validation else validation["x"]
         started = time.perf_counter()
         if initial_epoch < training.epochs:
-            model.fit(**fit_args, epochs=training.epochs, initial_epoch=initial_epoch, callbacks=callbacks,
-                      verbose=1 if interactive else 0)
+            model.fit(**fit_args, epochs=training.epochs, initial_epoch=initial_epoch,
+                      callbacks=[c for c in callbacks if c is not None], verbose=1 if interactive else 0)
         fit_seconds = time.perf_counter() - started
-        epochs_run = recorder.epochs - initial_epoch
-        history = recorder.history
 
         metrics = {}
         if splits.test is not None:
             test = data_module.fit_arguments(splits.test, batch_size=training.batch_size, shuffle=False, seed=seed,
                                              cache=False, training=False)
-            metrics = model.evaluate(**test, verbose=0, return_dict=True)
-            metrics = {k: float(v) for k, v in metrics.items()}
-            say("test: " + " - ".join(f"{k}: {v:.4g}" for k, v in metrics.items()))
+            metrics = {k: float(v) for k, v in model.evaluate(**test, verbose=0, return_dict=True).items()}
+            _say(verbose, "test: " + " - ".join(f"{k}: {v:.4g}" for k, v in metrics.items()))
 
+    history = recorder.history
     _save_model(model, run.model_file)
     run.write_history(history)
     run.write_json("metrics.json", metrics)
     run.write_plots(history)
-    exports = {}
-    for format in export:
-        from netspec.runner.export import check_export, export as write_export
-
-        exports[format] = write_export(model, format, run.path)
-        if splits.test is not None and len(signature.inputs) == 1 and len(signature.outputs) == 1:
-            sample = splits.test.take(slice(0, 64)).features()
-            info.setdefault("export_max_abs_diff", {})[format] = check_export(exports[format], model, sample)
-        say(f"exported {format}: {exports[format]}")
+    exports = _exports(model, export, run, splits, signature, info, verbose)
+    epochs_run = recorder.epochs - initial_epoch
     samples_per_second = len(splits.train) * epochs_run / fit_seconds if epochs_run and fit_seconds else 0.0
     info.update({
         "status": "finished", "finished": _now(), "epochs_run": recorder.epochs, "fit_seconds": round(fit_seconds, 3),
@@ -238,13 +237,25 @@ def _run(spec, run: RunFolder, settings: dict, *, export: list[str], verbose, re
         "samples_per_second": round(samples_per_second, 1), "metrics": metrics,
         "exports": {k: str(v) for k, v in exports.items()},
     })
-    run.write_json("run.json", info)
+    run.write_json(RUN_FILE, info)
     if backup.delete_checkpoint and state_path.exists():
         state_path.unlink()
         if not any(state_path.parent.iterdir()):
             state_path.parent.rmdir()
     return TrainResult(run.path, metrics, history, model, policy, execution, device, exports, fit_seconds,
                        samples_per_second)
+
+
+def _exports(model, formats, run, splits, signature, info, verbose) -> dict[str, Path]:
+    """Write each export, and record how far its predictions are from the Keras model's on test samples."""
+    exports = {}
+    for format in formats:
+        exports[format] = export_model(model, format, run.path)
+        if splits.test is not None and len(signature.inputs) == 1 and len(signature.outputs) == 1:
+            sample = splits.test.take(slice(0, 64)).features()
+            info.setdefault("export_max_abs_diff", {})[format] = check_export(exports[format], model, sample)
+        _say(verbose, f"exported {format}: {exports[format]}")
+    return exports
 
 
 def _save_model(model, path: Path) -> None:
@@ -254,14 +265,21 @@ def _save_model(model, path: Path) -> None:
         model.save(tmp)
 
 
-def _finished_result(run: RunFolder, info: dict) -> TrainResult:
+def _finished_result(run: RunFolder, info: dict, export: list[str], verbose) -> TrainResult:
+    """The result of a finished run, from its files; exports asked for now are written now."""
     import keras
 
     model = keras.saving.load_model(run.model_file)
+    exports = {k: Path(v) for k, v in info.get("exports", {}).items()}
+    for format in export:
+        exports[format] = export_model(model, format, run.path)
+        _say(verbose, f"exported {format}: {exports[format]}")
+    if export:
+        info["exports"] = {k: str(v) for k, v in exports.items()}
+        run.write_json(RUN_FILE, info)
     execution = Execution(**info["execution"]) if info.get("execution") else None
     return TrainResult(run.path, run.read_json("metrics.json"), run.read_json("history.json"), model,
-                       info.get("precision", "float32"), execution, None,
-                       {k: Path(v) for k, v in info.get("exports", {}).items()}, info.get("fit_seconds", 0.0),
+                       info.get("precision", "float32"), execution, None, exports, info.get("fit_seconds", 0.0),
                        info.get("samples_per_second", 0.0))
 
 
@@ -273,9 +291,6 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-def _printer(verbose):
-    def say(message: str) -> None:
-        if verbose != 0:
-            print(message, flush=True)
-
-    return say
+def _say(verbose, message: str) -> None:
+    if verbose != 0:
+        print(message, flush=True)

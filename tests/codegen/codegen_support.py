@@ -18,9 +18,29 @@ GOLDEN = ROOT / "tests" / "golden" / "scripts"
 PYTHON = sys.executable
 RUFF = str(Path(sys.executable).with_name("ruff"))
 
-# What a generated script may import at its top level, and inside functions.
-ALLOWED_IMPORTS = {"argparse", "csv", "gzip", "importlib", "json", "os", "subprocess", "sys", "keras", "numpy",
-                   "tensorflow"}
+# What a generated script may import: the standard library, NumPy, Keras, and TensorFlow (for tf.data).
+ALLOWED_IMPORTS = set(sys.stdlib_module_names) | {"numpy", "keras", "tensorflow"}
+
+
+def _mnist_with(data) -> dict:
+    import yaml
+
+    spec = yaml.safe_load((ROOT / "specs" / "mnist_convnet.yaml").read_text(encoding="utf-8"))
+    return {**spec, "data": data} if data is not None else spec
+
+
+# The mnist spec with each kind of data source: each kind renders its own reader into the script.
+MNIST_DATA_KINDS = {
+    "none": _mnist_with(None),
+    "npz": _mnist_with({"source": "train.npz", "x": "pixels", "y": "labels"}),
+    "npy": _mnist_with({"source": "features.npy"}),
+    "csv": _mnist_with({"source": "table.csv", "x": ["a", "b"], "y": "label"}),
+    "image_folder": _mnist_with({"source": "pictures", "image_size": [28, 28], "validation": "pictures_val"}),
+    "text_folder": _mnist_with({"source": "texts", "format": "text_folder"}),
+    "digits": _mnist_with("builtin:digits"),
+    "keras": _mnist_with("keras:mnist"),
+    "synthetic": _mnist_with({"source": "synthetic", "samples": 64, "num_classes": 10}),
+}
 
 
 def all_specs() -> list[Path]:

@@ -50,6 +50,7 @@ MATCHES = {
     "spatial_dropout2d": ((4, 4, 3), {"type": "spatial_dropout2d", "rate": 0.2}),
     "spatial_dropout2d_cf": ((3, 4, 4), {"type": "spatial_dropout2d", "rate": 0.2, "data_format": "channels_first"}),
     "spatial_dropout3d": ((2, 2, 2, 3), {"type": "spatial_dropout3d", "rate": 0.1}),
+    "spatial_dropout3d_frozen": ((2, 2, 2, 3), {"type": "spatial_dropout3d", "rate": 0.1, "trainable": False}),
     "gaussian_dropout": ((4,), {"type": "gaussian_dropout", "rate": 0.2}),
     "gaussian_noise": ((2, 4), {"type": "gaussian_noise", "stddev": 0.1, "seed": 1}),
 }

@@ -1,0 +1,192 @@
+"""A script reads, checks and splits data exactly as `netspec train` does (netspec.runner.data).
+
+For each kind of source, the script's `load_data(source, seed)` must give the same train, validation
+and test arrays as the runner's `load_splits` with the same seed, sample for sample; data that does
+not fit the model must stop both, the script with a message naming both shapes.
+"""
+
+from __future__ import annotations
+
+import runpy
+
+import numpy as np
+import pytest
+
+import netspec
+from netspec.errors import DataError
+from netspec.load import load_spec
+from netspec.runner import data as runner_data
+
+SEED = 11
+
+
+def script_module(spec, tmp_path):
+    path = tmp_path / "train_script.py"
+    path.write_text(netspec.generate_script(spec), encoding="utf-8")
+    return runpy.run_path(str(path), run_name="loaded")
+
+
+def runner_splits(spec):
+    spec = load_spec(spec)
+    signature = runner_data.spec_signature(spec)
+    return runner_data.load_splits(spec, spec.data, signature, seed=SEED)
+
+
+def assert_same_split(script_part, runner_part, spec):
+    if runner_part is None:
+        assert script_part is None
+        return
+    spec = load_spec(spec)
+    x, y = script_part
+    for array, spec_input in zip(x, spec.inputs, strict=True):
+        expected = runner_part.x[spec_input.name]
+        assert array.dtype == expected.dtype and array.shape == expected.shape
+        np.testing.assert_array_equal(array, expected)
+    for array, ref in zip(y, spec._graph.outputs, strict=True):
+        expected = runner_part.y[ref.name]
+        assert array.dtype == expected.dtype
+        np.testing.assert_array_equal(array, expected)
+
+
+def assert_mirrors_runner(spec, tmp_path, source=None):
+    module = script_module(spec, tmp_path)
+    loaded = load_spec(spec)
+    train, validation, test = module["load_data"](source or loaded.data.source, SEED)
+    splits = runner_splits(spec)
+    assert_same_split(train, splits.train, spec)
+    assert_same_split(validation, splits.validation, spec)
+    assert_same_split(test, splits.test, spec)
+    return train, validation, test
+
+
+def spec_with(inputs, layers, data, loss="sparse_categorical_crossentropy", outputs=None):
+    spec = {"name": "reader", "inputs": inputs, "layers": layers, "data": data,
+            "training": {"loss": loss, "validation_split": 0.2}}
+    if outputs:
+        spec["outputs"] = outputs
+    return spec
+
+
+IMAGE_NET = [{"type": "flatten"}, {"type": "dense", "units": 10, "activation": "softmax"}]
+
+
+def test_builtin_digits_as_images_and_as_sequences(tmp_path):
+    images = spec_with([{"name": "image", "shape": [8, 8, 1]}], IMAGE_NET, "builtin:digits")
+    train, validation, test = assert_mirrors_runner(images, tmp_path)
+    assert train[0][0].shape[1:] == (8, 8, 1) and 0.0 <= train[0][0].min() and train[0][0].max() == 1.0
+    assert len(train[1][0]) + len(validation[1][0]) + len(test[1][0]) == 1797
+    rows = spec_with([{"name": "rows", "shape": [8, 8]}], IMAGE_NET, "builtin:digits_sequence")
+    (x, _), _, _ = assert_mirrors_runner(rows, tmp_path)
+    assert x[0].shape[1:] == (8, 8)
+
+
+def test_synthetic_data_is_the_runners(tmp_path):
+    spec = spec_with(
+        [{"name": "tokens", "shape": [None], "dtype": "int32"}, {"name": "features", "shape": [3]}],
+        [{"type": "embedding", "input_dim": 5, "output_dim": 4, "inputs": ["tokens"]},
+         {"type": "global_average_pooling1d", "name": "pooled"},
+         {"type": "concatenate", "inputs": ["pooled", "features"]},
+         {"type": "dense", "units": 3, "activation": "softmax", "name": "kind"},
+         {"type": "dense", "units": 1, "activation": "sigmoid", "inputs": ["pooled"], "name": "flag"},
+         {"type": "dense", "units": 2, "inputs": ["pooled"], "name": "value"}],
+        {"source": "synthetic", "samples": 40, "test_split": 0.25},
+        loss={"kind": "sparse_categorical_crossentropy", "flag": "binary_crossentropy", "value": "mse"},
+        outputs=["kind", "flag", "value"])
+    assert_mirrors_runner(spec, tmp_path)
+
+
+def test_npz_with_named_keys_and_separate_validation_and_test(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "train.npz", pixels=rng.random((30, 4, 4)).astype("float32"), labels=rng.integers(0, 3, 30))
+    np.savez(tmp_path / "val.npz", pixels=rng.random((6, 4, 4)), labels=rng.integers(0, 3, 6))
+    spec = spec_with([{"name": "image", "shape": [4, 4, 1]}],
+                     [{"type": "flatten"}, {"type": "dense", "units": 3, "activation": "softmax"}],
+                     {"source": str(tmp_path / "train.npz"), "x": "pixels", "y": "labels",
+                      "validation": str(tmp_path / "val.npz"), "test": str(tmp_path / "val.npz")})
+    train, validation, test = assert_mirrors_runner(spec, tmp_path)
+    assert train[0][0].shape == (30, 4, 4, 1)  # a size-1 channels axis is added, as the runner adds it
+    assert len(validation[1][0]) == 6 and len(test[1][0]) == 6
+
+
+def test_npz_keys_named_like_inputs_and_outputs(tmp_path):
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "d.npz", a=rng.random((20, 2)), b=rng.random((20, 3)), out=rng.random((20, 1)))
+    spec = spec_with([{"name": "a", "shape": [2]}, {"name": "b", "shape": [3]}],
+                     [{"type": "concatenate", "inputs": ["a", "b"]}, {"type": "dense", "units": 1, "name": "out"}],
+                     {"source": str(tmp_path / "d.npz")}, loss="mse")
+    assert_mirrors_runner(spec, tmp_path)
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_csv_tables(tmp_path, header):
+    rng = np.random.default_rng(2)
+    rows = [[f"{v:.5f}" for v in rng.random(3)] + [str(rng.integers(0, 2))] for _ in range(25)]
+    lines = ([["a", "b", "c", "label"]] if header else []) + rows
+    (tmp_path / "t.csv").write_text("\n".join(",".join(r) for r in lines) + "\n", encoding="utf-8")
+    spec = spec_with([{"name": "m", "shape": [3]}], [{"type": "dense", "units": 2, "activation": "softmax"}],
+                     {"source": str(tmp_path / "t.csv")})
+    assert_mirrors_runner(spec, tmp_path)
+
+
+def test_image_folders(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    for name in ("cats", "dogs"):
+        (tmp_path / "pictures" / name).mkdir(parents=True)
+        for i in range(4):
+            pixels = rng.integers(0, 256, (10, 14, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "pictures" / name / f"{i}.png")
+    (tmp_path / "pictures" / "empty").mkdir()  # a folder without images is no class
+    spec = spec_with([{"name": "picture", "shape": [12, 12, 3]}], IMAGE_NET,
+                     {"source": str(tmp_path / "pictures"), "test_split": 0.25})
+    train, _, _ = assert_mirrors_runner(spec, tmp_path)
+    assert train[0][0].shape[1:] == (12, 12, 3) and train[0][0].max() > 1  # floats in [0, 255]
+    gray = spec_with([{"name": "picture", "shape": [6, 6, 1]}], IMAGE_NET,
+                     {"source": str(tmp_path / "pictures"), "image_size": [6, 6]})
+    assert_mirrors_runner(gray, tmp_path)
+
+
+def test_text_folders(tmp_path):
+    for label, name in enumerate(("neg", "pos")):
+        (tmp_path / "texts" / name).mkdir(parents=True)
+        for i in range(5):
+            (tmp_path / "texts" / name / f"{i}.txt").write_text(f"text {i} of class {label} ü", encoding="utf-8")
+    spec = spec_with([{"name": "text", "shape": [], "dtype": "string"}],
+                     [{"type": "reshape", "target_shape": [1]}, {"type": "dense", "units": 2}],
+                     {"source": str(tmp_path / "texts"), "format": "text_folder"})
+    train, _, _ = assert_mirrors_runner(spec, tmp_path)
+    assert train[0][0].dtype == object and "class" in train[0][0][0]
+
+
+def test_keras_datasets_keep_their_test_set(tmp_path, monkeypatch):
+    import keras
+
+    rng = np.random.default_rng(4)
+    fake = ((rng.integers(0, 256, (20, 6, 6), dtype=np.uint8), rng.integers(0, 10, (20, 1))),
+            (rng.integers(0, 256, (5, 6, 6), dtype=np.uint8), rng.integers(0, 10, (5, 1))))
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: fake)
+    spec = spec_with([{"name": "image", "shape": [6, 6, 1]}], IMAGE_NET, "keras:mnist")
+    train, _, test = assert_mirrors_runner(spec, tmp_path)
+    assert len(test[1][0]) == 5 and train[0][0].max() <= 1.0
+
+
+def test_data_that_does_not_fit_stops_both(tmp_path):
+    spec = spec_with([{"name": "image", "shape": [28, 28, 1]}], IMAGE_NET, "builtin:digits")
+    module = script_module(spec, tmp_path)
+    with pytest.raises(SystemExit) as info:
+        module["load_data"]("builtin:digits", SEED)
+    message = str(info.value)
+    assert "(8, 8, 1)" in message and "(28, 28, 1)" in message and "image" in message
+    with pytest.raises(DataError):
+        runner_splits(spec)
+
+
+def test_npy_features_have_no_labels(tmp_path):
+    np.save(tmp_path / "f.npy", np.zeros((10, 3), dtype="float32"))
+    spec = spec_with([{"name": "m", "shape": [3]}], [{"type": "dense", "units": 2}], {"source": str(tmp_path / "f.npy")})
+    module = script_module(spec, tmp_path)
+    with pytest.raises(SystemExit, match="no labels"):
+        module["load_data"](str(tmp_path / "f.npy"), SEED)
+    with pytest.raises(DataError, match="no labels"):
+        runner_splits(spec)

@@ -1,0 +1,85 @@
+"""Resume: a run killed with SIGKILL in mid-epoch continues from its last finished epoch."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from runner_support import tiny_spec
+
+from netspec import UsageError
+from netspec.runner import train
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = 6
+BATCH = 8  # small batches: epochs of a second or so, long enough to kill one in the middle
+
+
+def finished_epochs(run_dir) -> int:
+    try:
+        return len(json.loads((run_dir / "history.json").read_text())["loss"])
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return 0
+
+
+def test_sigkill_mid_epoch_then_resume(tmp_path):
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps(tiny_spec(epochs=EPOCHS, batch_size=BATCH)))
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "netspec", "train", str(spec), "--out", str(run_dir),
+         "--execution", "steps_per_execution=1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + 240
+        while finished_epochs(run_dir) < 2:
+            assert process.poll() is None, process.stderr.read().decode()
+            assert time.monotonic() < deadline, "the run never finished two epochs"
+            time.sleep(0.05)
+        time.sleep(0.3)  # into the next epoch
+        killed_after = finished_epochs(run_dir)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == -signal.SIGKILL
+    assert 2 <= killed_after < EPOCHS
+    before = json.loads((run_dir / "history.json").read_text())
+    assert len(before["loss"]) == killed_after  # the epoch in progress left nothing behind
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+    assert not (run_dir / "model.keras").exists()
+
+    result = train(None, resume=run_dir, verbose=0)
+
+    assert result.epochs == EPOCHS  # as many as an unbroken run
+    for key, values in before.items():
+        assert result.history[key][:killed_after] == values  # no finished epoch lost or redone
+    # The optimizer state came back: its step count covers every epoch, not just the resumed ones.
+    steps_per_epoch = -(-1294 // BATCH)
+    assert int(result.model.optimizer.iterations) == EPOCHS * steps_per_epoch
+    # And so did the weights: the first resumed epoch trains on from where the killed run stopped.
+    assert result.history["loss"][killed_after] < result.history["loss"][0] / 2
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "finished" and info["resumed_after_epochs"] == [killed_after]
+    assert (run_dir / "model.keras").exists() and json.loads((run_dir / "metrics.json").read_text())["accuracy"] > 0.8
+    assert len((run_dir / "history.csv").read_text().splitlines()) == EPOCHS + 1
+    assert not list(run_dir.rglob(".*.tmp*")) and not (run_dir / "backup").exists()
+
+    again = train(None, resume=run_dir, verbose=0)  # a finished run: nothing to do
+    assert again.history == result.history and again.metrics == result.metrics
+
+
+def test_resume_refuses_new_settings(tmp_path):
+    with pytest.raises(UsageError, match="not a run folder"):
+        train(None, resume=tmp_path, verbose=0)
+    (tmp_path / "run.json").write_text("{}")
+    with pytest.raises(UsageError, match="leave out data, batch_size"):
+        train(None, resume=tmp_path, data="builtin:digits", batch_size=4, verbose=0)

@@ -1,0 +1,63 @@
+"""Precision policy and execution settings: the rules, without training."""
+
+from __future__ import annotations
+
+import pytest
+
+from netspec import UsageError, load_spec
+from netspec.runner.execution import Execution, choose_execution, parse_execution
+from netspec.runner.precision import Device, resolve_policy
+
+CPU = Device("cpu", "test cpu")
+
+
+@pytest.mark.parametrize(("device", "expected"), [
+    (CPU, "float32"),
+    (Device("gpu", "A100", (8, 0)), "mixed_bfloat16"),
+    (Device("gpu", "H100", (9, 0)), "mixed_bfloat16"),
+    (Device("gpu", "T4", (7, 5)), "mixed_float16"),
+    (Device("gpu", "V100", (7, 0)), "mixed_float16"),
+])
+def test_auto_precision(device, expected):
+    assert resolve_policy("auto", device) == expected
+    assert resolve_policy(None, device) == expected
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16", "mixed_bfloat16"])
+def test_explicit_precision_is_honoured_on_any_device(policy):
+    for device in (CPU, Device("gpu", "T4", (7, 5)), Device("gpu", "H100", (9, 0))):
+        assert resolve_policy(policy, device) == policy
+
+
+def test_unknown_precision():
+    with pytest.raises(UsageError, match="float16"):
+        resolve_policy("half", CPU)
+
+
+def test_device_descriptions():
+    assert Device("gpu", "H100", (9, 0)).describe() == "GPU H100, compute capability 9.0"
+    assert CPU.describe() == "CPU test cpu"
+
+
+def test_parse_execution():
+    assert parse_execution(None) == {"mode": "auto"}
+    assert parse_execution("tuned") == {"mode": "tuned"}
+    assert parse_execution("jit_compile=false,steps_per_execution=8") == {
+        "mode": "explicit", "jit_compile": False, "steps_per_execution": 8}
+    assert parse_execution({"jit_compile": True}) == {"mode": "explicit", "jit_compile": True}
+    for bad, message in (("fast", "expected auto, tuned"), ("jit_compile=maybe", "true, false or auto"),
+                         ("steps_per_execution=0", "positive integer"), ("xla=true", "unknown execution setting")):
+        with pytest.raises(UsageError, match=message):
+            parse_execution(bad)
+
+
+def test_auto_execution_turns_xla_off_on_tensorflow_cpus_only():
+    spec = load_spec({"name": "m", "inputs": [{"name": "x", "shape": [4]}], "layers": [{"type": "dense", "units": 2}]})
+    on_cpu = choose_execution("auto", spec, device=CPU, backend="tensorflow", steps_per_epoch=100)
+    assert on_cpu == Execution(False, 32, "auto")
+    on_gpu = choose_execution(None, spec, device=Device("gpu", "H100", (9, 0)), backend="tensorflow",
+                              steps_per_epoch=5)
+    assert on_gpu == Execution("auto", 5, "auto")  # never more steps per call than an epoch has
+    assert choose_execution(None, spec, device=CPU, backend="jax", steps_per_epoch=9).jit_compile == "auto"
+    explicit = choose_execution("steps_per_execution=4", spec, device=CPU, backend="tensorflow", steps_per_epoch=9)
+    assert explicit == Execution(False, 4, "explicit")

@@ -1,0 +1,177 @@
+"""`train`: the run folder, callbacks, precision policies, data errors, the CLI verb."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from runner_support import tiny_spec
+
+from netspec import DataError, load_spec
+from netspec.cli import main
+from netspec.runner import train
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    return train(tiny_spec(epochs=3), out=tmp_path_factory.mktemp("run") / "r", verbose=0)
+
+
+def test_run_folder_holds_every_file(result):
+    names = {p.relative_to(result.run_dir).as_posix() for p in result.run_dir.rglob("*") if p.is_file()}
+    for name in ("spec.yaml", "run.json", "model.keras", "history.json", "history.csv", "metrics.json",
+                 "plots/loss.png", "plots/accuracy.png"):
+        assert name in names
+    assert not any(n.startswith("backup/") or "/." in n or n.startswith(".") for n in names)  # state and temporaries gone
+
+
+def test_metrics_use_keras_names_and_match_the_model(result):
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert set(metrics) == {"loss", "accuracy"} and metrics == result.metrics
+    assert 0.5 < metrics["accuracy"] <= 1.0
+
+
+def test_history_json_and_csv(result):
+    history = json.loads((result.run_dir / "history.json").read_text())
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert all(len(v) == 3 for v in history.values())
+    assert history["loss"][2] < history["loss"][0]
+    lines = (result.run_dir / "history.csv").read_text().splitlines()
+    assert lines[0].split(",")[0] == "epoch" and len(lines) == 4
+    row = dict(zip(lines[0].split(","), lines[2].split(",")))
+    assert float(row["val_loss"]) == pytest.approx(history["val_loss"][1])
+
+
+def test_resolved_spec_reloads_to_the_same_model(result):
+    spec = load_spec(result.run_dir / "spec.yaml")
+    assert spec.training.epochs == 3 and spec.training.seed == 1 and spec.data.source == "builtin:digits"
+    assert spec._shapes.total == result.model.count_params()
+
+
+def test_saved_model_predicts_like_the_trained_one(result):
+    import keras
+
+    loaded = keras.saving.load_model(result.run_dir / "model.keras")
+    x = np.random.default_rng(0).random((5, 8, 8, 1), dtype="float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), result.model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_plots_are_png(result):
+    for name in ("loss", "accuracy"):
+        assert (result.run_dir / "plots" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tensorboard_event_reader_reads_the_logs(result):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train_log = EventAccumulator(str(result.run_dir / "logs" / "train")).Reload()
+    validation_log = EventAccumulator(str(result.run_dir / "logs" / "validation")).Reload()
+    assert [e.step for e in train_log.Scalars("epoch_loss")] == [0, 1, 2]
+    assert [e.value for e in validation_log.Scalars("epoch_accuracy")] == pytest.approx(
+        result.history["val_accuracy"], abs=1e-6)
+
+
+def test_run_json_records_the_settings(result):
+    info = json.loads((result.run_dir / "run.json").read_text())
+    assert info["status"] == "finished" and info["precision"] == "float32" and info["epochs_run"] == 3
+    assert info["execution"] == {"jit_compile": False, "steps_per_execution": 21, "mode": "auto"}
+    assert info["samples"] == {"train": 1294, "validation": 144, "test": 359} and info["samples_per_second"] > 0
+
+
+def test_one_line_per_epoch_when_not_a_terminal(tmp_path, capsys):
+    train(tiny_spec(epochs=2), out=tmp_path / "r")
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert len(lines) == 2 and lines[1].startswith("epoch 2/2 - ") and "val_accuracy: " in lines[1]
+    assert "\x08" not in out and "━" not in out  # no progress bar
+
+
+def test_runs_go_under_runs_name_timestamp(tmp_path):
+    result = train(tiny_spec(epochs=1), runs_root=tmp_path / "runs", verbose=0)
+    assert result.run_dir.parent == tmp_path / "runs" / "tiny" and len(result.run_dir.name) == 15
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16", "mixed_bfloat16"])
+def test_each_precision_policy_trains_with_float32_outputs(tmp_path, policy):
+    import keras
+
+    result = train(tiny_spec(epochs=1), precision=policy, out=tmp_path / "r", verbose=0)
+    model = result.model
+    compute = {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}[policy]
+    assert model.get_layer("conv2d").compute_dtype == compute
+    assert model.get_layer("conv2d").kernel.dtype == "float32"  # variables stay float32
+    assert model.get_layer("digit").compute_dtype == "float32"
+    assert model.outputs[0].dtype == "float32"
+    prediction = model(np.zeros((2, 8, 8, 1), "float32"))
+    assert keras.backend.standardize_dtype(prediction.dtype) == "float32"
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
+    assert result.precision == policy and np.isfinite(result.metrics["loss"])
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+
+
+def test_spec_callbacks(tmp_path):
+    callbacks = [
+        {"type": "early_stopping", "monitor": "val_loss", "patience": 0, "min_delta": 10.0},
+        {"type": "reduce_lr_on_plateau", "monitor": "val_loss", "patience": 0, "factor": 0.5, "min_delta": 10.0},
+        {"type": "model_checkpoint", "filepath": "ckpt/best.keras"},
+        {"type": "tensorboard", "log_dir": "tb", "write_graph": False},
+        {"type": "csv_logger", "filename": "log.csv"},
+        {"type": "backup_and_restore", "backup_dir": "state", "delete_checkpoint": False},
+        "terminate_on_nan",
+    ]
+    result = train(tiny_spec(epochs=5, callbacks=callbacks), out=tmp_path / "r", verbose=0)
+    run = result.run_dir
+    assert result.epochs == 2  # early stopping: no epoch improves val_loss by 10
+    assert result.history["learning_rate"] == pytest.approx([0.01, 0.01])  # the rate each epoch ran with
+    assert float(result.model.optimizer.learning_rate) == pytest.approx(0.005)  # halved after the second
+    assert (run / "ckpt" / "best.keras").exists() and (run / "state" / "state.npz").exists()
+    assert len((run / "log.csv").read_text().splitlines()) == 3
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert "epoch_loss" in EventAccumulator(str(run / "tb" / "train")).Reload().Tags()["tensors"]
+
+
+def test_terminate_on_nan(tmp_path):
+    path = tmp_path / "bad.npz"
+    x = np.random.default_rng(0).random((200, 8, 8, 1), dtype="float32")
+    x[::10] = np.nan  # in every batch of 16
+    np.savez(path, x=x, y=np.zeros(200, "int32"))
+    result = train(tiny_spec(epochs=4, callbacks=["terminate_on_nan"], batch_size=16), data=str(path),
+                   execution="steps_per_execution=1", out=tmp_path / "r", verbose=0)
+    assert result.epochs <= 1
+    assert json.loads((result.run_dir / "metrics.json").read_text())["loss"] is None  # NaN is written as null
+
+
+def test_data_that_does_not_fit_fails_before_training(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.zeros((20, 28, 28, 1)), y=np.zeros(20))
+    with pytest.raises(DataError, match=r"\(None, 28, 28, 1\).*\(None, 8, 8, 1\)"):
+        train(tiny_spec(), data=str(path), out=tmp_path / "r", verbose=0)
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_train(tmp_path, capsys):
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps(tiny_spec(epochs=1)))
+    assert main(["train", str(spec), "--out", str(tmp_path / "r"), "--batch-size", "128"]) == 0
+    out = capsys.readouterr().out
+    assert f"run folder: {tmp_path / 'r'}" in out and '"accuracy"' in out
+    assert load_spec(tmp_path / "r" / "spec.yaml").training.batch_size == 128
+
+
+def test_cli_data_error_is_one_line_and_exit_1(tmp_path, capsys):
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps(tiny_spec(epochs=1)))
+    assert main(["train", str(spec), "--data", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("netspec: error: data source") and "Traceback" not in err
+
+
+def test_training_needs_data(tmp_path):
+    spec = tiny_spec()
+    del spec["data"]
+    with pytest.raises(DataError, match="--data builtin:digits"):
+        train(spec, out=tmp_path / "r", verbose=0)

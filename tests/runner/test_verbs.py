@@ -1,0 +1,99 @@
+"""Exports (loaded back and compared), `evaluate` and `predict`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from runner_support import tiny_spec
+
+from netspec import DataError, UsageError
+from netspec.cli import main
+from netspec.runner import evaluate, predict, train
+from netspec.runner.data import Arrays, fit_arguments
+from netspec.runner.export import load_export
+
+pytestmark = pytest.mark.slow
+
+# Float32 models: a SavedModel runs the same TensorFlow kernels as Keras, and
+# TFLite's kernels differ only in summation order; both stay within 1e-5 of
+# softmax probabilities.
+TOLERANCE = 1e-5
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return train(tiny_spec(epochs=2), out=tmp_path_factory.mktemp("verbs") / "r", export=["saved_model", "tflite"],
+                 verbose=0)
+
+
+def digits(n=50):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return (d.images[:n] / 16.0).astype("float32")[..., None], d.target[:n]
+
+
+@pytest.mark.parametrize("format", ["saved_model", "tflite"])
+def test_export_loads_back_and_predicts_like_keras(run, format):
+    path = run.exports[format]
+    assert path == run.run_dir / {"saved_model": "saved_model", "tflite": "model.tflite"}[format]
+    x, _ = digits(17)
+    got = load_export(path)(x)
+    expected = run.model.predict(x, verbose=0)
+    assert got.shape == (17, 10)
+    np.testing.assert_allclose(got, expected, atol=TOLERANCE, rtol=0)
+    info = json.loads((run.run_dir / "run.json").read_text())
+    assert info["export_max_abs_diff"][format] <= TOLERANCE
+
+
+def test_evaluate_a_run_reuses_its_test_split(run):
+    metrics = evaluate(run.run_dir)
+    assert metrics == pytest.approx(run.metrics, abs=1e-6)
+
+
+def test_evaluate_a_model_file_on_data(run, tmp_path):
+    x, y = digits(200)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    metrics = evaluate(run.run_dir / "model.keras", data=str(tmp_path / "d.npz"), out=tmp_path / "out")
+    expected = run.model.evaluate(x, y, verbose=0, return_dict=True)
+    assert metrics == pytest.approx(expected, abs=1e-5)
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text()) == pytest.approx(metrics)
+
+
+def test_evaluate_a_spec_gives_untrained_metrics():
+    metrics = evaluate(tiny_spec(), data="builtin:digits")
+    assert set(metrics) == {"loss", "accuracy"} and metrics["accuracy"] < 0.5
+
+
+def test_evaluate_needs_data_for_a_model_file(run):
+    with pytest.raises(UsageError, match="needs --data"):
+        evaluate(run.run_dir / "model.keras")
+
+
+def test_predict_writes_npy(run, tmp_path):
+    x, _ = digits(30)
+    np.save(tmp_path / "x.npy", x.reshape(30, 64))  # flat rows are reshaped to the input
+    path = predict(run.run_dir, data=str(tmp_path / "x.npy"), output=tmp_path / "p.npy")
+    np.testing.assert_allclose(np.load(path), run.model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_predict_checks_the_data(run, tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((3, 5)))
+    with pytest.raises(DataError, match=r"\(None, 5\).*\(None, 8, 8, 1\)"):
+        predict(run.run_dir / "model.keras", data=str(tmp_path / "x.npy"), output=tmp_path / "p.npy")
+    with pytest.raises(UsageError, match="run folder or a .keras model"):
+        predict(tiny_spec(), data="builtin:digits", output=tmp_path / "p.npy")
+
+
+def test_cli_evaluate_and_predict(run, tmp_path, capsys):
+    assert main(["evaluate", str(run.run_dir), "--data", "builtin:digits"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    x, y = digits(1797)
+    args = fit_arguments(Arrays({"image": x}, {"digit": y.astype("int32")}), batch_size=64, shuffle=False, seed=0,
+                         training=False)
+    assert metrics == pytest.approx(run.model.evaluate(**args, verbose=0, return_dict=True), abs=1e-5)
+    out = tmp_path / "preds.npy"
+    assert main(["predict", str(run.run_dir / "model.keras"), "--data", "builtin:digits", "-o", str(out)]) == 0
+    assert np.load(out).shape == (1797, 10)
