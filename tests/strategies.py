@@ -559,8 +559,7 @@ def _bidirectional(draw, kind, shape, dtype):
             backward.pop("reset_after", None)
             backward.pop("unit_forget_bias", None)
         layer["backward_layer"] = backward
-    if draw(st.integers(0, 5)) == 0:
-        forward["trainable"] = False
+    freeze_sometimes(draw, forward)
     return layer
 
 
@@ -582,8 +581,7 @@ def _frame_layer(draw, shape, dtype):
     GENERATORS[k].when(k, shape[1:], dtype) for k in FRAME_TYPES))
 def _time_distributed(draw, kind, shape, dtype):
     inner = _frame_layer(draw, shape[1:], dtype)
-    if draw(st.integers(0, 5)) == 0:
-        inner["trainable"] = False
+    freeze_sometimes(draw, inner)
     return {"type": "time_distributed", "layer": inner}
 
 
@@ -755,6 +753,21 @@ FRAME_TYPES = [kind for kind in GENERATORS if kind not in ("bidirectional", "tim
 INT_TYPES = [kind for kind, cls in LAYER_TYPES.items() if cls.keeps_input_dtype] + ["embedding"]
 
 
+# Keras 3.15 leaves the sublayers of these layers trainable when `trainable=False` is only a
+# constructor argument (sublayers made in `build`, a ConvLSTM's cell, a wrapper's copies of its
+# layer): the model then trains weights that netspec reports frozen. That is a netspec bug, pinned by
+# test_differential's strict xfail `test_frozen_layers_with_sublayers_are_frozen_in_keras`; until it is
+# fixed, random specs do not freeze these types.
+NOT_YET_FREEZABLE = {"multi_head_attention", "conv_lstm1d", "conv_lstm2d", "conv_lstm3d", "bidirectional",
+                     "time_distributed"}
+
+
+def freeze_sometimes(draw, layer: dict) -> None:
+    """`trainable: false` on about one layer in ten."""
+    if layer["type"] not in NOT_YET_FREEZABLE and draw(st.integers(0, 9)) == 0:
+        layer["trainable"] = False
+
+
 # ----- growing a spec -----
 
 
@@ -817,8 +830,7 @@ class Builder:
             layer["inputs"] = [self.ref(t) for t in inputs]
         elif position == 0:
             self.first_input = inputs[0].layer  # named in `spec` if more model inputs come
-        if self.draw(st.integers(0, 9)) == 0:
-            layer["trainable"] = False
+        freeze_sometimes(self.draw, layer)
         self.read.update(t.layer for t in inputs)
         keeps = LAYER_TYPES[layer["type"]].keeps_input_dtype
         dtype = inputs[0].dtype if keeps else "float32"

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, SPECS
+
 from netspec.cli import main
 from netspec.schema import json_schema
 

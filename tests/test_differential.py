@@ -74,6 +74,36 @@ def test_random_specs_match_keras(kind, data):
     check(data.draw(specs_led_by(kind), label="spec"))
 
 
+def _one_layer(shape, layer: dict) -> dict:
+    return {"name": "frozen", "inputs": [{"name": "x", "shape": shape}], "layers": [layer]}
+
+
+# `trainable: false` is lowered to Keras's constructor argument, which Keras 3.15 does not pass on to
+# sublayers made later: the attention's projections (made in `build`), a ConvLSTM's cell, a wrapper's
+# layer and its copies. `layer.trainable_weights` is then empty, but `model.trainable_weights` (what the
+# optimizer updates and `model.summary()` counts) holds them all: Keras trains weights netspec reports
+# as frozen. The fix belongs to the Keras stage (freeze the built layer and its sublayers); when it
+# lands, these pass, and strategies.NOT_YET_FREEZABLE must be emptied.
+FROZEN_WITH_SUBLAYERS = {
+    "multi_head_attention": _one_layer([3, 2], {"type": "multi_head_attention", "num_heads": 1, "key_dim": 2,
+                                                "trainable": False}),
+    "conv_lstm1d": _one_layer([3, 4, 2], {"type": "conv_lstm1d", "filters": 2, "kernel_size": 2,
+                                          "trainable": False}),
+    "bidirectional": _one_layer([3, 2], {"type": "bidirectional", "layer": {"type": "lstm", "units": 2},
+                                         "trainable": False}),
+    "bidirectional_conv_lstm_frozen": _one_layer([3, 4, 2], {
+        "type": "bidirectional", "layer": {"type": "conv_lstm1d", "filters": 2, "kernel_size": 2, "trainable": False}}),
+    "time_distributed": _one_layer([3, 2], {"type": "time_distributed", "layer": {"type": "dense", "units": 2},
+                                            "trainable": False}),
+}
+
+
+@pytest.mark.xfail(strict=True, reason="netspec bug: Keras's trainable=False argument leaves sublayers trainable")
+@pytest.mark.parametrize("spec", FROZEN_WITH_SUBLAYERS.values(), ids=FROZEN_WITH_SUBLAYERS.keys())
+def test_frozen_layers_with_sublayers_are_frozen_in_keras(spec):
+    check(spec)
+
+
 @settings(max_examples=MIXED_EXAMPLES, **SETTINGS)
 @given(spec=mixed_specs())
 def test_random_mixed_specs_match_keras(spec):

@@ -16,8 +16,8 @@ import os
 import re
 
 import pytest
-
 from conftest import ROOT
+
 from netspec.cli import main
 from netspec.errors import SpecError
 from netspec.load import load_spec

@@ -13,8 +13,8 @@ import json
 import jsonschema
 import pytest
 import yaml
-
 from conftest import ROOT, SPECS
+
 from netspec.compose import COMPOSITION_KEYS, expand
 from netspec.layers import LAYER_TYPES
 from netspec.schema import json_schema

@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 
 SPEC = ROOT / "specs" / "mnist_convnet.yaml"

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
+
 from netspec.errors import SpecError
 from netspec.layers import LAYER_TYPES
 from netspec.schema import validate_schema

@@ -8,8 +8,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT
+
 from netspec.errors import SpecError, SpecFileError
 from netspec.source import MAX_FILE_BYTES, MAX_NODES, format_path, parse_text, read_source
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from conftest import SPECS
+
 from netspec.summary import format_summary, summarize
 
 MNIST = SPECS / "mnist_convnet.yaml"
