@@ -102,9 +102,10 @@ def write_splits(spec_path: Path, path: Path) -> int:
     return len(splits.train)
 
 
-def run(kind: str, spec: Path, epochs: int, work: Path, splits: Path, learning_rate: float, script: Path) -> dict:
-    report = work / f"{kind}.json"
-    out = work / f"{kind}-run"
+def run(kind: str, spec: Path, epochs: int, work: Path, splits: Path, learning_rate: float, script: Path,
+        repeat: int) -> dict:
+    report = work / f"{kind}-{repeat}.json"
+    out = work / f"{kind}-run-{repeat}"
     env = {**os.environ, "BENCH_REPORT": str(report), "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     if kind == "runner":
         command = [sys.executable, "-c", PROBE + RUNNER, str(spec), str(epochs), str(out)]
@@ -152,7 +153,7 @@ def main() -> int:
         for repeat in range(args.repeats):
             for kind in kinds:
                 results[kind].append(run(kind, spec_path, args.epochs, work, work / "splits.npz", learning_rate,
-                                         script))
+                                         script, repeat))
                 last = results[kind][-1]
                 print(f"repeat {repeat + 1}/{args.repeats} {kind:>12}: fit {last['fit_seconds']:.2f} s",
                       file=sys.stderr, flush=True)

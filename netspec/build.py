@@ -237,10 +237,7 @@ def precision_report(model) -> dict:
     policies: dict[str, int] = {}
     for layer in layers:
         policies[layer.dtype_policy.name] = policies.get(layer.dtype_policy.name, 0) + 1
-    outputs = {}
-    for tensor in model.outputs:
-        producer = tensor._keras_history.operation
-        outputs[producer.name] = str(tensor.dtype)
+    outputs = {name: str(tensor.dtype) for name, tensor in zip(model.output_names, model.outputs)}
     return {
         "layers": {layer.name: {"policy": layer.dtype_policy.name, "compute_dtype": layer.compute_dtype,
                                 "variable_dtype": layer.variable_dtype} for layer in layers},

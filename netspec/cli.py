@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from netspec.errors import NetspecError, SpecError, SpecFileError, UsageError
 
@@ -108,7 +109,7 @@ def _validate(args) -> int:
     results, unreadable = [], False
     for path in args.specs:
         try:
-            load_spec(path, overrides=args.overrides)
+            load_spec(Path(path), overrides=args.overrides)  # always a file, whatever its name
             results.append({"file": path, "valid": True, "diagnostics": []})
         except SpecError as exc:
             unreadable = unreadable or isinstance(exc, SpecFileError)
@@ -131,7 +132,7 @@ def _summary(args) -> int:
     from netspec.load import load_spec
     from netspec.summary import format_summary, summarize
 
-    summary = summarize(load_spec(args.spec, overrides=args.overrides))
+    summary = summarize(load_spec(Path(args.spec), overrides=args.overrides))
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return EXIT_OK
 

@@ -102,21 +102,22 @@ def split(shape, fmt):
     return list(shape[:-1]), shape[-1]
 
 
-def windows(draw, spatial, padding: str, dilation=None, most: int = 3) -> list[int]:
+def windows(draw, lengths, padding: str, dilation=None, most: int = 3) -> list[int]:
     """Window sizes per axis that fit what is left of each axis under `padding`."""
     sizes = []
-    for index, length in enumerate(spatial):
+    for index, length in enumerate(lengths):
         d = dilation[index] if dilation else 1
         top = most if padding != "valid" or length is None else min(most, (length - 1) // d + 1)
         sizes.append(draw(st.integers(1, top)))
     return sizes
 
 
-def strides_and_dilation(draw, rank: int) -> tuple[list[int], list[int]]:
-    """Keras refuses strides > 1 together with dilation > 1: draw one kind at most."""
-    kind = pick(draw, ["plain", "strided", "dilated"])
-    strides = [pick(draw, [1, 2]) for _ in range(rank)] if kind == "strided" else [1] * rank
-    dilation = [pick(draw, [1, 2]) for _ in range(rank)] if kind == "dilated" else [1] * rank
+def strides_and_dilation(draw, rank: int, both: bool = False) -> tuple[list[int], list[int]]:
+    """Strides and dilation rates; most layers refuse strides > 1 together with dilation > 1 (the
+    separable and depthwise convolutions take both: `both`)."""
+    kind = pick(draw, ["plain", "strided", "dilated"] + (["both"] if both else []))
+    strides = [pick(draw, [1, 2]) for _ in range(rank)] if kind in ("strided", "both") else [1] * rank
+    dilation = [pick(draw, [1, 2]) for _ in range(rank)] if kind in ("dilated", "both") else [1] * rank
     return strides, dilation
 
 
@@ -294,19 +295,19 @@ def _gaussian_noise(draw, kind, shape, dtype):
 # convolution
 
 
-def _sliding(draw, layer: dict, kind: str, shape, *, causal: bool = False, dilate: bool = True):
+def _sliding(draw, layer: dict, kind: str, shape, *, causal: bool = False, both: bool = False):
     """Layout, padding, strides, dilation and kernel of a sliding-window layer; returns the channels."""
     rank = rank_of(kind)
     fmt = data_format(draw, layer, shape)
-    spatial, channels = split(shape, fmt)
+    lengths, channels = split(shape, fmt)
     padding = pick(draw, ["valid", "same", "causal"] if causal else ["valid", "same"])
     put(draw, layer, "padding", padding, "valid")
-    strides, dilation = strides_and_dilation(draw, rank) if dilate else ([pick(draw, [1, 2])] * rank, [1] * rank)
+    strides, dilation = strides_and_dilation(draw, rank, both)
     if strides != [1] * rank:
         layer["strides"] = per_axis(draw, strides)
     if dilation != [1] * rank:
         layer["dilation_rate"] = per_axis(draw, dilation)
-    layer["kernel_size"] = per_axis(draw, windows(draw, spatial, padding, dilation))
+    layer["kernel_size"] = per_axis(draw, windows(draw, lengths, padding, dilation))
     return channels
 
 
@@ -327,7 +328,7 @@ def _conv_transpose(draw, kind, shape, dtype):
     rank = rank_of(kind)
     layer = {"type": kind, "filters": positive(draw, 4)}
     fmt = data_format(draw, layer, shape)
-    spatial, _ = split(shape, fmt)
+    lengths, _ = split(shape, fmt)
     padding = pick(draw, ["valid", "same"])
     put(draw, layer, "padding", padding, "valid")
     strides, dilation = strides_and_dilation(draw, rank)
@@ -340,7 +341,7 @@ def _conv_transpose(draw, kind, shape, dtype):
     if flag(draw):
         extra = [draw(st.integers(0, s - 1)) for s in strides]
         sizes = [deconv_output_length(n, k, padding, s, p, d)
-                 for n, k, s, p, d in zip(spatial, kernel, strides, extra, dilation)]
+                 for n, k, s, p, d in zip(lengths, kernel, strides, extra, dilation)]
         if all(size is None or size > 0 for size in sizes):
             layer["output_padding"] = per_axis(draw, extra)
     maybe(draw, layer, "use_bias", st.booleans())
@@ -350,7 +351,7 @@ def _conv_transpose(draw, kind, shape, dtype):
 @gen("separable_conv1d", "separable_conv2d", when=channels_known)
 def _separable(draw, kind, shape, dtype):
     layer = {"type": kind, "filters": positive(draw, 4)}
-    _sliding(draw, layer, kind, shape)
+    _sliding(draw, layer, kind, shape, both=True)
     maybe(draw, layer, "depth_multiplier", st.integers(1, 2))
     maybe(draw, layer, "use_bias", st.booleans())
     maybe(draw, layer, "activation", st.sampled_from(ACTIVATIONS))
@@ -360,7 +361,7 @@ def _separable(draw, kind, shape, dtype):
 @gen("depthwise_conv1d", "depthwise_conv2d", when=channels_known)
 def _depthwise(draw, kind, shape, dtype):
     layer = {"type": kind}
-    _sliding(draw, layer, kind, shape)
+    _sliding(draw, layer, kind, shape, both=True)
     maybe(draw, layer, "depth_multiplier", st.integers(1, 3))
     maybe(draw, layer, "use_bias", st.booleans())
     return layer
@@ -375,10 +376,10 @@ def _pooling(draw, kind, shape, dtype):
     rank = rank_of(kind)
     layer = {"type": kind}
     fmt = data_format(draw, layer, shape, need_channels=False)
-    spatial, _ = split(shape, fmt)
+    lengths, _ = split(shape, fmt)
     padding = pick(draw, ["valid", "same"])
     put(draw, layer, "padding", padding, "valid")
-    pool = windows(draw, spatial, padding)
+    pool = windows(draw, lengths, padding)
     if kind.startswith("average") or pool != [2] * rank or flag(draw):
         layer["pool_size"] = per_axis(draw, pool)
     if flag(draw):
@@ -457,9 +458,9 @@ def _zero_padding(draw, kind, shape, dtype):
 def _cropping(draw, kind, shape, dtype):
     layer = {"type": kind}
     fmt = data_format(draw, layer, shape, need_channels=False) if kind != "cropping1d" else None
-    spatial, _ = split(shape, fmt)
+    lengths, _ = split(shape, fmt)
     # Crop less than each axis holds: at most length - 1 in all.
-    fits = [None if n is None else n - 1 for n in spatial]
+    fits = [None if n is None else n - 1 for n in lengths]
     amount = _amount(draw, rank_of(kind), fits)
     defaults = {"cropping1d": 1, "cropping2d": 0, "cropping3d": 1}
     if amount != defaults[kind] or flag(draw):
@@ -563,13 +564,10 @@ def _bidirectional(draw, kind, shape, dtype):
     return layer
 
 
-# Layer types that time_distributed may wrap in the random specs: every single-input type whose
-# generator draws for one frame (the recurrent ones without extra state outputs).
-def _frame_layer(draw, shape, dtype):
-    choices = [kind for kind in FRAME_TYPES if GENERATORS[kind].when(kind, shape, dtype)]
-    if not choices:
-        return None
-    kind = pick(draw, choices)
+def _frame_layer(draw, shape, dtype) -> dict:
+    """A layer for `time_distributed` to apply to each frame of `shape`: any single-input type
+    (recurrent ones without state outputs, as the wrapper takes one output)."""
+    kind = pick(draw, [kind for kind in FRAME_TYPES if GENERATORS[kind].when(kind, shape, dtype)])
     if kind in ("simple_rnn", "lstm", "gru"):
         return rnn_layer(draw, kind, shape, states=False)
     if kind.startswith("conv_lstm"):
@@ -592,10 +590,10 @@ def _known_axes(shape) -> list[int]:
     return [i for i, d in enumerate(shape) if d is not None]
 
 
-def _axes_field(draw, shape, indices: list[int], allow_list: bool = True):
+def _axes_field(draw, shape, indices: list[int]):
     """Keras axes for `indices` (0 = first axis after the batch): an int, or a list."""
     axes = [keras_axis(draw, i, len(shape)) for i in indices]
-    if len(axes) == 1 and (not allow_list or flag(draw)):
+    if len(axes) == 1 and flag(draw):
         return axes[0]
     return axes
 
@@ -698,9 +696,11 @@ def _normalization(draw, kind, shape, dtype):
 
 
 def _image_size(draw, shape, layer: dict, fmt) -> None:
+    """An output size; no larger than the input for `random_crop` (Keras crops a window of it)."""
     (height, width), _ = split(shape, fmt)
-    layer["height"] = positive(draw, height or 8)
-    layer["width"] = positive(draw, width or 8)
+    room = 0 if layer["type"] == "random_crop" else 4
+    layer["height"] = positive(draw, (height or 8) + room)
+    layer["width"] = positive(draw, (width or 8) + room)
 
 
 @gen("resizing", "center_crop", "random_crop", when=_image)
@@ -854,15 +854,18 @@ class Builder:
         if kind in MULTI_INPUT:
             return self.merge(kind, tensor)
         outputs = self.add(GENERATORS[kind].draw(draw, kind, tensor.shape, tensor.dtype), [tensor])
-        if len(outputs) > 1 and flag(draw):
-            self.extra_outputs.append(pick(draw, outputs[1:]))
+        if len(outputs) > 1:  # states, or the two directions: a model output, or read on as `name[i]`
+            role = pick(draw, ["output", "read", "neither"])
+            if role == "output":
+                self.extra_outputs.append(pick(draw, outputs[1:]))
+            elif role == "read":
+                return pick(draw, outputs[1:])
         return outputs[0]
 
-    def grow(self, tensor: Tensor, pool: list[str], steps: int, first: list[str] | None = None) -> Tensor:
-        for i in range(steps):
-            following = self.step(tensor, first if i == 0 and first else pool)
-            if following is None:
-                following = self.step(tensor, pool) if i == 0 and first else None
+    def grow(self, tensor: Tensor, pool: list[str], steps: int) -> Tensor:
+        """Up to `steps` layers from `pool`, each reading the last one's output."""
+        for _ in range(steps):
+            following = self.step(tensor, pool)
             if following is None:
                 break
             tensor = following
@@ -960,7 +963,6 @@ class Builder:
         draw = self.draw
         rank = len(query.shape)
         layer = {"type": "multi_head_attention", "num_heads": positive(draw, 3), "key_dim": positive(draw, 4)}
-        axes = None
         if rank >= 3 and flag(draw):
             axes = draw(st.lists(st.integers(1, rank - 1), min_size=1, max_size=rank - 1, unique=True))
             layer["attention_axes"] = [a - (rank + 1) if flag(draw) else a for a in axes]
@@ -1017,14 +1019,15 @@ def input_shape(draw, data: str) -> tuple:
     if data == "tokens":
         return tuple(dim(draw, 1, 6, unknown=i == 0) for i in range(draw(st.integers(1, 3))))
     if data == "image":
-        return (dim(draw, 2, 12, unknown=True), dim(draw, 2, 12, unknown=True), dim(draw, 1, 4))
+        return (dim(draw, 2, 12, unknown=True), dim(draw, 2, 12, unknown=True), dim(draw, 1, 4, unknown=True))
     if data == "volume":
         return (dim(draw, 2, 6), dim(draw, 2, 6, unknown=True), dim(draw, 2, 6), dim(draw, 1, 3))
     if data.startswith("video"):  # frames of 1D signals, images or volumes
         frame = int(data[-1])
         return (dim(draw, 1, 4, unknown=True), *(dim(draw, 2, 6) for _ in range(frame)), dim(draw, 1, 3))
     if data == "tensor":
-        return tuple(dim(draw, 1, 5) for _ in range(draw(st.integers(1, 4))))
+        rank = draw(st.integers(1, 4))
+        return tuple(dim(draw, 1, 5, unknown=i < rank - 1) for i in range(rank))
     raise ValueError(data)
 
 
@@ -1066,7 +1069,9 @@ def specs_led_by(draw, kind: str) -> dict:
     b = Builder(draw)
     data = pick(draw, readable_by(kind))
     shape = input_shape(draw, data)
-    if kind not in MULTI_INPUT and not GENERATORS[kind].when(kind, shape, dtype_of(data)):
+    fits = (b.can_merge(kind, Tensor("x", 0, shape, dtype_of(data))) if kind in MULTI_INPUT
+            else GENERATORS[kind].when(kind, shape, dtype_of(data)))
+    if not fits:
         shape = TYPICAL[data]  # an unknown size it cannot take
     tensor = b.input(shape, dtype_of(data))
     if kind == "multi_head_attention":

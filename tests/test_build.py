@@ -11,10 +11,10 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+from conftest import SPECS
 from keras_compare import assert_matches_keras
 
 import netspec
-from conftest import SPECS
 from netspec.build import describe_model, load_model, precision_report, recursion_headroom, save_model
 from netspec.cli import main
 from netspec.errors import SpecError, UsageError

@@ -119,3 +119,12 @@ def test_python_dash_m_netspec_and_the_console_script():
     assert result.returncode == 1 and "tab character" in result.stderr and "Traceback" not in result.stderr
     result = subprocess.run([sys.executable, "-m", "netspec", "--version"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.startswith("netspec ")
+
+
+def test_arguments_are_always_file_names(capsys, tmp_path):
+    # a name without .yaml/.json is still a file, never YAML text
+    spec = tmp_path / "spec.txt"
+    spec.write_text((SPECS / "mnist_convnet.yaml").read_text())
+    assert run(capsys, "validate", str(spec))[0] == 0
+    code, _, err = run(capsys, "validate", "no_such_spec")
+    assert code == 2 and err.startswith("no_such_spec: error: no such file")

@@ -8,10 +8,10 @@ import re
 import keras
 import numpy as np
 import pytest
+from conftest import SPECS
 from keras_compare import assert_matches_keras, keras_layer_facts
 
 import netspec
-from conftest import SPECS
 from netspec.build import precision_report
 
 SPEC_FILES = sorted(SPECS.glob("*.yaml")) + sorted(SPECS.glob("*.json"))

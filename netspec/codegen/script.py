@@ -27,7 +27,6 @@ from netspec.codegen.pycode import (
     Pair,
     Seq,
     call,
-    dotted,
     is_identifier,
     keyword_arg,
     literal,
@@ -307,6 +306,13 @@ def _execution(training, tuned: dict | None) -> dict:
     """jit_compile, steps_per_execution, precision: a tuned run's, else the spec's explicit ones, else auto."""
     settings = {"jit_compile": "auto", "steps_per_execution": "auto", "precision": training.precision}
     explicit = getattr(training, "execution", None)
+    if isinstance(explicit, str):  # `auto`, `tuned` (measured per run: the script keeps auto), or `key=value,...`
+        from netspec.runner.execution import parse_execution
+
+        try:
+            explicit = parse_execution(explicit)
+        except UsageError as exc:
+            raise SpecError([Diagnostic(str(exc), "training.execution")]) from None
     for key in ("jit_compile", "steps_per_execution"):
         value = explicit.get(key) if isinstance(explicit, dict) else getattr(explicit, key, None)
         if value is not None:
@@ -417,8 +423,8 @@ def _argument_lines(spec, execution: dict) -> list[str]:
                     "help": literal("data of the spec's kind, or synthetic (default: %(default)s)")}),
         ("--out", {"default": literal(f"runs/{name_literal}"),
                    "help": literal("folder for the model, metrics, callbacks (default: %(default)s)")}),
-        ("--seed", {"type": Atom("int"), "default": literal(training.seed if training.seed is not None else 0),
-                    "help": literal("seed of weights, shuffling, test split (default: %(default)s)")}),
+        ("--seed", {"type": Atom("int"), "default": literal(training.seed),
+                    "help": literal("seed of weights, shuffling, splits (default: the spec's, or random)")}),
     ]
     lines = []
     for flag, kwargs in arguments:

@@ -210,7 +210,6 @@ class Identity(_Elementwise):
     type: Literal["identity"]
     keras_class = "Identity"
     keeps_input_dtype = True
-    keeps_input_dtype = True
 
 
 # ----- activations -----

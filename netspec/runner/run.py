@@ -164,10 +164,10 @@ class RunFolder:
         One file, renamed into place, so a kill at any moment leaves either the
         previous epoch's state or this one's, never a mix.
         """
-        arrays = {f"model_{i}": np.asarray(v) for i, v in enumerate(_values(model.variables))}
+        arrays = {f"model_{i}": v for i, v in enumerate(_values(model.variables))}
         optimizer = getattr(model, "optimizer", None)
         if optimizer is not None:
-            arrays.update({f"optimizer_{i}": np.asarray(v) for i, v in enumerate(_values(optimizer.variables))})
+            arrays.update({f"optimizer_{i}": v for i, v in enumerate(_values(optimizer.variables))})
         meta = to_json({"epoch": epoch, "history": history})
         with atomic.atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
@@ -196,9 +196,7 @@ class RunFolder:
 
 
 def _values(variables) -> list:
-    import keras
-
-    return [keras.ops.convert_to_numpy(v.value) for v in variables]
+    return [np.asarray(v) for v in variables]  # a copy on the host, on every backend
 
 
 def _count(files, prefix: str) -> int:

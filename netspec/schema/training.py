@@ -174,57 +174,61 @@ class EarlyStopping(SpecModel):
     """Stop when a monitored quantity stops improving."""
 
     type: Literal["early_stopping"]
-    monitor: str = "val_loss"
-    min_delta: float = 0.0
-    patience: int = Field(0, ge=0)
-    mode: Literal["auto", "min", "max"] = "auto"
-    baseline: float | None = None
-    restore_best_weights: bool = False
-    start_from_epoch: int = Field(0, ge=0)
+    monitor: str = Field("val_loss", description="Quantity to monitor, e.g. `val_loss` or `val_accuracy`.")
+    min_delta: float = Field(0.0, description="Smallest change of the monitored quantity that counts as an improvement.")
+    patience: int = Field(0, ge=0, description="Epochs without improvement after which training stops.")
+    mode: Literal["auto", "min", "max"] = Field(
+        "auto", description="Whether improvement means the quantity goes down (`min`) or up (`max`); `auto` infers it from the name.")
+    baseline: float | None = Field(None, description="Stop if the quantity does not improve on this value.")
+    restore_best_weights: bool = Field(False, description="Restore the weights of the best epoch when training stops.")
+    start_from_epoch: int = Field(0, ge=0, description="Epochs to wait before monitoring starts (warm-up).")
 
 
 class ReduceLROnPlateau(SpecModel):
     """Reduce the learning rate when a metric has stopped improving."""
 
     type: Literal["reduce_lr_on_plateau"]
-    monitor: str = "val_loss"
-    factor: float = Field(0.1, gt=0, lt=1)
-    patience: int = Field(10, ge=0)
-    mode: Literal["auto", "min", "max"] = "auto"
-    min_delta: float = 1e-4
-    cooldown: int = Field(0, ge=0)
-    min_lr: float = Field(0.0, ge=0)
+    monitor: str = Field("val_loss", description="Quantity to monitor, e.g. `val_loss`.")
+    factor: float = Field(0.1, gt=0, lt=1, description="Factor the learning rate is multiplied by: new_lr = lr * factor.")
+    patience: int = Field(10, ge=0, description="Epochs without improvement after which the rate is reduced.")
+    mode: Literal["auto", "min", "max"] = Field(
+        "auto", description="Whether improvement means the quantity goes down (`min`) or up (`max`); `auto` infers it from the name.")
+    min_delta: float = Field(1e-4, description="Smallest change of the monitored quantity that counts as an improvement.")
+    cooldown: int = Field(0, ge=0, description="Epochs to wait after a reduction before resuming normal operation.")
+    min_lr: float = Field(0.0, ge=0, description="Lower bound on the learning rate.")
 
 
 class ModelCheckpoint(SpecModel):
     """Save the model during training; by default the best one, as `best.keras` in the run folder."""
 
     type: Literal["model_checkpoint"]
-    filepath: str = "best.keras"
-    monitor: str = "val_loss"
-    save_best_only: bool = True
-    save_weights_only: bool = False
-    mode: Literal["auto", "min", "max"] = "auto"
+    filepath: str = Field("best.keras", description="Where to save, relative to the run folder (`.keras`, or `.weights.h5` for weights only).")
+    monitor: str = Field("val_loss", description="Quantity that decides which model is best.")
+    save_best_only: bool = Field(True, description="Save only when the monitored quantity improves.")
+    save_weights_only: bool = Field(False, description="Save only the weights, not the whole model.")
+    mode: Literal["auto", "min", "max"] = Field(
+        "auto", description="Whether better means lower (`min`) or higher (`max`); `auto` infers it from the name.")
 
 
 class TensorBoard(SpecModel):
     """TensorBoard logs, under `logs/` in the run folder by default."""
 
     type: Literal["tensorboard"]
-    log_dir: str = "logs"
-    histogram_freq: int = Field(0, ge=0)
-    write_graph: bool = True
-    update_freq: Literal["epoch", "batch"] | PositiveInt = "epoch"
-    profile_batch: int = 0
+    log_dir: str = Field("logs", description="Folder of the logs, relative to the run folder.")
+    histogram_freq: int = Field(0, ge=0, description="Epochs between weight histograms; 0 writes none.")
+    write_graph: bool = Field(True, description="Write the model graph.")
+    update_freq: Literal["epoch", "batch"] | PositiveInt = Field(
+        "epoch", description="Write metrics every `epoch`, every `batch`, or every N batches.")
+    profile_batch: int = Field(0, description="Batch to profile; 0 turns profiling off.")
 
 
 class CSVLogger(SpecModel):
     """Stream epoch results to a CSV file (default `training_log.csv` in the run folder)."""
 
     type: Literal["csv_logger"]
-    filename: str = "training_log.csv"
-    separator: str = ","
-    append: bool = False
+    filename: str = Field("training_log.csv", description="CSV file, relative to the run folder.")
+    separator: str = Field(",", description="Column separator.")
+    append: bool = Field(False, description="Append to an existing file instead of overwriting it.")
 
 
 class BackupAndRestore(SpecModel):

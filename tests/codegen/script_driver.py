@@ -13,6 +13,7 @@ import json
 import os
 import runpy
 import sys
+import time
 import traceback
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -58,10 +59,13 @@ def main():
         jobs = json.load(file)
     results = []
     for job in jobs:
+        started = time.perf_counter()
         try:
-            results.append(run(job))
+            result = run(job)
         except BaseException:  # noqa: B036 - SystemExit from a script is a failure to report too
-            results.append({"script": job["script"], "error": traceback.format_exc()})
+            result = {"script": job["script"], "error": traceback.format_exc()}
+        result["seconds"] = round(time.perf_counter() - started, 2)
+        results.append(result)
     modules = sorted(m for m in sys.modules if m.split(".")[0] in ("netspec", "tests"))
     with open(results_file, "w", encoding="utf-8") as file:
         json.dump({"results": results, "netspec_modules": modules}, file)

@@ -190,3 +190,29 @@ def test_npy_features_have_no_labels(tmp_path):
         module["load_data"](str(tmp_path / "f.npy"), SEED)
     with pytest.raises(DataError, match="no labels"):
         runner_splits(spec)
+
+
+@pytest.mark.slow
+def test_other_backends_get_numpy_arrays(tmp_path, monkeypatch):
+    """On JAX or PyTorch the script feeds NumPy arrays, not tf.data (run here by making the script see 'jax')."""
+    import json
+
+    import keras
+
+    spec = spec_with([{"name": "a", "shape": [3]}, {"name": "b", "shape": [2]}],
+                     [{"type": "concatenate", "inputs": ["a", "b"]},
+                      {"type": "dense", "units": 3, "activation": "softmax", "name": "kind"},
+                      {"type": "dense", "units": 1, "inputs": ["concatenate"], "name": "level"}],
+                     {"source": "synthetic", "samples": 24},
+                     loss={"kind": "sparse_categorical_crossentropy", "level": "mse"}, outputs=["kind", "level"])
+    module = script_module(spec, tmp_path)
+    train, _, _ = module["load_data"]("synthetic", SEED)
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    given = module["batches"](train, 8, shuffle=True)
+    assert set(given["x"]) == {"a", "b"} and set(given["y"]) == {"kind", "level"}
+    assert given["batch_size"] == 8 and given["shuffle"] is True
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    module["main"](["--epochs", "1", "--out", str(tmp_path / "run"), "--seed", "1", "--precision", "float32"])
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert {"loss", "kind_loss", "level_loss"} <= set(metrics)
+    keras.backend.clear_session()

@@ -175,3 +175,17 @@ def test_training_needs_data(tmp_path):
     del spec["data"]
     with pytest.raises(DataError, match="--data builtin:digits"):
         train(spec, out=tmp_path / "r", verbose=0)
+
+
+def test_overrides_and_augmentation_that_acts_in_training_only(tmp_path):
+    from netspec.runner import evaluate
+
+    spec = tiny_spec()
+    spec["layers"][:0] = [{"type": "random_flip", "mode": "horizontal", "seed": 3},
+                          {"type": "random_contrast", "factor": 0.5, "seed": 4}]
+    result = train(spec, overrides=["training.epochs=1", "training.batch_size=128"], out=tmp_path / "r", verbose=0)
+    assert result.epochs == 1 and load_spec(result.run_dir / "spec.yaml").training.batch_size == 128
+    x = np.random.default_rng(0).random((4, 8, 8, 1), dtype="float32")
+    assert not np.allclose(result.model(x, training=True), result.model(x, training=False))
+    # Inference leaves the data alone: evaluating twice gives the run's own test metrics.
+    assert evaluate(result.run_dir) == evaluate(result.run_dir) == pytest.approx(result.metrics, abs=1e-6)
