@@ -158,7 +158,7 @@ def _build(keras, spec, graph: Graph):
         tensors[node.name] = list(out) if isinstance(out, list | tuple) else [out]
     outputs = [tensors[ref.name][ref.index] for ref in graph.outputs]
     try:
-        return keras.Model(
+        model = keras.Model(
             inputs=model_inputs[0] if len(model_inputs) == 1 else model_inputs,
             outputs=outputs[0] if len(outputs) == 1 else outputs,
             name=spec.name,
@@ -166,6 +166,24 @@ def _build(keras, spec, graph: Graph):
     except Exception as exc:  # noqa: BLE001
         path = ("outputs",) if spec.outputs is not None else ()
         raise SpecError([_keras_diagnostic(spec, path, f"model `{spec.name}`", exc)]) from exc
+    return refreeze(model)
+
+
+def refreeze(model):
+    """Make `trainable=False` reach the sublayers of frozen layers.
+
+    Keras 3.15 keeps a constructor's `trainable=False` on the layer itself but
+    not on the sublayers it creates later in `build()` (MultiHeadAttention's
+    projections, ConvLSTM cells, the layers inside Bidirectional and
+    TimeDistributed), nor does a saved model reload them frozen; their weights
+    would still train. Setting the flag again after the build propagates it
+    (the setter only walks sublayers on a change, hence True then False).
+    """
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if not layer.trainable:
+            layer.trainable = True
+            layer.trainable = False
+    return model
 
 
 def _keras_diagnostic(spec, path: tuple, what: str, exc: Exception) -> Diagnostic:
@@ -211,7 +229,7 @@ def load_model(path: str | Path):
     import keras
 
     with recursion_headroom(FRAMES_PER_LAYER * _saved_layer_count(path)):
-        return keras.saving.load_model(path)
+        return refreeze(keras.saving.load_model(path))
 
 
 def _saved_layer_count(path: str | Path) -> int:

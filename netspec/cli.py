@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -57,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = verb("build", "compile and save the Keras model")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="model path (.keras)")
+    p.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"],
+                   help="dtype policy the saved model computes in (outputs stay float32)")
 
     verb("expand", "print the spec with blocks, vars and includes expanded")
 
@@ -71,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--export", action="append", default=[], choices=["saved_model", "tflite"])
 
     p = verb("evaluate", "evaluate a spec's or saved model's metrics on data", sets=True)
-    p.add_argument("--data", metavar="SOURCE", required=True)
+    p.add_argument("--data", metavar="SOURCE", help="data to evaluate on (default for a run folder: its test split)")
     p.add_argument("--out", metavar="DIR", help="where to write metrics.json")
 
     p = verb("predict", "write predictions of a saved model", sets=False)
@@ -81,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # TensorFlow's C++ start-up chatter (CUDA probes, CPU-feature notes) buries netspec's own output.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = _parser().parse_args(argv)
     try:
         return _VERBS[args.verb](args)
@@ -156,12 +161,18 @@ def _generate(args) -> int:
 
 
 def _build(args) -> int:
-    from netspec.build import build_model, save_model
+    from netspec.build import build_model, describe_model, save_model
     from netspec.load import load_spec
 
-    model = build_model(load_spec(args.spec, overrides=args.overrides))
+    spec = load_spec(args.spec, overrides=args.overrides)
+    if args.precision not in (None, "float32"):
+        import keras
+
+        keras.config.set_dtype_policy(args.precision)
+    model = build_model(spec)
     save_model(model, args.output)
     print(f"wrote {args.output} ({model.count_params():,} parameters)")
+    print("\n".join(describe_model(model).splitlines()[-2:]))
     return EXIT_OK
 
 

@@ -753,13 +753,8 @@ FRAME_TYPES = [kind for kind in GENERATORS if kind not in ("bidirectional", "tim
 INT_TYPES = [kind for kind, cls in LAYER_TYPES.items() if cls.keeps_input_dtype] + ["embedding"]
 
 
-# Keras 3.15 leaves the sublayers of these layers trainable when `trainable=False` is only a
-# constructor argument (sublayers made in `build`, a ConvLSTM's cell, a wrapper's copies of its
-# layer): the model then trains weights that netspec reports frozen. That is a netspec bug, pinned by
-# test_differential's strict xfail `test_frozen_layers_with_sublayers_are_frozen_in_keras`; until it is
-# fixed, random specs do not freeze these types.
-NOT_YET_FREEZABLE = {"multi_head_attention", "conv_lstm1d", "conv_lstm2d", "conv_lstm3d", "bidirectional",
-                     "time_distributed"}
+# Every type may be frozen (netspec.build.refreeze makes Keras's sublayers follow); kept as a hook.
+NOT_YET_FREEZABLE: set[str] = set()
 
 
 def freeze_sometimes(draw, layer: dict) -> None:

@@ -1,6 +1,5 @@
-from keras_compare import assert_matches_keras
-
 from conftest import SPECS
+from keras_compare import assert_matches_keras
 
 
 def test_mnist_convnet_matches_keras():

@@ -97,10 +97,8 @@ def _one_layer(shape, layer: dict) -> dict:
 
 # `trainable: false` is lowered to Keras's constructor argument, which Keras 3.15 does not pass on to
 # sublayers made later: the attention's projections (made in `build`), a ConvLSTM's cell, a wrapper's
-# layer and its copies. `layer.trainable_weights` is then empty, but `model.trainable_weights` (what the
-# optimizer updates and `model.summary()` counts) holds them all: Keras trains weights netspec reports
-# as frozen. The fix belongs to the Keras stage (freeze the built layer and its sublayers); when it
-# lands, these pass, and strategies.NOT_YET_FREEZABLE must be emptied.
+# layer and its copies. Without netspec.build.refreeze, `model.trainable_weights` (what the optimizer
+# updates) would hold them all while netspec reports them frozen: a regression test for that fix.
 FROZEN_WITH_SUBLAYERS = {
     "multi_head_attention": _one_layer([3, 2], {"type": "multi_head_attention", "num_heads": 1, "key_dim": 2,
                                                 "trainable": False}),
@@ -115,7 +113,6 @@ FROZEN_WITH_SUBLAYERS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="netspec bug: Keras's trainable=False argument leaves sublayers trainable")
 @pytest.mark.parametrize("spec", FROZEN_WITH_SUBLAYERS.values(), ids=FROZEN_WITH_SUBLAYERS.keys())
 def test_frozen_layers_with_sublayers_are_frozen_in_keras(spec):
     check(spec)

@@ -28,6 +28,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 TEXT_SUFFIXES = (".txt",)
 SPARSE_LOSSES = ("sparse_categorical_crossentropy",)
 ONE_HOT_LOSSES = ("categorical_crossentropy", "categorical_focal_crossentropy", "categorical_hinge")
+BINARY_LOSSES = ("binary_crossentropy", "binary_focal_crossentropy", "bce", "hinge", "squared_hinge")
 _NUMERIC_INPUTS = ("float32", "float16", "bfloat16", "float64", "int32", "int64", "uint8", "bool")
 
 
@@ -81,17 +82,12 @@ def spec_signature(spec) -> Signature:
 
 def model_signature(model) -> Signature:
     """Inputs and outputs of a Keras model (for `evaluate` and `predict` of a saved model)."""
-    inputs = tuple(Port(_tensor_name(t), tuple(t.shape[1:]), _dtype_name(t.dtype)) for t in model.inputs)
+    inputs = tuple(Port(t.name, tuple(t.shape[1:]), _dtype_name(t.dtype)) for t in model.inputs)
     loss = getattr(model, "loss", None)
     outputs = []
     for name, tensor in zip(model.output_names, model.outputs):
         outputs.append(Port(name, tuple(tensor.shape[1:]), "float32", _keras_loss_name(loss, name)))
     return Signature(inputs, tuple(outputs))
-
-
-def _tensor_name(tensor) -> str:
-    history = getattr(tensor, "_keras_history", None)
-    return history.operation.name if history is not None else tensor.name
 
 
 def _dtype_name(dtype) -> str:
@@ -418,7 +414,7 @@ def _synthetic(signature: Signature, options: Data, seed: int) -> Raw:
             labels[port.name] = rng.integers(0, classes, size=(n, *shape[:-1])).astype("int32")
         elif port.loss in ONE_HOT_LOSSES:
             labels[port.name] = np.eye(shape[-1], dtype="float32")[rng.integers(0, shape[-1], size=(n, *shape[:-1]))]
-        elif port.loss and "binary" in port.loss or port.loss in ("bce",):
+        elif port.loss in BINARY_LOSSES:
             labels[port.name] = rng.integers(0, 2, size=(n, *shape)).astype("float32")
         else:
             labels[port.name] = rng.random((n, *shape), dtype="float32")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -77,12 +78,15 @@ def load_export(path: Path):
 
 
 def _tflite_interpreter(path: Path):
+    """LiteRT's interpreter where installed, else TensorFlow's own (deprecated, still shipped with 2.21)."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         import tensorflow as tf
 
-        Interpreter = tf.lite.Interpreter  # noqa: N806
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return tf.lite.Interpreter(model_path=str(path))
     return Interpreter(model_path=str(path))
 
 

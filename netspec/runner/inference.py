@@ -23,7 +23,7 @@ def _is_run(path: Path) -> bool:
     return path.is_dir() and (path / RUN_FILE).exists()
 
 
-def _open_model(target, overrides: Iterable[str] = ()):
+def _open_model(target):
     """(model, spec or None, run folder or None) for a run folder, a .keras file or a spec."""
     import keras
 
@@ -61,16 +61,16 @@ def _read(source: str, signature, *, labels_required: bool, seed: int = 0) -> da
 
 
 def evaluate(spec_or_model, *, data: str | None = None, out: str | os.PathLike | None = None,
-             overrides: Iterable[str] = (), batch_size: int | None = None, verbose: int | None = None) -> dict:
+             overrides: Iterable[str] = (), batch_size: int | None = None) -> dict:
     """Metrics of a run folder's model, a .keras model, or a spec's (untrained) model, on `data`.
 
     `data` is read whole (no splits). Without it, a run folder is evaluated on its own held-out test
     split (the same samples as at the end of training). Writes `metrics.json` into `out` if given.
     """
-    model, spec, run = _open_model(spec_or_model, overrides)
+    model, spec, run = _open_model(spec_or_model)
     if model is None:
         model, spec = _spec_model(spec, overrides)
-    if getattr(model, "compiled_loss", None) is None and getattr(model, "_compile_loss", None) is None:
+    if not model.compiled or model.loss is None:
         if spec is None:
             raise UsageError("the model was saved without a loss; evaluate its spec or run folder instead")
         from netspec.runner.compile import compile_model
@@ -83,7 +83,7 @@ def evaluate(spec_or_model, *, data: str | None = None, out: str | os.PathLike |
     elif run is not None:
         seed = run.read_json(RUN_FILE)["seed"]
         splits = data_module.load_splits(spec, spec.data, signature, seed=seed)
-        arrays = splits.test or splits.validation
+        arrays = splits.test if splits.test is not None else splits.validation
         if arrays is None:
             raise UsageError(f"the run in {str(run.path)!r} held out no test data; give --data")
     else:

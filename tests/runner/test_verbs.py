@@ -94,6 +94,16 @@ def test_cli_evaluate_and_predict(run, tmp_path, capsys):
     args = fit_arguments(Arrays({"image": x}, {"digit": y.astype("int32")}), batch_size=64, shuffle=False, seed=0,
                          training=False)
     assert metrics == pytest.approx(run.model.evaluate(**args, verbose=0, return_dict=True), abs=1e-5)
+    assert main(["evaluate", str(run.run_dir)]) == 0  # the run's own test split
+    assert json.loads(capsys.readouterr().out) == pytest.approx(run.metrics, abs=1e-6)
     out = tmp_path / "preds.npy"
     assert main(["predict", str(run.run_dir / "model.keras"), "--data", "builtin:digits", "-o", str(out)]) == 0
     assert np.load(out).shape == (1797, 10)
+
+
+def test_evaluate_an_uncompiled_model_file(tmp_path):
+    from netspec import build_model
+
+    build_model(tiny_spec()).save(tmp_path / "m.keras")
+    with pytest.raises(UsageError, match="saved without a loss"):
+        evaluate(tmp_path / "m.keras", data="builtin:digits")

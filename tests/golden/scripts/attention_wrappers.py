@@ -405,8 +405,8 @@ def main(argv=None):
     parser.add_argument(
         "--seed",
         type=int,
-        default=0,
-        help="seed of weights, shuffling, test split (default: %(default)s)",
+        default=None,
+        help="seed of weights, shuffling, splits (default: the spec's, or random)",
     )
     args = parser.parse_args(argv)
 

@@ -442,7 +442,7 @@ def main(argv=None):
         "--seed",
         type=int,
         default=1,
-        help="seed of weights, shuffling, test split (default: %(default)s)",
+        help="seed of weights, shuffling, splits (default: the spec's, or random)",
     )
     args = parser.parse_args(argv)
 
