@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from netspec.errors import Diagnostic, SpecError
 from netspec.schema.training import OPTIMIZERS, Optimizer, Schedule, Training
+from netspec.source import format_path
 
 
 def snake_case(name: str) -> str:
@@ -71,15 +73,27 @@ def make_metrics(metrics, output_names: list[str]):
     return listed(metrics)
 
 
-def compile_model(model, training: Training, *, jit_compile="auto", steps_per_execution: int = 1) -> None:
+def compile_model(model, training: Training, *, source=None, jit_compile="auto", steps_per_execution: int = 1) -> None:
     """Compile with the spec's optimizer, loss and metrics; Keras wraps the optimizer for loss scaling
-    under mixed_float16 (`auto_scale_loss`)."""
+    under mixed_float16 (`auto_scale_loss`). Arguments Keras refuses are a SpecError at their place."""
     names = list(model.output_names)
     model.compile(
-        optimizer=make_optimizer(training.optimizer),
-        loss=make_loss(training.loss, names),
-        metrics=make_metrics(training.metrics, names),
+        optimizer=_made("optimizer", lambda: make_optimizer(training.optimizer), source),
+        loss=_made("loss", lambda: make_loss(training.loss, names), source),
+        metrics=_made("metrics", lambda: make_metrics(training.metrics, names), source),
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
         auto_scale_loss=True,
     )
+
+
+def _made(key: str, make, source):
+    try:
+        return make()
+    except (TypeError, ValueError) as exc:
+        path = ("training", key)
+        message = f"Keras cannot make this {key}: {exc}"
+        hint = "check the argument names against the Keras documentation of the class"
+        diagnostic = source.diagnostic(path, message, hint) if source is not None else \
+            Diagnostic(message, format_path(path), hint=hint)
+        raise SpecError([diagnostic]) from exc

@@ -188,6 +188,14 @@ class RunFolder:
             _assign(optimizer.variables, optimizer_arrays, "optimizer")
         return meta["epoch"], meta["history"]
 
+    @staticmethod
+    def delete_state(path: Path) -> None:
+        """Remove the resume state, and its folder when nothing else is in it."""
+        if path.exists():
+            path.unlink()
+        if path.parent.exists() and not any(path.parent.iterdir()):
+            path.parent.rmdir()
+
     def remove_stale_temporaries(self) -> None:
         """Temporary files a killed run left behind (atomic writes that never finished)."""
         for tmp in self.path.rglob(".*.tmp*"):

@@ -76,8 +76,8 @@ def train(
     loaded = load_spec(spec, overrides=overrides)
     spec_data = _resolved_data(loaded, data=data, epochs=epochs, batch_size=batch_size, precision=precision,
                                seed=seed)
-    return _run(load_spec(spec_data), spec_data, Session(out=out, runs_root=runs_root, execution=execution),
-                export=list(export), verbose=verbose)
+    session = Session(out=out, runs_root=runs_root, execution=execution, source=loaded.source)
+    return _run(load_spec(spec_data), spec_data, session, export=list(export), verbose=verbose)
 
 
 @dataclass
@@ -89,6 +89,7 @@ class Session:
     execution: Any = None
     run: RunFolder | None = None
     previous: dict | None = None  # run.json of the run being resumed
+    source: Any = None  # where the spec was written, for located errors
 
 
 def _resolved_data(loaded, *, data, epochs, batch_size, precision, seed) -> dict:
@@ -132,13 +133,20 @@ def _resume(resume, *, epochs, export, verbose, conflicting) -> TrainResult:
     spec_data = yaml.safe_load(run.spec_file.read_text(encoding="utf-8"))
     run.remove_stale_temporaries()
     if epochs is not None and epochs != spec_data["training"].get("epochs"):
+        if previous.get("status") == "finished":
+            backup = cb.backup_settings(load_spec(spec_data).training.callbacks)
+            if not run.state_file(backup.backup_dir).exists():
+                raise UsageError(f"the run in {str(run.path)!r} finished and its resume state was deleted, so it "
+                                 "cannot go on for more epochs; train anew, or keep the state next time with "
+                                 "`callbacks: [{type: backup_and_restore, delete_checkpoint: false}]`")
+            previous["status"] = "running"  # more epochs for a finished run
         spec_data["training"]["epochs"] = epochs
         run.write_spec(spec_data)
-        previous["status"] = "running"  # more epochs for a finished run
     if previous.get("status") == "finished":
         _say(verbose, f"{run.path} finished already ({previous.get('epochs_run')} epochs); nothing to resume")
         return _finished_result(run, previous, export, verbose)
-    return _run(load_spec(spec_data), spec_data, Session(run=run, previous=previous), export=export, verbose=verbose)
+    spec = load_spec(run.spec_file)  # from the file, so that errors point into it
+    return _run(spec, spec_data, Session(run=run, previous=previous), export=export, verbose=verbose)
 
 
 def _run(spec, spec_data: dict, session: Session, *, export: list[str], verbose) -> TrainResult:
@@ -161,13 +169,8 @@ def _run(spec, spec_data: dict, session: Session, *, export: list[str], verbose)
     with dtype_policy(policy):
         keras.utils.set_random_seed(seed)
         signature = data_module.spec_signature(spec)
-        splits = data_module.load_splits(spec, spec.data, signature, seed=seed)  # data errors before any file
-        run = session.run
-        if run is None:
-            run = RunFolder.create(spec.name, session.out, session.runs_root)
-            run.write_spec(spec_data)
-        state_path = run.state_file(backup.backup_dir)
-
+        # Data, model and compilation errors all come before the run folder exists.
+        splits = data_module.load_splits(spec, spec.data, signature, seed=seed)
         model = build_model(spec)
         if previous:
             execution = Execution(**previous["execution"])
@@ -175,8 +178,14 @@ def _run(spec, spec_data: dict, session: Session, *, export: list[str], verbose)
             requested = session.execution if session.execution is not None else getattr(training, "execution", None)
             execution = choose_execution(requested, spec, device=device, backend=backend,
                                          steps_per_epoch=math.ceil(len(splits.train) / training.batch_size))
-        compile_model(model, training, jit_compile=execution.jit_compile,
+        compile_model(model, training, source=session.source or spec.source, jit_compile=execution.jit_compile,
                       steps_per_execution=execution.steps_per_execution)
+
+        run = session.run
+        if run is None:
+            run = RunFolder.create(spec.name, session.out, session.runs_root)
+            run.write_spec(spec_data)
+        state_path = run.state_file(backup.backup_dir)
         initial_epoch, history = 0, {}
         if previous and state_path.exists():
             initial_epoch, history = run.load_state(state_path, model)
@@ -199,7 +208,7 @@ def _run(spec, spec_data: dict, session: Session, *, export: list[str], verbose)
         callbacks = cb.spec_callbacks(training.callbacks, run, history=history, resuming=bool(previous))
         if not cb.has_tensorboard(training.callbacks):
             callbacks.append(cb.scalar_log(run / "logs"))
-        recorder = cb.recorder(run, state_path, history)
+        recorder = cb.recorder(run, state_path, history)  # after the spec's: it records what they add to the logs
         callbacks.append(recorder)
         if verbose != 0 and not interactive:
             callbacks.append(cb.epoch_line(training.epochs))
@@ -223,6 +232,8 @@ def _run(spec, spec_data: dict, session: Session, *, export: list[str], verbose)
             metrics = {k: float(v) for k, v in model.evaluate(**test, verbose=0, return_dict=True).items()}
             _say(verbose, "test: " + " - ".join(f"{k}: {v:.4g}" for k, v in metrics.items()))
 
+    # The model and every file first; run.json says "finished" only once they are all in place, and the
+    # resume state goes last, so that a kill at any point here leaves a run that --resume completes.
     history = recorder.history
     _save_model(model, run.model_file)
     run.write_history(history)
@@ -238,10 +249,8 @@ def _run(spec, spec_data: dict, session: Session, *, export: list[str], verbose)
         "exports": {k: str(v) for k, v in exports.items()},
     })
     run.write_json(RUN_FILE, info)
-    if backup.delete_checkpoint and state_path.exists():
-        state_path.unlink()
-        if not any(state_path.parent.iterdir()):
-            state_path.parent.rmdir()
+    if backup.delete_checkpoint:
+        run.delete_state(state_path)
     return TrainResult(run.path, metrics, history, model, policy, execution, device, exports, fit_seconds,
                        samples_per_second)
 

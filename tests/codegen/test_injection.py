@@ -65,8 +65,11 @@ def hostile_spec(payload: str) -> dict:
 
 
 def runnable_spec(payload: str) -> dict:
-    """The hostile spec with only the callbacks that can run with any file name inside the run folder."""
+    """The hostile spec as far as Keras takes any string: callbacks writing in the run folder, and no
+    loss or metric names (TensorFlow makes them scope names, which allow only [A-Za-z0-9_.\\/>-])."""
     spec = hostile_spec(payload)
+    spec["training"]["loss"] = "sparse_categorical_crossentropy"
+    spec["training"]["metrics"] = ["accuracy"]
     spec["training"]["callbacks"] = [
         {"type": "early_stopping", "monitor": payload},
         {"type": "csv_logger", "filename": payload + ".csv"},

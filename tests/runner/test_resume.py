@@ -83,3 +83,14 @@ def test_resume_refuses_new_settings(tmp_path):
     (tmp_path / "run.json").write_text("{}")
     with pytest.raises(UsageError, match="leave out data, batch_size"):
         train(None, resume=tmp_path, data="builtin:digits", batch_size=4, verbose=0)
+
+
+def test_more_epochs_for_a_finished_run(tmp_path):
+    keep = tiny_spec(epochs=2, callbacks=[{"type": "backup_and_restore", "delete_checkpoint": False}])
+    first = train(keep, out=tmp_path / "kept", verbose=0)
+    longer = train(None, resume=tmp_path / "kept", epochs=3, verbose=0)
+    assert longer.epochs == 3 and longer.history["loss"][:2] == first.history["loss"]
+    assert int(longer.model.optimizer.iterations) == 3 * -(-1294 // 64)
+    train(tiny_spec(epochs=1), out=tmp_path / "deleted", verbose=0)
+    with pytest.raises(UsageError, match="resume state was deleted"):
+        train(None, resume=tmp_path / "deleted", epochs=2, verbose=0)

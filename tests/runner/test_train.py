@@ -189,3 +189,14 @@ def test_overrides_and_augmentation_that_acts_in_training_only(tmp_path):
     assert not np.allclose(result.model(x, training=True), result.model(x, training=False))
     # Inference leaves the data alone: evaluating twice gives the run's own test metrics.
     assert evaluate(result.run_dir) == evaluate(result.run_dir) == pytest.approx(result.metrics, abs=1e-6)
+
+
+def test_arguments_keras_refuses_are_located_spec_errors(tmp_path):
+    from netspec import SpecError
+
+    spec = tiny_spec()
+    spec["training"]["loss"] = {"type": "sparse_categorical_crossentropy", "from_logit": True}
+    with pytest.raises(SpecError) as info:
+        train(spec, out=tmp_path / "r", verbose=0)
+    assert info.value.diagnostics[0].path == "training.loss" and "from_logit" in info.value.diagnostics[0].message
+    assert not (tmp_path / "r").exists()
