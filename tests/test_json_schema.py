@@ -57,8 +57,19 @@ def test_it_holds_every_layer_type_at_top_level_and_inside_wrappers():
     unions = [u for u in _find(SCHEMA, "discriminator") if "mapping" in u["discriminator"]]
     layer_unions = [set(u["discriminator"]["mapping"]) for u in unions if "dense" in u["discriminator"]["mapping"]]
     assert layer_unions and all(tags == set(LAYER_TYPES) for tags in layer_unions)
-    items = SCHEMA["properties"]["layers"]["items"]
-    assert set(items["discriminator"]["mapping"]) == set(LAYER_TYPES)
+    layer_union, *composition = SCHEMA["properties"]["layers"]["items"]["anyOf"]
+    assert set(layer_union["discriminator"]["mapping"]) == set(LAYER_TYPES)
+    # block uses and the built-in stacks, expanded before validation
+    assert {entry["properties"]["type"].get("const") or tuple(entry["properties"]["type"].get("enum", ()))
+            for entry in composition}
+
+
+def test_composed_specs_as_written_are_accepted():
+    for path in sorted((ROOT / "examples").glob("*.yaml")):
+        data = yaml.safe_load(path.read_text())
+        if "layers" in data:
+            errors = [e.message for e in jsonschema.Draft202012Validator(SCHEMA).iter_errors(data)]
+            assert errors == [], path
 
 
 def test_every_field_has_a_description():

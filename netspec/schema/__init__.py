@@ -404,7 +404,33 @@ def json_schema() -> dict:
     schema["properties"]["data"]["anyOf"].insert(
         0, {"type": "string", "description": "Shorthand for `{source: ...}`, e.g. `builtin:digits`."})
     schema["properties"].update(_COMPOSITION_SCHEMA)
+    _allow_composition(schema)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+_PLACEHOLDER = {"type": "string", "pattern": r"^\$\{[A-Za-z_][A-Za-z0-9_.]*\}$",
+                "description": "A `${var}` or block parameter, substituted before validation."}
+
+
+def _allow_composition(schema: dict) -> None:
+    """Let editors accept specs as written: block uses and stacks in `layers`, `${name}` for any number."""
+    from netspec.compose import layer_json_schemas
+
+    layers = schema["properties"]["layers"]
+    layers["items"] = {"anyOf": [layers["items"], *layer_json_schemas().values()]}
+
+    def visit(node):
+        if isinstance(node, dict):
+            for value in node.values():
+                visit(value)
+            if node.get("type") in ("integer", "number", "boolean") and "anyOf" not in node:
+                kept = {k: node.pop(k) for k in list(node) if k not in ("description", "title", "default")}
+                node["anyOf"] = [kept, _PLACEHOLDER]
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(schema)
 
 
 def _tagged_unions(node):
