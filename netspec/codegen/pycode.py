@@ -200,6 +200,8 @@ def width(text: str) -> int:
     Deciding to split on this bound is always safe: a split ruff would not
     have made is kept anyway, thanks to its magic trailing commas.
     """
+    if text.isascii():
+        return len(text)
     return sum(1 if ord(char) < 128 else 2 for char in text)
 
 

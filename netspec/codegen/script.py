@@ -305,14 +305,9 @@ def _validation_split(spec) -> float:
 def _execution(training, tuned: dict | None) -> dict:
     """jit_compile, steps_per_execution, precision: a tuned run's, else the spec's explicit ones, else auto."""
     settings = {"jit_compile": "auto", "steps_per_execution": "auto", "precision": training.precision}
+    # `training.execution`: auto, tuned (measured by each run: a script without --tuned-from keeps auto), or
+    # explicit {jit_compile, steps_per_execution}.
     explicit = getattr(training, "execution", None)
-    if isinstance(explicit, str):  # `auto`, `tuned` (measured per run: the script keeps auto), or `key=value,...`
-        from netspec.runner.execution import parse_execution
-
-        try:
-            explicit = parse_execution(explicit)
-        except UsageError as exc:
-            raise SpecError([Diagnostic(str(exc), "training.execution")]) from None
     for key in ("jit_compile", "steps_per_execution"):
         value = explicit.get(key) if isinstance(explicit, dict) else getattr(explicit, key, None)
         if value is not None:
