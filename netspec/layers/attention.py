@@ -27,12 +27,6 @@ from netspec.layers.base import (
 )
 from netspec.layers.core import Axis
 
-_OBJECTS = {
-    "kernel_initializer": "initializers", "bias_initializer": "initializers",
-    "kernel_regularizer": "regularizers", "bias_regularizer": "regularizers",
-    "activity_regularizer": "regularizers",
-    "kernel_constraint": "constraints", "bias_constraint": "constraints",
-}
 _ROLES = ("query", "value", "key")
 
 
@@ -91,7 +85,6 @@ class MultiHeadAttention(Layer):
     call_convention = "attention"
     min_inputs = 1
     max_inputs = 3
-    object_fields = _OBJECTS
 
     @model_validator(mode="after")
     def _check_flash(self):

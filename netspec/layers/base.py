@@ -175,7 +175,14 @@ class KerasCall:
         return dict(self.kwargs)
 
 
-def _keras_object(kind: str, table: dict[str, str]):
+@dataclass(frozen=True)
+class KerasModule:
+    """Marks a field whose value is a Keras object of `keras.<name>` (lowered by `lower_object`)."""
+
+    name: str
+
+
+def _keras_object(kind: str, table: dict[str, str], module: str):
     scalar = (int, float, str, bool, type(None))
 
     def check(value):
@@ -201,12 +208,12 @@ def _keras_object(kind: str, table: dict[str, str]):
         {"type": "object", "properties": {"type": {"enum": list(table)}}, "required": ["type"]},
         {"type": "null"},
     ]}
-    return Annotated[Any, PlainValidator(check), WithJsonSchema(schema)]
+    return Annotated[Any, PlainValidator(check), WithJsonSchema(schema), KerasModule(module)]
 
 
-Initializer = _keras_object("initializer", INITIALIZERS)
-Regularizer = _keras_object("regularizer", REGULARIZERS)
-Constraint = _keras_object("constraint", CONSTRAINTS)
+Initializer = _keras_object("initializer", INITIALIZERS, "initializers")
+Regularizer = _keras_object("regularizer", REGULARIZERS, "regularizers")
+Constraint = _keras_object("constraint", CONSTRAINTS, "constraints")
 _OBJECT_TABLES = {"initializers": INITIALIZERS, "regularizers": REGULARIZERS, "constraints": CONSTRAINTS}
 
 
@@ -246,7 +253,7 @@ class Layer(SpecModel):
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int] = 1
     # Fields whose values are Keras objects: lowered through `lower_object`.
-    object_fields: ClassVar[dict[str, str]] = {}
+    object_fields: ClassVar[dict[str, str]] = {}  # derived from the field types, see below
     # Fields of the spec that are not constructor arguments.
     spec_only_fields: ClassVar[frozenset[str]] = frozenset({"type", "inputs", "name", "trainable"})
     # Whether the output has the (first) input's dtype: layers that only move values (reshape,
@@ -254,6 +261,15 @@ class Layer(SpecModel):
     keeps_input_dtype: ClassVar[bool] = False
 
     # --- shapes ---
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs):
+        super().__pydantic_init_subclass__(**kwargs)
+        # Fields typed Initializer / Regularizer / Constraint lower to Keras objects.
+        cls.object_fields = {
+            name: meta.name for name, info in cls.model_fields.items()
+            for meta in info.metadata if isinstance(meta, KerasModule)
+        }
 
     def infer(self, inputs: list[Shape]) -> Inference:  # pragma: no cover - every type overrides
         raise NotImplementedError(f"{type(self).__name__} has no shape rule")

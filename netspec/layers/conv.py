@@ -137,24 +137,6 @@ OutputPadding = Annotated[
     ]}),
 ]
 
-_KERNEL = {
-    "kernel_initializer": "initializers", "kernel_regularizer": "regularizers", "kernel_constraint": "constraints",
-}
-_DEPTHWISE = {
-    "depthwise_initializer": "initializers", "depthwise_regularizer": "regularizers",
-    "depthwise_constraint": "constraints",
-}
-_POINTWISE = {
-    "pointwise_initializer": "initializers", "pointwise_regularizer": "regularizers",
-    "pointwise_constraint": "constraints",
-}
-_BIAS = {
-    "bias_initializer": "initializers", "bias_regularizer": "regularizers", "bias_constraint": "constraints",
-    "activity_regularizer": "regularizers",
-}
-CONV_OBJECTS = {**_KERNEL, **_BIAS}
-
-
 # ----- the shared machinery -----
 
 
@@ -229,7 +211,6 @@ class _Conv(_BaseConv):
     kernel_constraint: Constraint = Field(None, description="Constraint on the kernel.")
     bias_constraint: Constraint = Field(None, description="Constraint on the bias.")
 
-    object_fields = CONV_OBJECTS
 
     @model_validator(mode="after")
     def _check_args(self):
@@ -307,7 +288,6 @@ class _ConvTranspose(_BaseConv):
     kernel_constraint: Constraint = Field(None, description="Constraint on the kernel.")
     bias_constraint: Constraint = Field(None, description="Constraint on the bias.")
 
-    object_fields = CONV_OBJECTS
 
     @model_validator(mode="after")
     def _check_args(self):
@@ -396,7 +376,6 @@ class _SeparableConv(_BaseConv):
     pointwise_constraint: Constraint = Field(None, description="Constraint on the pointwise kernel.")
     bias_constraint: Constraint = Field(None, description="Constraint on the bias.")
 
-    object_fields = {**_DEPTHWISE, **_POINTWISE, **_BIAS}
 
     def infer(self, inputs):
         (shape,) = inputs
@@ -445,7 +424,6 @@ class _DepthwiseConv(_BaseConv):
     depthwise_constraint: Constraint = Field(None, description="Constraint on the depthwise kernel.")
     bias_constraint: Constraint = Field(None, description="Constraint on the bias.")
 
-    object_fields = {**_DEPTHWISE, **_BIAS}
 
     def infer(self, inputs):
         (shape,) = inputs

@@ -23,13 +23,6 @@ from netspec.layers.base import (
     product,
 )
 
-_OBJECTS = {
-    "kernel_initializer": "initializers", "bias_initializer": "initializers",
-    "kernel_regularizer": "regularizers", "bias_regularizer": "regularizers",
-    "activity_regularizer": "regularizers",
-    "kernel_constraint": "constraints", "bias_constraint": "constraints",
-}
-
 # Numbers: an int is accepted, a bool or a string is not.
 Number = Annotated[float, Strict()]
 NonNegativeFloat = Annotated[float, Strict(), Field(ge=0.0)]
@@ -139,7 +132,6 @@ class Dense(Layer):
         None, description="LoRA scale numerator (the update is scaled by lora_alpha / lora_rank); default: lora_rank.")
 
     keras_class = "Dense"
-    object_fields = _OBJECTS
 
     @model_validator(mode="after")
     def _check_lora(self):
@@ -189,8 +181,6 @@ class Embedding(Layer):
         None, description="LoRA scale numerator (the update is scaled by lora_alpha / lora_rank); default: lora_rank.")
 
     keras_class = "Embedding"
-    object_fields = {"embeddings_initializer": "initializers", "embeddings_regularizer": "regularizers",
-                     "embeddings_constraint": "constraints"}
 
     @model_validator(mode="after")
     def _check_lora(self):
@@ -282,8 +272,6 @@ class PReLU(Layer):
         "e.g. [1, 2] for one slope per channel of an image.")
 
     keras_class = "PReLU"
-    object_fields = {"alpha_initializer": "initializers", "alpha_regularizer": "regularizers",
-                     "alpha_constraint": "constraints"}
 
     def infer(self, inputs):
         (shape,) = inputs

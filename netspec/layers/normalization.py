@@ -17,11 +17,6 @@ from netspec.layers.core import Axes, Axis, known_dims, resolve_axes
 PositiveFloat = Annotated[float, Strict(), Field(gt=0.0)]
 Momentum = Annotated[float, Strict(), Field(ge=0.0, le=1.0)]
 
-_AFFINE_OBJECTS = {
-    "beta_initializer": "initializers", "gamma_initializer": "initializers",
-    "beta_regularizer": "regularizers", "gamma_regularizer": "regularizers",
-    "beta_constraint": "constraints", "gamma_constraint": "constraints",
-}
 
 # Forward FLOPs per input element, at inference. Batch normalization folds its
 # statistics into one multiply-add; the others compute statistics per sample.
@@ -54,7 +49,6 @@ class _AffineNormalization(Layer):
     beta_constraint: Constraint = Field(None, description="Constraint on beta.")
     gamma_constraint: Constraint = Field(None, description="Constraint on gamma.")
 
-    object_fields = _AFFINE_OBJECTS
 
     def _affine(self, size: int) -> int:
         return size * (int(self.center) + int(self.scale))
@@ -94,8 +88,6 @@ class BatchNormalization(_AffineNormalization):
                                "(TensorFlow backend only).")
 
     keras_class = "BatchNormalization"
-    object_fields = {**_AFFINE_OBJECTS, "moving_mean_initializer": "initializers",
-                     "moving_variance_initializer": "initializers"}
 
     @model_validator(mode="after")
     def _check_renorm(self):

@@ -33,14 +33,6 @@ from netspec.layers.base import (
 )
 from netspec.layers.conv import join_channels
 
-RNN_OBJECTS = {
-    "kernel_initializer": "initializers", "recurrent_initializer": "initializers",
-    "bias_initializer": "initializers",
-    "kernel_regularizer": "regularizers", "recurrent_regularizer": "regularizers",
-    "bias_regularizer": "regularizers", "activity_regularizer": "regularizers",
-    "kernel_constraint": "constraints", "recurrent_constraint": "constraints", "bias_constraint": "constraints",
-}
-
 
 def sequence_input(shape, layer: str) -> tuple:
     """(timesteps, features) of an RNN's input, or a mismatch with the usual fix."""
@@ -107,7 +99,6 @@ class _RecurrentBase(Layer):
     go_backwards: bool = Field(False, description="Process the input sequence backwards.")
     stateful: bool = Field(False, description="Not supported: stateful RNNs need a fixed batch size.")
 
-    object_fields = RNN_OBJECTS
     # Number of state tensors (h; h and c for the LSTMs).
     states: ClassVar[int] = 1
 
