@@ -7,8 +7,16 @@ convolutional nets down by about 1.2x once compiled, and compiling costs
 a whole digits run), so it is off on CPUs with TensorFlow; on GPUs and on
 the JAX and PyTorch backends Keras's own `auto` stands. Running several
 steps per call of the compiled function (`steps_per_execution`) saves the
-Python overhead of small steps on every backend. `tuned` (measuring the
-candidates) builds on this module.
+Python overhead of small steps on every backend.
+
+`tuned` measures instead (netspec/runner/tuning.py): `choose_execution`
+returns the auto settings with mode `tuned`, the trainer times the candidates
+and trains with the fastest. `auto` does the same for a run long enough to
+repay the trials: at least AUTO_TUNE_MIN_STEPS training steps (epochs x steps
+per epoch). A trial costs a compilation (1-3 s for small models here, more
+under XLA) and 64 steps; against 50,000 steps of even a 1 ms step (50 s) the
+baseline trial stays within the 5% trial budget, and tuning.py skips the
+candidates that would not.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ from netspec.errors import UsageError
 
 # Steps run by one call of the compiled train function under `auto`.
 AUTO_STEPS_PER_EXECUTION = 32
+# Under `auto`, runs of at least this many training steps are tuned (see the module's docstring).
+AUTO_TUNE_MIN_STEPS = 50_000
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,8 @@ def parse_execution(value) -> dict:
     """`auto`, `tuned`, a mapping, or `jit_compile=false,steps_per_execution=8` -> {mode, settings...}."""
     if value is None:
         return {"mode": "auto"}
+    if hasattr(value, "model_dump"):  # the spec's `training.execution` settings
+        value = {k: v for k, v in value.model_dump().items() if v is not None}
     if isinstance(value, dict):
         settings = dict(value)
     elif value in ("auto", "tuned"):
@@ -75,14 +87,19 @@ def auto_execution(spec, *, device, backend: str, steps_per_epoch: int) -> Execu
     return Execution(jit, max(1, min(AUTO_STEPS_PER_EXECUTION, steps_per_epoch)), "auto")
 
 
-def choose_execution(setting, spec, *, device, backend: str, steps_per_epoch: int) -> Execution:
-    """The settings a run compiles with, from `--execution` / the spec's setting."""
+def choose_execution(setting, spec, *, device, backend: str, steps_per_epoch: int,
+                     epochs: int | None = None) -> Execution:
+    """The settings a run compiles with, from `--execution` / the spec's setting.
+
+    Mode `tuned` in the result means "measure before training" (tuning.py): its settings are the
+    baseline candidate, which the trials replace with the fastest.
+    """
     parsed = parse_execution(setting)
     base = auto_execution(spec, device=device, backend=backend, steps_per_epoch=steps_per_epoch)
+    long_run = epochs is not None and epochs * steps_per_epoch >= AUTO_TUNE_MIN_STEPS
+    if parsed["mode"] == "tuned" or (parsed["mode"] == "auto" and long_run):
+        return Execution(base.jit_compile, base.steps_per_execution, "tuned")
     if parsed["mode"] == "auto":
         return base
-    if parsed["mode"] == "tuned":
-        raise UsageError("`execution: tuned` is not available in this version; use auto, or explicit "
-                         "jit_compile=...,steps_per_execution=...")
     return Execution(parsed.get("jit_compile", base.jit_compile),
                      parsed.get("steps_per_execution", base.steps_per_execution), "explicit")

@@ -172,12 +172,24 @@ def _run(spec, spec_data: dict, session: Session, *, export: list[str], verbose)
         # Data, model and compilation errors all come before the run folder exists.
         splits = data_module.load_splits(spec, spec.data, signature, seed=seed)
         model = build_model(spec)
+        tuning = None
         if previous:
             execution = Execution(**previous["execution"])
         else:
             requested = session.execution if session.execution is not None else getattr(training, "execution", None)
             execution = choose_execution(requested, spec, device=device, backend=backend,
-                                         steps_per_epoch=math.ceil(len(splits.train) / training.batch_size))
+                                         steps_per_epoch=math.ceil(len(splits.train) / training.batch_size),
+                                         epochs=training.epochs)
+            if execution.mode == "tuned":  # measure the candidates; train with the fastest
+                from netspec.runner.tuning import tune
+
+                tuning = tune(spec, model, splits, base=execution, policy=policy, device=device, backend=backend,
+                              seed=seed, source=session.source or spec.source)
+                execution, model = tuning.execution, tuning.model
+                if tuning.precision != policy:
+                    policy = tuning.precision
+                    keras.config.set_dtype_policy(policy)  # dtype_policy() restores the caller's on leaving
+                _say(verbose, tuning.line())
         compile_model(model, training, source=session.source or spec.source, jit_compile=execution.jit_compile,
                       steps_per_execution=execution.steps_per_execution)
 
@@ -185,6 +197,10 @@ def _run(spec, spec_data: dict, session: Session, *, export: list[str], verbose)
         if run is None:
             run = RunFolder.create(spec.name, session.out, session.runs_root)
             run.write_spec(spec_data)
+        if tuning is not None:
+            from netspec.runner.tuning import TUNING_FILE
+
+            run.write_json(TUNING_FILE, tuning.record)
         state_path = run.state_file(backup.backup_dir)
         initial_epoch, history = 0, {}
         if previous and state_path.exists():

@@ -259,6 +259,14 @@ def _callback(value):
     return {"type": value} if isinstance(value, str) else value
 
 
+class ExecutionSettings(SpecModel):
+    """Explicit execution settings for `model.compile`."""
+
+    jit_compile: bool | Literal["auto"] = Field("auto", description="XLA compilation: true, false or auto.")
+    steps_per_execution: PositiveInt | None = Field(
+        None, description="Training steps per call of the compiled function; default: the runner's auto value.")
+
+
 class Training(SpecModel):
     """How to train the model."""
 
@@ -275,4 +283,7 @@ class Training(SpecModel):
     precision: Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"] = Field(
         "auto", description="`auto`: bfloat16 on GPUs >= 8.0, float16 on older GPUs, float32 on CPU.")
     seed: int | None = Field(None, description="Seed for weights, shuffling and dropout.")
+    execution: Literal["auto", "tuned"] | ExecutionSettings = Field(
+        "auto", description="`auto` (fixed rule; measured when the run is long), `tuned` (measure the candidates and "
+        "train with the fastest), or {jit_compile, steps_per_execution}.")
     callbacks: list[Annotated[Callback, BeforeValidator(_callback)]] = Field(default_factory=list, description="Keras callbacks, by name or {type, ...}.")
