@@ -245,6 +245,13 @@ def _saved_layer_count(path: str | Path) -> int:
 # ----- precision -----
 
 
+def set_dtype_policy(name: str) -> None:
+    """Keras's global dtype policy for the layers built next (`float32`, `mixed_float16`, `mixed_bfloat16`)."""
+    import keras
+
+    keras.config.set_dtype_policy(name)
+
+
 def precision_report(model) -> dict:
     """What a built model computes in: the policy of its layers, and the dtype of each output.
 

@@ -161,14 +161,12 @@ def _generate(args) -> int:
 
 
 def _build(args) -> int:
-    from netspec.build import build_model, describe_model, save_model
+    from netspec.build import build_model, describe_model, save_model, set_dtype_policy
     from netspec.load import load_spec
 
     spec = load_spec(args.spec, overrides=args.overrides)
-    if args.precision not in (None, "float32"):
-        import keras
-
-        keras.config.set_dtype_policy(args.precision)
+    if args.precision:
+        set_dtype_policy(args.precision)
     model = build_model(spec)
     save_model(model, args.output)
     print(f"wrote {args.output} ({model.count_params():,} parameters)")
