@@ -211,7 +211,6 @@ class _Conv(_BaseConv):
     kernel_constraint: Constraint = Field(None, description="Constraint on the kernel.")
     bias_constraint: Constraint = Field(None, description="Constraint on the bias.")
 
-
     @model_validator(mode="after")
     def _check_args(self):
         _no_strided_dilation(self)
@@ -287,7 +286,6 @@ class _ConvTranspose(_BaseConv):
     activity_regularizer: Regularizer = Field(None, description="Regularizer for the output.")
     kernel_constraint: Constraint = Field(None, description="Constraint on the kernel.")
     bias_constraint: Constraint = Field(None, description="Constraint on the bias.")
-
 
     @model_validator(mode="after")
     def _check_args(self):
@@ -376,7 +374,6 @@ class _SeparableConv(_BaseConv):
     pointwise_constraint: Constraint = Field(None, description="Constraint on the pointwise kernel.")
     bias_constraint: Constraint = Field(None, description="Constraint on the bias.")
 
-
     def infer(self, inputs):
         (shape,) = inputs
         spatial, channels = self._input_channels(shape)
@@ -423,7 +420,6 @@ class _DepthwiseConv(_BaseConv):
     activity_regularizer: Regularizer = Field(None, description="Regularizer for the output.")
     depthwise_constraint: Constraint = Field(None, description="Constraint on the depthwise kernel.")
     bias_constraint: Constraint = Field(None, description="Constraint on the bias.")
-
 
     def infer(self, inputs):
         (shape,) = inputs

@@ -49,7 +49,6 @@ class _AffineNormalization(Layer):
     beta_constraint: Constraint = Field(None, description="Constraint on beta.")
     gamma_constraint: Constraint = Field(None, description="Constraint on gamma.")
 
-
     def _affine(self, size: int) -> int:
         return size * (int(self.center) + int(self.scale))
 
