@@ -18,7 +18,15 @@ Throughput is training samples x epochs / seconds of the training `model.fit`
 counts the trials' seconds. Spec callbacks are left out of both, so both run
 every epoch.
 
-    python benchmarks/bench_tuning.py [--specs digits_cnn mnist_convnet ...] [--epochs N] [--samples N]
+Synthetic data is sized by the model's cost (`netspec summary`'s forward FLOPs
+per sample, x3 for a training step): about --work FLOPs per contender over
+--synthetic-epochs epochs, between 8 batches and 4,096 samples; a model too
+costly for 8 batches x those epochs trains 1 epoch. Each contender runs
+--repeats times, alternating which goes first (the machine is shared and its
+speed drifts); the table gives the medians and the spread of the ratios of
+the pairs.
+
+    python benchmarks/bench_tuning.py [--specs digits_cnn mnist_convnet ...] [--repeats N] [--work FLOPS]
 """
 
 from __future__ import annotations
@@ -80,15 +88,23 @@ NAIVE = textwrap.dedent("""
 """)
 
 
-def bench_spec(path: Path, *, epochs: int | None, samples: int, synthetic_epochs: int) -> dict:
+def bench_spec(path: Path, *, epochs: int | None, work: float, synthetic_epochs: int) -> dict:
     """The spec as both contenders train it: its built-in data, else synthetic data; no callbacks; fixed seed."""
+    from netspec import summarize
+
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     data = spec.get("data")
     source = data if isinstance(data, str) else (data or {}).get("source")
     training = spec.setdefault("training", {})
     if source not in BUILTIN:
-        spec["data"] = {"source": "synthetic", "samples": samples}
-        training["epochs"] = synthetic_epochs
+        cost = summarize(spec)["cost"]
+        # Unknown dimensions count as 1 in the summary; synthetic data makes them 8 long.
+        step_flops = 3 * cost["flops_per_sample"] * (8 if cost["unknown_dimensions_counted_as_1"] else 1)
+        batch = training.get("batch_size") or 32
+        synthetic_epochs_here = synthetic_epochs if 8 * batch * step_flops * synthetic_epochs <= 2 * work else 1
+        samples = int(work / (step_flops * synthetic_epochs_here)) // batch * batch
+        spec["data"] = {"source": "synthetic", "samples": min(4096, max(8 * batch, samples))}
+        training["epochs"] = synthetic_epochs_here
     if epochs is not None:
         training["epochs"] = epochs
     training["seed"] = training.get("seed") or 0
@@ -122,12 +138,19 @@ def run(kind: str, spec: dict, work: Path) -> dict:
     return json.loads(report.read_text())
 
 
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--specs", nargs="*", help="spec names in specs/ (default: all that can be fed)")
     parser.add_argument("--epochs", type=int, help="epochs for every spec (default: the spec's for built-in data)")
-    parser.add_argument("--samples", type=int, default=4096, help="synthetic samples for other specs")
+    parser.add_argument("--work", type=float, default=3e11, help="training FLOPs per contender on synthetic data")
     parser.add_argument("--synthetic-epochs", type=int, default=3, help="epochs on synthetic data")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each contender per spec")
     args = parser.parse_args()
 
     paths = [ROOT / "specs" / f"{n}.yaml" for n in args.specs] if args.specs else \
@@ -135,33 +158,41 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for path in paths:
-            spec = bench_spec(path, epochs=args.epochs, samples=args.samples, synthetic_epochs=args.synthetic_epochs)
-            work = Path(tmp) / path.stem
-            work.mkdir()
+            spec = bench_spec(path, epochs=args.epochs, work=args.work, synthetic_epochs=args.synthetic_epochs)
+            runs: dict[str, list] = {"tuned": [], "naive": []}
             try:
-                tuned, naive = run("tuned", spec, work), run("naive", spec, work)
+                for repeat in range(args.repeats):
+                    for kind in ("tuned", "naive") if repeat % 2 == 0 else ("naive", "tuned"):
+                        work = Path(tmp) / f"{path.stem}-{kind}-{repeat}"
+                        work.mkdir()
+                        runs[kind].append(run(kind, spec, work))
             except RuntimeError as exc:
                 print(exc, file=sys.stderr)
                 continue
-            rows.append((path.stem, spec, tuned, naive))
+            rows.append((path.stem, spec, runs["tuned"], runs["naive"]))
             print(f"{path.stem}: done", file=sys.stderr, flush=True)
 
-    print(f"CPU, {os.cpu_count()} cores; samples/s of the training model.fit (compilation included)")
-    print(f"{'spec':<28} {'data':<24} {'ep':>3} {'naive':>8} {'tuned':>8} {'ratio':>6} {'+trials':>8} {'ratio':>6}"
-          f"  {'trials':>6}  choice")
+    print(f"CPU, {os.cpu_count()} cores; samples/s of the training model.fit (compilation included), "
+          f"medians of {args.repeats} runs each")
+    print(f"{'spec':<30} {'data':<17} {'ep':>3} {'naive':>7} {'tuned':>7} {'ratio':>6} {'spread':>11} "
+          f"{'+trials':>7} {'ratio':>6}  {'trials':<7} choice")
     for name, spec, tuned, naive in rows:
         data = spec["data"] if isinstance(spec["data"], str) else f"synthetic {spec['data']['samples']}"
-        base = naive["samples"] / naive["fit_seconds"]
-        fit = tuned["samples"] / tuned["fit_seconds"]
-        total = tuned["samples"] / (tuned["fit_seconds"] + tuned["trial_seconds"])
-        choice = tuned["choice"]
+        rate = lambda r, extra=0.0: r["samples"] / (r["fit_seconds"] + extra)  # noqa: E731
+        base = median([rate(r) for r in naive])
+        fit = median([rate(r) for r in tuned])
+        total = median([rate(r, r["trial_seconds"]) for r in tuned])
+        pairs = [rate(t) / rate(n) for t, n in zip(tuned, naive)]
+        last = tuned[-1]
+        trials = f"{last['ran']}/{last['candidates']}" if last["candidates"] else "short"
+        choice = last["choice"]
         jit = {True: "on", False: "off"}.get(choice["jit_compile"], choice["jit_compile"])
-        print(f"{name:<28} {data:<24} {spec['training']['epochs']:>3} {base:>8,.0f} {fit:>8,.0f} {fit / base:>5.2f}x "
-              f"{total:>8,.0f} {total / base:>5.2f}x  {tuned['ran']}/{tuned['candidates']:<4}  "
+        print(f"{name:<30} {data:<17} {spec['training']['epochs']:>3} {base:>7,.0f} {fit:>7,.0f} {fit / base:>5.2f}x "
+              f"{min(pairs):>5.2f}-{max(pairs):.2f}x {total:>7,.0f} {total / base:>5.2f}x  {trials:<7} "
               f"XLA {jit}, spe {choice['steps_per_execution']}, {choice['precision']}")
     for name, _, tuned, naive in rows:
-        acc = {k: round(v, 4) for k, v in tuned["metrics"].items()}
-        print(f"{name}: test metrics tuned {acc}, naive {({k: round(v, 4) for k, v in naive['metrics'].items()})}")
+        metrics = lambda r: {k: round(v, 4) for k, v in r["metrics"].items()}  # noqa: E731
+        print(f"{name}: test metrics tuned {metrics(tuned[0])}, naive {metrics(naive[0])}")
     return 0
 
 

@@ -1,13 +1,14 @@
 """Execution settings: `jit_compile` and `steps_per_execution` for `model.compile`.
 
-`auto` is a fixed rule from measurements on a 2-core CPU with TensorFlow 2.21
-and Keras 3.15: there XLA (Keras's own `auto` on the CPU) slows small
-convolutional nets down by about 1.2x once compiled, and compiling costs
-10-30 s before the first step (an LSTM over 8 steps: 30 s, longer than
-a whole digits run), so it is off on CPUs with TensorFlow; on GPUs and on
-the JAX and PyTorch backends Keras's own `auto` stands. Running several
-steps per call of the compiled function (`steps_per_execution`) saves the
-Python overhead of small steps on every backend.
+`auto` is a fixed rule. With TensorFlow on a CPU, XLA is off: Keras's own
+`auto` turns it off on machines without an accelerator too, and measured
+here (2-core AMD EPYC, TensorFlow 2.21, Keras 3.15) forcing it on trained the
+MNIST convnet 4x slower (about 600 against 2,500 samples/s) after compiling
+for several seconds (an LSTM over 8 steps: 30 s, longer than a whole digits
+run). On GPUs and on the JAX and PyTorch backends Keras's own `auto` stands.
+Running several steps per call of the compiled function
+(`steps_per_execution`) saves the Python overhead of small steps on every
+backend (the digits CNN at batch 32: about 1.4x).
 
 `tuned` measures instead (netspec/runner/tuning.py): `choose_execution`
 returns the auto settings with mode `tuned`, the trainer times the candidates

@@ -148,3 +148,80 @@ def test_a_run_too_short_to_repay_a_trial_keeps_the_auto_settings(tmp_path, cach
     assert record["candidates"] == [] and "too few" in record["note"]
     assert (result.execution.jit_compile, result.execution.mode) == (False, "tuned")
     assert not cache.exists()  # a longer run of the same spec still tunes
+
+
+def _tune_tiny(spec_dict, trials):
+    """`tune` on a tiny spec's real data and model with the given candidates and an unlimited budget."""
+    import keras
+
+    from netspec.build import build_model
+    from netspec.runner import data as data_module
+
+    spec = load_spec(spec_dict)
+    keras.utils.set_random_seed(1)
+    splits = data_module.load_splits(spec, spec.data, data_module.spec_signature(spec), seed=1)
+    model = build_model(spec)
+    initial = [np.array(v) for v in model.get_weights()]
+    result = tuning.tune(spec, model, splits, base=Execution(False, 4), policy="float32",
+                         device=Device("cpu", "test"), backend="tensorflow", seed=1, trial_candidates=trials,
+                         budget_seconds=1e6)
+    return result, initial
+
+
+def test_xla_candidate_that_keras_runs_without_xla_is_skipped():
+    # RandomRotation has supports_jit = False: Keras compiles the model without XLA even when asked for it,
+    # so the XLA-on trial would only time the XLA-off model again.
+    spec = tiny_spec()
+    spec["layers"].insert(0, {"type": "random_rotation", "factor": 0.1})
+    result, _ = _tune_tiny(spec, [tuning.Candidate(False, 4, "float32"), tuning.Candidate(True, 4, "float32")])
+    off, on = result.record["candidates"]
+    assert off["status"] == "ok" and on["status"] == "skipped"
+    assert "without XLA" in on["note"] and on["samples_per_second"] is None
+    assert result.execution.jit_compile is False
+
+
+def test_candidate_that_cannot_be_built_is_skipped_with_keras_reason():
+    # The rebuild under another dtype policy is part of the trial: Keras refusing the policy fails only that trial.
+    trials = [tuning.Candidate(False, 4, "float32"), tuning.Candidate(False, 4, "mixed_float99")]
+    result, initial = _tune_tiny(tiny_spec(), trials)
+    failed = result.record["candidates"][1]
+    assert failed["status"] == "failed" and "mixed_float99" in failed["note"]
+    assert result.precision == "float32"
+    for a, b in zip(initial, result.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bfloat16_is_a_candidate_only_on_cpus_with_native_bfloat16(monkeypatch):
+    base = Execution(False, 8)
+    cpu, gpu = Device("cpu", "test"), Device("gpu", "test")
+    monkeypatch.setattr(tuning, "native_bfloat16", lambda: False)
+    assert {c.precision for c in tuning.candidates(base, "float32", precision_setting="auto", device=cpu)} == \
+        {"float32"}
+    monkeypatch.setattr(tuning, "native_bfloat16", lambda: True)
+    native = tuning.candidates(base, "float32", precision_setting="auto", device=cpu)
+    assert native[0] == tuning.Candidate(False, 8, "float32")  # the baseline first
+    assert len(native) == 8 and {c.precision for c in native} == {"float32", "mixed_bfloat16"}
+    # A precision the spec asks for, or a GPU (the runner's precision rule), keeps the precision fixed.
+    assert {c.precision for c in tuning.candidates(base, "float32", precision_setting="float32", device=cpu)} == \
+        {"float32"}
+    assert {c.precision for c in tuning.candidates(base, "mixed_float16", precision_setting="auto", device=gpu)} \
+        == {"mixed_float16"}
+
+
+def test_run_that_tuning_moves_to_bfloat16_trains_under_it(monkeypatch, tmp_path):
+    # This CPU emulates bfloat16, so it never wins a real trial here: the candidates are narrowed to it to follow
+    # the path a CPU with native bfloat16 takes — rebuild under mixed_bfloat16 with the same initial weights, train.
+    import keras
+
+    monkeypatch.setattr(tuning, "BUDGET_FRACTION", 1000.0)
+    monkeypatch.setattr(tuning, "candidates", lambda base, policy, **kw: [
+        tuning.Candidate(base.jit_compile, base.steps_per_execution, "mixed_bfloat16")])
+    result = train(tiny_spec(), execution="tuned", out=tmp_path / "bf16", verbose=0)
+    assert result.precision == "mixed_bfloat16"
+    assert json.loads((result.run_dir / "run.json").read_text())["precision"] == "mixed_bfloat16"
+    conv = result.model.get_layer("conv2d")
+    assert conv.dtype_policy.name == "mixed_bfloat16" and conv.kernel.dtype == "float32"
+    assert result.model.get_layer("digit").compute_dtype == "float32"  # outputs stay float32
+    assert all(np.isfinite(result.history["loss"]))
+    assert keras.config.dtype_policy().name == "float32"  # the caller's policy is back
+    assert result.metrics["accuracy"] > 0.5
