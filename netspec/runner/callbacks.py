@@ -18,8 +18,10 @@ from types import SimpleNamespace
 from netspec.errors import UsageError
 from netspec.schema import training as schema
 
+# Words of the quantities that improve upwards (Keras's metrics with `_direction = "up"`); a test checks this
+# against every metric of the format.
 MAX_MONITORS = ("acc", "auc", "precision", "recall", "f1", "f_beta", "io_u", "r2", "true_positives",
-                "true_negatives")
+                "true_negatives", "correlation", "cosine_similarity", "sensitivity", "specificity")
 
 
 def monitor_mode(monitor: str, mode: str) -> str:
@@ -27,6 +29,37 @@ def monitor_mode(monitor: str, mode: str) -> str:
     if mode != "auto":
         return mode
     return "max" if any(word in monitor for word in MAX_MONITORS) else "min"
+
+
+def monitored(callbacks) -> list[tuple[int, str]]:
+    """(index, monitor) of the spec's callbacks that watch a logged quantity."""
+    return [(i, c.monitor) for i, c in enumerate(callbacks) if isinstance(getattr(c, "monitor", None), str)]
+
+
+def check_monitors(callbacks, logged: list[str], *, validation: bool, source=None) -> None:
+    """Every `monitor` names a quantity the run logs: `logged` (the loss and metrics, as `evaluate` names them)
+    or, with validation data, the same with `val_`. Keras would only warn at every epoch end and never act,
+    or stop after the first epoch because it cannot tell the quantity's direction."""
+    from netspec.errors import Diagnostic, SpecError
+    from netspec.layers.base import did_you_mean
+    from netspec.source import format_path
+
+    known = list(logged) + [f"val_{k}" for k in logged] * validation
+    problems = []
+    for i, monitor in monitored(callbacks):
+        if monitor in known:
+            continue
+        if monitor.startswith("val_") and not validation and monitor[4:] in logged:
+            message = f"`{monitor}` is logged only with validation data, and this run has none"
+            hint = f"set `data.validation_split` (e.g. 0.1), or monitor `{monitor[4:]}`"
+        else:
+            message = f"the run does not log `{monitor}`; it logs {', '.join(f'`{k}`' for k in known)}"
+            hint = did_you_mean(monitor, known) or "monitor one of those"
+        path = ("training", "callbacks", i, "monitor")
+        problems.append(source.diagnostic(path, message, hint) if source is not None else
+                        Diagnostic(message, format_path(path), hint=hint))
+    if problems:
+        raise SpecError(problems)
 
 
 @functools.cache
@@ -183,6 +216,8 @@ def spec_callbacks(callbacks, run, *, history: dict | None = None, resuming: boo
     made = []
     for callback in callbacks:
         args = callback.model_dump(exclude={"type"})
+        if "mode" in args:  # netspec's `auto` rule: Keras's stops a run whose metric it cannot place
+            args["mode"] = monitor_mode(args["monitor"], args["mode"])
         if isinstance(callback, schema.EarlyStopping):
             made.append(keras.callbacks.EarlyStopping(**args))
         elif isinstance(callback, schema.ReduceLROnPlateau):

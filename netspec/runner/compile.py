@@ -44,8 +44,8 @@ def _keras_object(value, module):
         return value
     args = {k: v for k, v in value.items() if k != "type"}
     cls = _classes(module).get(value["type"])
-    if cls is None:  # an alias such as `mse`: a function, which takes no arguments
-        return module.get(value["type"])
+    if cls is None:  # an alias such as `mse` or `acc`: Keras resolves the name itself (it takes no arguments)
+        return value["type"]
     return cls(**args)
 
 

@@ -192,6 +192,9 @@ def _run(spec, spec_data: dict, session: Session, *, export: list[str], verbose)
                 _say(verbose, tuning.line())
         compile_model(model, training, source=session.source or spec.source, jit_compile=execution.jit_compile,
                       steps_per_execution=execution.steps_per_execution)
+        if cb.monitored(training.callbacks):  # a misspelt `monitor` is an error now, not a warning every epoch
+            cb.check_monitors(training.callbacks, _logged(model, splits.train, training.batch_size),
+                              validation=splits.validation is not None, source=session.source or spec.source)
 
         run = session.run
         if run is None:
@@ -310,6 +313,13 @@ def _finished_result(run: RunFolder, info: dict, export: list[str], verbose) -> 
 
 def _size(arrays) -> int:
     return 0 if arrays is None else len(arrays)
+
+
+def _logged(model, train, batch_size: int) -> list[str]:
+    """The names under which fit logs the loss and metrics: those of `evaluate` on one batch."""
+    one_batch = data_module.fit_arguments(train.take(slice(0, batch_size)), batch_size=batch_size, shuffle=False,
+                                          seed=0, cache=False, training=False)
+    return list(model.evaluate(**one_batch, verbose=0, return_dict=True))
 
 
 def _now() -> str:

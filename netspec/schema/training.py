@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BeforeValidator, Discriminator, Field, PlainValidator, Tag, WithJsonSchema, model_validator
@@ -112,6 +113,11 @@ class Optimizer(SpecModel):
         return dict(self.model_extra or {})
 
 
+# What TensorFlow accepts as a name scope, which Keras opens under a loss's or metric's `name`; the name is also
+# the key of its value in the logs (and so what a callback's `monitor` names).
+_SCOPE_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\-/]*")
+
+
 def _named(kind: str, names: tuple[str, ...]):
     """A Keras object by name, or as {type, ...args}."""
 
@@ -123,6 +129,10 @@ def _named(kind: str, names: tuple[str, ...]):
             return value
         if isinstance(value, dict) and isinstance(value.get("type"), str):
             check(value["type"])
+            name = value.get("name")
+            if name is not None and not (isinstance(name, str) and _SCOPE_NAME.fullmatch(name)):
+                raise ValueError(f"{kind} `name` must start with a letter, digit or `.` and hold only letters, digits, "
+                                 f"`_`, `.`, `-` and `/` (TensorFlow names a scope after it); received {name!r}")
             for key, arg in value.items():
                 if not isinstance(arg, Scalar | list):
                     raise ValueError(f"{kind} argument `{key}` must be a plain value; received {arg!r}")
@@ -131,7 +141,9 @@ def _named(kind: str, names: tuple[str, ...]):
 
     schema = {"anyOf": [{"enum": list(names)},
                         {"type": "object", "required": ["type"],
-                         "properties": {"type": {"enum": list(names), "description": f"The Keras {kind}'s name."}}}]}
+                         "properties": {"type": {"enum": list(names), "description": f"The Keras {kind}'s name."},
+                                        "name": {"type": "string", "pattern": f"^{_SCOPE_NAME.pattern}$",
+                                                 "description": f"The {kind}'s name in the logs."}}}]}
     return check, schema
 
 
