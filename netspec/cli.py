@@ -8,9 +8,12 @@ wrong, 2 bad usage. TensorFlow is imported only inside the verbs that need it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import sys
+import tempfile
 from pathlib import Path
 
 from netspec.errors import NetspecError, SpecError, SpecFileError, UsageError
@@ -88,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = _parser().parse_args(argv)
     try:
+        if args.verb in KERAS_VERBS:
+            _start_keras_quietly()
         return _VERBS[args.verb](args)
     except UsageError as exc:
         print(f"netspec: error: {exc}", file=sys.stderr)
@@ -105,6 +110,45 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("netspec: interrupted", file=sys.stderr)
         return 130
+
+
+# The verbs that run Keras, and the start-up lines TensorFlow's C++ side writes straight to file descriptor 2
+# before its logging is set up (so TF_CPP_MIN_LOG_LEVEL cannot silence them): CUDA probes on a machine
+# without a GPU, CPU-feature notes. Anything else it writes is passed on.
+KERAS_VERBS = ("build", "train", "evaluate", "predict")
+_START_UP_NOISE = re.compile(
+    r"absl::InitializeLog|^[IWE]\d{4} [\d:. ]+\d+ (cudart_stub|cuda_platform|cuda_executor|cuda_dnn|cuda_fft"
+    r"|cuda_blas|cpu_feature_guard|port)\.cc:\d+\]|^To enable the following instructions|oneDNN custom operations")
+
+
+def _start_keras_quietly() -> None:
+    """Import Keras and probe the devices with TensorFlow's start-up lines filtered out of stderr."""
+    with _native_stderr_filtered(_START_UP_NOISE):
+        import keras  # noqa: F401  (imports the backend)
+
+        from netspec.runner.precision import detect_device
+
+        detect_device()  # the CUDA probe runs once, here
+
+
+@contextlib.contextmanager
+def _native_stderr_filtered(noise: re.Pattern):
+    """Capture file descriptor 2 (what C++ code writes too) and pass on the lines that `noise` does not match."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True):
+                if not noise.search(line):
+                    sys.stderr.write(line)
+            sys.stderr.flush()
 
 
 def _validate(args) -> int:
