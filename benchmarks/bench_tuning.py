@@ -20,7 +20,7 @@ every epoch.
 
 Synthetic data is sized by the model's cost (`netspec summary`'s forward FLOPs
 per sample, x3 for a training step): about --work FLOPs per contender over
---synthetic-epochs epochs, between 8 batches and 4,096 samples; a model too
+--synthetic-epochs epochs, between 8 batches and MAX_SAMPLES; a model too
 costly for 8 batches x those epochs trains 1 epoch. Each contender runs
 --repeats times, alternating which goes first (the machine is shared and its
 speed drifts); the table gives the medians and the spread of the ratios of
@@ -38,12 +38,14 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILTIN = ("builtin:digits", "builtin:digits_sequence")
+MAX_SAMPLES = 2048  # synthetic samples at most
 
 TUNED = textwrap.dedent("""
     import json, sys
@@ -103,7 +105,7 @@ def bench_spec(path: Path, *, epochs: int | None, work: float, synthetic_epochs:
         batch = training.get("batch_size") or 32
         synthetic_epochs_here = synthetic_epochs if 8 * batch * step_flops * synthetic_epochs <= 2 * work else 1
         samples = int(work / (step_flops * synthetic_epochs_here)) // batch * batch
-        spec["data"] = {"source": "synthetic", "samples": min(4096, max(8 * batch, samples))}
+        spec["data"] = {"source": "synthetic", "samples": min(MAX_SAMPLES, max(8 * batch, samples))}
         training["epochs"] = synthetic_epochs_here
     if epochs is not None:
         training["epochs"] = epochs
@@ -138,6 +140,22 @@ def run(kind: str, spec: dict, work: Path) -> dict:
     return json.loads(report.read_text())
 
 
+def row(name: str, spec: dict, tuned: list[dict], naive: list[dict]) -> str:
+    data = spec["data"] if isinstance(spec["data"], str) else f"synthetic {spec['data']['samples']}"
+    rate = lambda r, extra=0.0: r["samples"] / (r["fit_seconds"] + extra)  # noqa: E731
+    base = median([rate(r) for r in naive])
+    fit = median([rate(r) for r in tuned])
+    total = median([rate(r, r["trial_seconds"]) for r in tuned])
+    pairs = [rate(t) / rate(n) for t, n in zip(tuned, naive)]
+    last = tuned[-1]
+    trials = f"{last['ran']}/{last['candidates']}" if last["candidates"] else "short"
+    choice = last["choice"]
+    jit = {True: "on", False: "off"}.get(choice["jit_compile"], choice["jit_compile"])
+    return (f"{name:<30} {data:<17} {spec['training']['epochs']:>3} {base:>7,.0f} {fit:>7,.0f} {fit / base:>5.2f}x "
+            f"{min(pairs):>5.2f}-{max(pairs):.2f}x {total:>7,.0f} {total / base:>5.2f}x  {trials:<7} "
+            f"XLA {jit}, spe {choice['steps_per_execution']}, {choice['precision']}")
+
+
 def median(values: list[float]) -> float:
     ordered = sorted(values)
     middle = len(ordered) // 2
@@ -148,18 +166,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--specs", nargs="*", help="spec names in specs/ (default: all that can be fed)")
     parser.add_argument("--epochs", type=int, help="epochs for every spec (default: the spec's for built-in data)")
-    parser.add_argument("--work", type=float, default=3e11, help="training FLOPs per contender on synthetic data")
+    parser.add_argument("--work", type=float, default=1e11, help="training FLOPs per contender on synthetic data")
     parser.add_argument("--synthetic-epochs", type=int, default=3, help="epochs on synthetic data")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each contender per spec")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each contender per spec")
     args = parser.parse_args()
 
     paths = [ROOT / "specs" / f"{n}.yaml" for n in args.specs] if args.specs else \
         sorted(p for p in (ROOT / "specs").glob("*.yaml") if feedable(p))
+    print(f"CPU, {os.cpu_count()} cores; samples/s of the training model.fit (compilation included), "
+          f"medians of {args.repeats} runs each", flush=True)
+    print(f"{'spec':<30} {'data':<17} {'ep':>3} {'naive':>7} {'tuned':>7} {'ratio':>6} {'spread':>11} "
+          f"{'+trials':>7} {'ratio':>6}  {'trials':<7} choice", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for path in paths:
             spec = bench_spec(path, epochs=args.epochs, work=args.work, synthetic_epochs=args.synthetic_epochs)
             runs: dict[str, list] = {"tuned": [], "naive": []}
+            started = time.perf_counter()
             try:
                 for repeat in range(args.repeats):
                     for kind in ("tuned", "naive") if repeat % 2 == 0 else ("naive", "tuned"):
@@ -170,26 +193,8 @@ def main() -> int:
                 print(exc, file=sys.stderr)
                 continue
             rows.append((path.stem, spec, runs["tuned"], runs["naive"]))
-            print(f"{path.stem}: done", file=sys.stderr, flush=True)
-
-    print(f"CPU, {os.cpu_count()} cores; samples/s of the training model.fit (compilation included), "
-          f"medians of {args.repeats} runs each")
-    print(f"{'spec':<30} {'data':<17} {'ep':>3} {'naive':>7} {'tuned':>7} {'ratio':>6} {'spread':>11} "
-          f"{'+trials':>7} {'ratio':>6}  {'trials':<7} choice")
-    for name, spec, tuned, naive in rows:
-        data = spec["data"] if isinstance(spec["data"], str) else f"synthetic {spec['data']['samples']}"
-        rate = lambda r, extra=0.0: r["samples"] / (r["fit_seconds"] + extra)  # noqa: E731
-        base = median([rate(r) for r in naive])
-        fit = median([rate(r) for r in tuned])
-        total = median([rate(r, r["trial_seconds"]) for r in tuned])
-        pairs = [rate(t) / rate(n) for t, n in zip(tuned, naive)]
-        last = tuned[-1]
-        trials = f"{last['ran']}/{last['candidates']}" if last["candidates"] else "short"
-        choice = last["choice"]
-        jit = {True: "on", False: "off"}.get(choice["jit_compile"], choice["jit_compile"])
-        print(f"{name:<30} {data:<17} {spec['training']['epochs']:>3} {base:>7,.0f} {fit:>7,.0f} {fit / base:>5.2f}x "
-              f"{min(pairs):>5.2f}-{max(pairs):.2f}x {total:>7,.0f} {total / base:>5.2f}x  {trials:<7} "
-              f"XLA {jit}, spe {choice['steps_per_execution']}, {choice['precision']}")
+            print(row(path.stem, spec, runs["tuned"], runs["naive"]), flush=True)
+            print(f"{path.stem}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     for name, _, tuned, naive in rows:
         metrics = lambda r: {k: round(v, 4) for k, v in r["metrics"].items()}  # noqa: E731
         print(f"{name}: test metrics tuned {metrics(tuned[0])}, naive {metrics(naive[0])}")
