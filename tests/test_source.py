@@ -1,11 +1,10 @@
-"""Stage 1: text -> data with the line and column of every value; hostile input refused in bounded time and memory."""
+"""Stage 1: text -> data with the line and column of every value; hostile input refused in bounded memory."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 from conftest import ROOT
@@ -185,7 +184,7 @@ def test_python_tags_are_refused():
 
 
 HOSTILE = r"""
-import json, sys, time
+import json, sys
 from netspec.errors import SpecError
 from netspec.source import parse_text
 cases = {
@@ -202,13 +201,11 @@ cases = {
 }
 report = {}
 for name, text in cases.items():
-    start = time.perf_counter()
     try:
         parse_text(text)
-        outcome = "accepted"
+        report[name] = "accepted"
     except SpecError as exc:
-        outcome = exc.diagnostics[0].message
-    report[name] = [outcome, time.perf_counter() - start]
+        report[name] = exc.diagnostics[0].message
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent (a pytest worker that
 # may hold TensorFlow), while exec gives this process a fresh address space and high-water mark.
 with open("/proc/self/status") as status:
@@ -218,20 +215,20 @@ print(json.dumps(report))
 
 
 @pytest.mark.slow
-def test_hostile_input_is_refused_in_bounded_time_and_memory():
+def test_hostile_input_is_refused_in_bounded_memory():
+    # A hang or a blow-up shows as the subprocess's timeout; how fast the refusals are is not asserted here.
     result = subprocess.run([sys.executable, "-c", HOSTILE], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report.pop("peak_mb") < 500
-    for name, (outcome, seconds) in report.items():
-        assert seconds < 30, (name, seconds)  # a few seconds at most on an idle machine
+    for name, outcome in report.items():
         if name == "one huge string":
             assert outcome == "accepted"  # large but harmless; the schema limits `name`
         else:
             assert outcome != "accepted", name
-    assert "aliases" in report["alias bomb"][0] and "billion laughs" not in report["too many keys"][0]
-    assert "contains itself" in report["recursive alias"][0]
-    assert f"{MAX_NODES:,}" in report["too many values"][0]
+    assert "aliases" in report["alias bomb"] and "billion laughs" not in report["too many keys"]
+    assert "contains itself" in report["recursive alias"]
+    assert f"{MAX_NODES:,}" in report["too many values"]
 
 
 def _spec_text(layers: int) -> str:
@@ -242,16 +239,10 @@ def _spec_text(layers: int) -> str:
 
 
 @pytest.mark.slow
-def test_a_10000_layer_spec_validates_in_bounded_time():
+def test_a_10000_layer_spec_validates():
     from netspec.load import load_spec
 
-    def seconds(layers):
-        text = _spec_text(layers)
-        start = time.perf_counter()
-        spec = load_spec(text)
-        assert len(spec._shapes.layers) == layers
-        return time.perf_counter() - start
-
-    # A generous bound that only catches a blow-up (quadratic work, a hang); speed and linear growth are
-    # measured by benchmarks/bench_summary.py, not asserted here, since CI machines are shared and noisy.
-    assert seconds(10_000) < 60
+    # Its speed and linear growth are measured by benchmarks/bench_summary.py, not asserted here.
+    spec = load_spec(_spec_text(10_000))
+    assert len(spec._shapes.layers) == 10_000
+    assert spec._shapes.layers[-1].outputs == [(32,)]  # without the batch axis
