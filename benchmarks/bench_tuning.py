@@ -15,8 +15,10 @@ process:
 
 Throughput is training samples x epochs / seconds of the training `model.fit`
 (compilation included: a user waits for it). The tuned column "+trials" also
-counts the trials' seconds. Spec callbacks are left out of both, so both run
-every epoch.
+counts the trials' seconds. "settled" compares the epochs after the first
+(the first traces and compiles both functions, seconds that are the same work
+for both contenders and dominate a short run): the speed a longer run settles
+at. Spec callbacks are left out of both, so both run every epoch.
 
 Synthetic data is sized by the model's cost (`netspec summary`'s forward FLOPs
 per sample, x3 for a training step): about --work FLOPs per contender over
@@ -49,12 +51,19 @@ MAX_SAMPLES = 2048  # synthetic samples at most
 
 TUNED = textwrap.dedent("""
     import json, sys
+    from pathlib import Path
     from netspec.runner import train
     spec = json.loads(open(sys.argv[1]).read())
-    result = train(spec, execution="tuned", out=sys.argv[2], verbose=0)
+    result = train(spec, execution=sys.argv[4], out=sys.argv[2], verbose=0)
     info = json.loads(open(result.run_dir / "run.json").read())
-    tuning = json.loads(open(result.run_dir / "tuning.json").read())
+    tuning_file = Path(result.run_dir / "tuning.json")
+    if tuning_file.exists():
+        tuning = json.loads(tuning_file.read_text())
+    else:  # explicit settings: nothing tried
+        tuning = {"trial_seconds": 0.0, "candidates": [],
+                  "choice": {**info["execution"], "precision": info["precision"]}}
     report = {"fit_seconds": info["fit_seconds"], "samples": info["samples"]["train"] * info["epochs_run"],
+              "epoch_samples": info["samples"]["train"], "epoch_seconds": info["epoch_seconds"],
               "trial_seconds": tuning["trial_seconds"], "choice": tuning["choice"],
               "ran": sum(c["status"] == "ok" for c in tuning["candidates"]), "candidates": len(tuning["candidates"]),
               "metrics": result.metrics}
@@ -79,12 +88,22 @@ NAIVE = textwrap.dedent("""
     validation = None
     if splits.validation is not None:
         validation = (splits.validation.features(), splits.validation.labels())
+    epoch_seconds = []
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            epoch_seconds.append(time.perf_counter() - self.started)
+
     started = time.perf_counter()
     model.fit(splits.train.features(), splits.train.labels(), batch_size=spec.training.batch_size,
-              epochs=spec.training.epochs, validation_data=validation, verbose=0)
+              epochs=spec.training.epochs, validation_data=validation, verbose=0, callbacks=[EpochTimer()])
     seconds = time.perf_counter() - started
     metrics = model.evaluate(splits.test.features(), splits.test.labels(), verbose=0, return_dict=True)
     report = {"fit_seconds": seconds, "samples": len(splits.train) * spec.training.epochs,
+              "epoch_samples": len(splits.train), "epoch_seconds": epoch_seconds,
               "metrics": {k: float(v) for k, v in metrics.items()}}
     open(sys.argv[3], "w").write(json.dumps(report))
 """)
@@ -126,14 +145,15 @@ def feedable(path: Path) -> bool:
     return all(getattr(i, "dtype", "float32") != "string" for i in spec.inputs)
 
 
-def run(kind: str, spec: dict, work: Path) -> dict:
+def run(kind: str, spec: dict, work: Path, execution: str = "tuned") -> dict:
     name = spec["name"]
     spec_file, report = work / f"{name}.json", work / f"{name}-{kind}-report.json"
     spec_file.write_text(json.dumps(spec), encoding="utf-8")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
            "NETSPEC_CACHE_DIR": str(work / "cache")}  # empty: the trials run
     code = TUNED if kind == "tuned" else NAIVE
-    done = subprocess.run([sys.executable, "-c", code, str(spec_file), str(work / f"{name}-run"), str(report)],
+    done = subprocess.run([sys.executable, "-c", code, str(spec_file), str(work / f"{name}-run"), str(report),
+                           execution],
                           capture_output=True, text=True, env=env, cwd=work)
     if done.returncode != 0:
         raise RuntimeError(f"{name} {kind} failed:\n{done.stderr[-2000:]}")
@@ -147,12 +167,16 @@ def row(name: str, spec: dict, tuned: list[dict], naive: list[dict]) -> str:
     fit = median([rate(r) for r in tuned])
     total = median([rate(r, r["trial_seconds"]) for r in tuned])
     pairs = [rate(t) / rate(n) for t, n in zip(tuned, naive)]
+    # After the first epoch (tracing, compilation, caches): the training speed a longer run settles at.
+    steady = lambda r: r["epoch_samples"] / median(r["epoch_seconds"][1:])  # noqa: E731
+    settled = f"{median([steady(r) for r in tuned]) / median([steady(r) for r in naive]):>5.2f}x" \
+        if len(tuned[0]["epoch_seconds"]) > 1 else "    -"
     last = tuned[-1]
     trials = f"{last['ran']}/{last['candidates']}" if last["candidates"] else "short"
     choice = last["choice"]
     jit = {True: "on", False: "off"}.get(choice["jit_compile"], choice["jit_compile"])
     return (f"{name:<30} {data:<17} {spec['training']['epochs']:>3} {base:>7,.0f} {fit:>7,.0f} {fit / base:>5.2f}x "
-            f"{min(pairs):>5.2f}-{max(pairs):.2f}x {total:>7,.0f} {total / base:>5.2f}x  {trials:<7} "
+            f"{min(pairs):>5.2f}-{max(pairs):.2f}x {total:>7,.0f} {total / base:>5.2f}x  {settled:>7}  {trials:<7} "
             f"XLA {jit}, spe {choice['steps_per_execution']}, {choice['precision']}")
 
 
@@ -166,17 +190,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--specs", nargs="*", help="spec names in specs/ (default: all that can be fed)")
     parser.add_argument("--epochs", type=int, help="epochs for every spec (default: the spec's for built-in data)")
-    parser.add_argument("--work", type=float, default=1e11, help="training FLOPs per contender on synthetic data")
-    parser.add_argument("--synthetic-epochs", type=int, default=3, help="epochs on synthetic data")
+    parser.add_argument("--work", type=float, default=1.5e11, help="training FLOPs per contender on synthetic data")
+    parser.add_argument("--synthetic-epochs", type=int, default=4, help="epochs on synthetic data")
+    parser.add_argument("--execution", default="tuned",
+                        help="netspec's execution setting (default tuned; e.g. jit_compile=false,steps_per_execution=1)")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each contender per spec")
     args = parser.parse_args()
 
     paths = [ROOT / "specs" / f"{n}.yaml" for n in args.specs] if args.specs else \
         sorted(p for p in (ROOT / "specs").glob("*.yaml") if feedable(p))
     print(f"CPU, {os.cpu_count()} cores; samples/s of the training model.fit (compilation included), "
-          f"medians of {args.repeats} runs each", flush=True)
+          f"medians of {args.repeats} runs each; netspec with --execution {args.execution}", flush=True)
     print(f"{'spec':<30} {'data':<17} {'ep':>3} {'naive':>7} {'tuned':>7} {'ratio':>6} {'spread':>11} "
-          f"{'+trials':>7} {'ratio':>6}  {'trials':<7} choice", flush=True)
+          f"{'+trials':>7} {'ratio':>6}  {'settled':>7}  {'trials':<7} choice", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for path in paths:
@@ -188,7 +214,7 @@ def main() -> int:
                     for kind in ("tuned", "naive") if repeat % 2 == 0 else ("naive", "tuned"):
                         work = Path(tmp) / f"{path.stem}-{kind}-{repeat}"
                         work.mkdir()
-                        runs[kind].append(run(kind, spec, work))
+                        runs[kind].append(run(kind, spec, work, args.execution))
             except RuntimeError as exc:
                 print(exc, file=sys.stderr)
                 continue
