@@ -1,8 +1,9 @@
 """Injection: hostile values in every string field that reaches a script stay inert data.
 
-Each payload goes into the description, the data source, validation and test sources, the npz keys, a
-loss's and a metric's `name`, every callback's file names and `monitor`, the spec file's own name, and
-the tuned run folder's name. The script must still compile, pass ruff, have exactly the code of a script
+Each payload goes into the description, the data source, validation and test sources, the npz keys,
+every callback's file names and `monitor`, the spec file's own name, and the tuned run folder's name
+(a loss's or metric's `name` is no free text: the schema holds it to TensorFlow's scope-name characters,
+and refuses every payload there). The script must still compile, pass ruff, have exactly the code of a script
 made from harmless values (its AST equal once string constants are blanked), carry each payload back
 as the same string, build the same model, and run without executing any of it.
 """
@@ -48,8 +49,8 @@ def hostile_spec(payload: str) -> dict:
         "layers": [{"type": "dense", "units": 8, "activation": "relu"},
                    {"type": "dense", "units": 3, "activation": "softmax", "name": "out"}],
         "training": {
-            "loss": {"type": "sparse_categorical_crossentropy", "name": payload},
-            "metrics": ["accuracy", {"type": "sparse_categorical_accuracy", "name": payload}],
+            "loss": {"type": "sparse_categorical_crossentropy", "name": "loss.v1"},
+            "metrics": ["accuracy", {"type": "sparse_categorical_accuracy", "name": "acc/sparse-1"}],
             "epochs": 1,
             "callbacks": [
                 {"type": "early_stopping", "monitor": payload},
@@ -94,6 +95,16 @@ def string_constants(source: str) -> list[str]:
 
 
 BENIGN = blank_strings(netspec.generate_script(hostile_spec("benign")))
+
+
+@pytest.mark.parametrize("payload", PAYLOADS.values(), ids=PAYLOADS.keys())
+def test_payload_is_refused_as_a_loss_or_metric_name(payload):
+    spec = hostile_spec("benign")
+    spec["training"]["loss"]["name"] = payload
+    spec["training"]["metrics"][1]["name"] = payload
+    with pytest.raises(SpecError) as caught:
+        netspec.load_spec(spec)
+    assert sorted(d.path for d in caught.value.diagnostics) == ["training.loss.name", "training.metrics[1].name"]
 
 
 @pytest.mark.parametrize("payload", PAYLOADS.values(), ids=PAYLOADS.keys())
