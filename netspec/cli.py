@@ -123,12 +123,10 @@ _START_UP_NOISE = re.compile(
 
 def _start_keras_quietly() -> None:
     """Import Keras and probe the devices with TensorFlow's start-up lines filtered out of stderr."""
+    from netspec.runner.precision import detect_device
+
     with _native_stderr_filtered(_START_UP_NOISE):
-        import keras  # noqa: F401  (imports the backend)
-
-        from netspec.runner.precision import detect_device
-
-        detect_device()  # the CUDA probe runs once, here
+        detect_device()  # imports Keras and its backend, and runs the CUDA probe (once, here)
 
 
 @contextlib.contextmanager
