@@ -7,8 +7,13 @@ MNIST convnet 4x slower (about 600 against 2,500 samples/s) after compiling
 for several seconds (an LSTM over 8 steps: 30 s, longer than a whole digits
 run). On GPUs and on the JAX and PyTorch backends Keras's own `auto` stands.
 Running several steps per call of the compiled function
-(`steps_per_execution`) saves the Python overhead of small steps on every
-backend (the digits CNN at batch 32: about 1.4x).
+(`steps_per_execution`, up to 32) saves the Python overhead of small steps
+on every backend (benchmarks/bench_tuning.py, epochs after the first: the
+digits CNN at batch 32 1.7x, the digits LSTM 2.2x). The loop costs tracing
+time in the first epoch, which a large step never earns back on a CPU:
+steps of LARGE_STEP_FLOPS or more (training FLOPs from the shape inference)
+run one per call there (the CIFAR-10 VGG at batch 64, 15 GFLOP a step, one
+epoch of synthetic data: 0.86x of plain `fit` with 8 per call, 0.95x with 1).
 
 `tuned` measures instead (netspec/runner/tuning.py): `choose_execution`
 returns the auto settings with mode `tuned`, the trainer times the candidates
@@ -30,6 +35,8 @@ from netspec.errors import UsageError
 AUTO_STEPS_PER_EXECUTION = 32
 # Under `auto`, runs of at least this many training steps are tuned (see the module's docstring).
 AUTO_TUNE_MIN_STEPS = 50_000
+# On a CPU, training steps of at least this many FLOPs run one per call under `auto` (see the docstring).
+LARGE_STEP_FLOPS = 5e9
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,18 @@ def parse_execution(value) -> dict:
 
 def auto_execution(spec, *, device, backend: str, steps_per_epoch: int) -> Execution:
     jit = False if backend == "tensorflow" and device.kind == "cpu" else "auto"
-    return Execution(jit, max(1, min(AUTO_STEPS_PER_EXECUTION, steps_per_epoch)), "auto")
+    steps = max(1, min(AUTO_STEPS_PER_EXECUTION, steps_per_epoch))
+    if device.kind == "cpu" and training_step_flops(spec) >= LARGE_STEP_FLOPS:
+        steps = 1  # the Python overhead a loop saves is lost in a step this large; its tracing is not
+    return Execution(jit, steps, "auto")
+
+
+def training_step_flops(spec) -> float:
+    """Forward and backward FLOPs of one batch (about 3x the forward pass), from the shape inference."""
+    shapes = getattr(spec, "_shapes", None)
+    if shapes is None:
+        return 0.0
+    return 3.0 * sum(info.flops for info in shapes.layers) * spec.training.batch_size
 
 
 def choose_execution(setting, spec, *, device, backend: str, steps_per_epoch: int,

@@ -1,6 +1,6 @@
 """Execution tuning: time the candidates on the real model and data, train with the fastest.
 
-Candidates: XLA off and on, `steps_per_execution` at the auto value and 1,
+Candidates: XLA off and on, `steps_per_execution` 1 and the auto count (both, whichever the auto rule picked),
 and, on CPUs with native bfloat16 (avx512_bf16 or amx_bf16 in /proc/cpuinfo)
 under `precision: auto`, float32 and mixed_bfloat16; elsewhere the runner's
 precision rule stands. The auto settings go first: they are the baseline.
@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from netspec import atomic
-from netspec.runner.execution import Execution
+from netspec.runner.execution import AUTO_STEPS_PER_EXECUTION, Execution
 
 TUNING_FILE = "tuning.json"
 TRIAL_STEPS = 32  # timed steps per candidate (after as many warm-up steps)
@@ -156,12 +156,15 @@ def _read_cache(path: Path) -> dict | None:
 # ----- candidates and trials -----
 
 
-def candidates(base: Execution, policy: str, *, precision_setting: str | None, device) -> list[Candidate]:
+def candidates(base: Execution, policy: str, *, precision_setting: str | None, device,
+               steps_per_epoch: int) -> list[Candidate]:
     """The baseline (the auto settings) first, then the others."""
     policies = [policy]
     if device.kind == "cpu" and (precision_setting or "auto") == "auto" and native_bfloat16():
         policies.append("mixed_bfloat16")
-    steps = [base.steps_per_execution] + ([1] if base.steps_per_execution > 1 else [])
+    # One step per call, and several (the auto rule's count), whichever the baseline has.
+    several = max(1, min(AUTO_STEPS_PER_EXECUTION, steps_per_epoch))
+    steps = list(dict.fromkeys([base.steps_per_execution, 1, several]))
     other_jit = {False: True, True: False}.get(base.jit_compile, False)  # "auto" (XLA on a GPU) vs off
     found = []
     for jit in (base.jit_compile, other_jit):
@@ -189,7 +192,8 @@ def tune(spec, model, splits, *, base: Execution, policy: str, device, backend: 
     elif budget_seconds is None and _too_short(spec, splits, base):
         record = {**_untried(base, policy, spec, splits), "machine": machine, "model_hash": model_hash(spec)}
     else:
-        found = trial_candidates or candidates(base, policy, precision_setting=spec.training.precision, device=device)
+        found = trial_candidates or candidates(base, policy, precision_setting=spec.training.precision, device=device,
+                                               steps_per_epoch=math.ceil(len(splits.train) / spec.training.batch_size))
         record = _trials(spec, model, initial, splits, found, policy=policy, source=source,
                          budget_seconds=budget_seconds)
         record.update({"machine": machine, "model_hash": model_hash(spec)})

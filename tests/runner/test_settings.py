@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from netspec import UsageError, load_spec
-from netspec.runner.execution import Execution, choose_execution, parse_execution
+from netspec.runner.execution import (
+    LARGE_STEP_FLOPS,
+    Execution,
+    choose_execution,
+    parse_execution,
+    training_step_flops,
+)
 from netspec.runner.precision import Device, resolve_policy
 
 CPU = Device("cpu", "test cpu")
@@ -61,3 +67,19 @@ def test_auto_execution_turns_xla_off_on_tensorflow_cpus_only():
     assert choose_execution(None, spec, device=CPU, backend="jax", steps_per_epoch=9).jit_compile == "auto"
     explicit = choose_execution("steps_per_execution=4", spec, device=CPU, backend="tensorflow", steps_per_epoch=9)
     assert explicit == Execution(False, 4, "explicit")
+
+
+def test_auto_runs_large_cpu_steps_one_per_call():
+    # A 224x224 convolution at batch 32: ~17 GFLOP a training step. A loop of steps saves the Python overhead
+    # (a millisecond) of steps this large for nothing, and costs tracing time; on a GPU it still pays.
+    spec = load_spec({"name": "big", "inputs": [{"name": "x", "shape": [224, 224, 3]}],
+                      "layers": [{"type": "conv2d", "filters": 64, "kernel_size": 3}, {"type": "flatten"},
+                                 {"type": "dense", "units": 2}], "training": {"batch_size": 32}})
+    assert training_step_flops(spec) >= LARGE_STEP_FLOPS
+    assert choose_execution("auto", spec, device=CPU, backend="tensorflow", steps_per_epoch=100) == \
+        Execution(False, 1, "auto")
+    gpu = Device("gpu", "H100", (9, 0))
+    assert choose_execution("auto", spec, device=gpu, backend="tensorflow", steps_per_epoch=100).steps_per_execution \
+        == 32
+    small = load_spec({"name": "m", "inputs": [{"name": "x", "shape": [4]}], "layers": [{"type": "dense", "units": 2}]})
+    assert 0 < training_step_flops(small) < LARGE_STEP_FLOPS

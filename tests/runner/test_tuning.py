@@ -194,18 +194,31 @@ def test_candidate_that_cannot_be_built_is_skipped_with_keras_reason():
 def test_bfloat16_is_a_candidate_only_on_cpus_with_native_bfloat16(monkeypatch):
     base = Execution(False, 8)
     cpu, gpu = Device("cpu", "test"), Device("gpu", "test")
+    tuning_candidates = tuning.candidates
+
+    def candidates(*args, **kwargs):
+        return tuning_candidates(*args, **kwargs, steps_per_epoch=8)
+
     monkeypatch.setattr(tuning, "native_bfloat16", lambda: False)
-    assert {c.precision for c in tuning.candidates(base, "float32", precision_setting="auto", device=cpu)} == \
-        {"float32"}
+    assert {c.precision for c in candidates(base, "float32", precision_setting="auto", device=cpu)} == {"float32"}
     monkeypatch.setattr(tuning, "native_bfloat16", lambda: True)
-    native = tuning.candidates(base, "float32", precision_setting="auto", device=cpu)
+    native = candidates(base, "float32", precision_setting="auto", device=cpu)
     assert native[0] == tuning.Candidate(False, 8, "float32")  # the baseline first
     assert len(native) == 8 and {c.precision for c in native} == {"float32", "mixed_bfloat16"}
     # A precision the spec asks for, or a GPU (the runner's precision rule), keeps the precision fixed.
-    assert {c.precision for c in tuning.candidates(base, "float32", precision_setting="float32", device=cpu)} == \
-        {"float32"}
-    assert {c.precision for c in tuning.candidates(base, "mixed_float16", precision_setting="auto", device=gpu)} \
-        == {"mixed_float16"}
+    assert {c.precision for c in candidates(base, "float32", precision_setting="float32", device=cpu)} == {"float32"}
+    assert {c.precision for c in candidates(base, "mixed_float16", precision_setting="auto", device=gpu)} == \
+        {"mixed_float16"}
+
+
+def test_steps_per_execution_candidates_are_one_and_several_whatever_the_baseline():
+    cpu = Device("cpu", "test")
+    several = tuning.candidates(Execution(False, 32), "float32", precision_setting=None, device=cpu, steps_per_epoch=100)
+    one = tuning.candidates(Execution(False, 1), "float32", precision_setting=None, device=cpu, steps_per_epoch=100)
+    assert [c.steps_per_execution for c in several if c.jit_compile is False] == [32, 1]
+    assert [c.steps_per_execution for c in one if c.jit_compile is False] == [1, 32]  # the baseline first
+    short = tuning.candidates(Execution(False, 1), "float32", precision_setting=None, device=cpu, steps_per_epoch=1)
+    assert len(short) == 2  # one step an epoch: XLA off and on, nothing more to vary
 
 
 def test_run_that_tuning_moves_to_bfloat16_trains_under_it(monkeypatch, tmp_path):
