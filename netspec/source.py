@@ -112,6 +112,13 @@ class Origin:
         return replace(found, message=f"{found.message} ({'; '.join(self.chain)})") if self.chain else found
 
 
+def diagnostic_at(source: Source | None, path: Path_, message: str, hint: str | None = None) -> Diagnostic:
+    """A diagnostic at `path`, with its file position where the spec came from a source (a dict has none)."""
+    if source is not None:
+        return source.diagnostic(path, message, hint)
+    return Diagnostic(message, format_path(path), hint=hint)
+
+
 def format_path(path: Path_) -> str:
     """("layers", 3, "kernel_size") -> "layers[3].kernel_size"."""
     out = ""

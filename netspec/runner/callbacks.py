@@ -40,9 +40,9 @@ def check_monitors(callbacks, logged: list[str], *, validation: bool, source=Non
     """Every `monitor` names a quantity the run logs: `logged` (the loss and metrics, as `evaluate` names them)
     or, with validation data, the same with `val_`. Keras would only warn at every epoch end and never act,
     or stop after the first epoch because it cannot tell the quantity's direction."""
-    from netspec.errors import Diagnostic, SpecError
+    from netspec.errors import SpecError
     from netspec.layers.base import did_you_mean
-    from netspec.source import format_path
+    from netspec.source import diagnostic_at
 
     known = list(logged) + [f"val_{k}" for k in logged] * validation
     problems = []
@@ -56,8 +56,7 @@ def check_monitors(callbacks, logged: list[str], *, validation: bool, source=Non
             message = f"the run does not log `{monitor}`; it logs {', '.join(f'`{k}`' for k in known)}"
             hint = did_you_mean(monitor, known) or "monitor one of those"
         path = ("training", "callbacks", i, "monitor")
-        problems.append(source.diagnostic(path, message, hint) if source is not None else
-                        Diagnostic(message, format_path(path), hint=hint))
+        problems.append(diagnostic_at(source, path, message, hint))
     if problems:
         raise SpecError(problems)
 

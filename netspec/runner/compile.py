@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from netspec.errors import Diagnostic, SpecError
+from netspec.errors import SpecError
 from netspec.schema.training import OPTIMIZERS, Optimizer, Schedule, Training
-from netspec.source import format_path
+from netspec.source import diagnostic_at
 
 
 def snake_case(name: str) -> str:
@@ -94,6 +94,4 @@ def _made(key: str, make, source):
         path = ("training", key)
         message = f"Keras cannot make this {key}: {exc}"
         hint = "check the argument names against the Keras documentation of the class"
-        diagnostic = source.diagnostic(path, message, hint) if source is not None else \
-            Diagnostic(message, format_path(path), hint=hint)
-        raise SpecError([diagnostic]) from exc
+        raise SpecError([diagnostic_at(source, path, message, hint)]) from exc
