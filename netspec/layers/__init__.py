@@ -11,16 +11,21 @@ from typing import Annotated, Union
 
 from pydantic import Field
 
-from netspec.layers import conv, core, pooling, reshaping  # noqa: F401  (registration)
+from netspec.layers import (
+    attention,
+    conv,
+    core,
+    merge,
+    normalization,
+    pooling,
+    preprocessing,
+    recurrent,
+    reshaping,
+    wrappers,
+)
 from netspec.layers.base import Inference, KerasCall, Layer, Shape, ShapeMismatch
 
-_FAMILIES = [core, conv, pooling, reshaping]
-for _name in ("recurrent", "wrappers", "merge", "normalization", "preprocessing", "attention"):
-    try:
-        _FAMILIES.append(__import__(f"netspec.layers.{_name}", fromlist=["_"]))
-    except ModuleNotFoundError as exc:  # a family not written yet
-        if exc.name != f"netspec.layers.{_name}":
-            raise
+_FAMILIES = [core, conv, pooling, reshaping, recurrent, wrappers, merge, normalization, preprocessing, attention]
 
 
 def _layer_types() -> dict[str, type[Layer]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, Strict, WithJsonSchema
@@ -40,7 +40,6 @@ class Inference:
     non_trainable: int = 0
     # flops per sample (multiply-add = 2); None where not estimated
     flops: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 def closest(word: str, choices, n: int = 1) -> str | None:
@@ -56,7 +55,6 @@ def did_you_mean(word: str, choices) -> str | None:
 # ----- field types shared by many layers -----
 
 PositiveInt = Annotated[int, Strict(), Field(gt=0, le=MAX_SIZE)]
-NonNegativeInt = Annotated[int, Strict(), Field(ge=0, le=MAX_SIZE)]
 Rate = Annotated[float, Field(ge=0.0, lt=1.0)]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)]
 
@@ -350,19 +348,6 @@ def product(dims) -> int | None:
     if any(d is None for d in dims):
         return None
     return math.prod(dims)
-
-
-def expect_rank(shape: Shape, rank: int, layer: str, hint: str | None = None) -> None:
-    """Inputs of rank `rank` (batch excluded), or a clear mismatch."""
-    if len(shape) != rank:
-        raise ShapeMismatch(
-            f"`{layer}` expects input of rank {rank + 1} (batch, {_dims(rank)}); received shape {fmt_shape(shape)}",
-            hint,
-        )
-
-
-def _dims(rank: int) -> str:
-    return ", ".join(["..."] * rank) if rank > 3 else ", ".join(["d"] * rank)
 
 
 def fmt_shape(shape: Shape) -> str:
