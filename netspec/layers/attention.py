@@ -15,15 +15,13 @@ from typing import Annotated, Literal
 from pydantic import Field, Strict, model_validator
 
 from netspec.layers.base import (
-    Constraint,
     Inference,
-    Initializer,
     Layer,
     PositiveInt,
     Rate,
-    Regularizer,
     ShapeMismatch,
     fmt_shape,
+    weight_args,
 )
 from netspec.layers.core import Axis
 
@@ -49,11 +47,7 @@ def _count(dims) -> int:
     return total
 
 
-class MultiHeadAttention(Layer):
-    """Multi-head scaled dot-product attention (Vaswani et al., 2017), with query, key, value and
-    output projections."""
-
-    type: Literal["multi_head_attention"]
+class _AttentionArgs(Layer):
     num_heads: PositiveInt = Field(description="Number of attention heads.")
     key_dim: PositiveInt = Field(description="Size of each head for query and key.")
     value_dim: PositiveInt | None = Field(None, description="Size of each head for value; default: `key_dim`.")
@@ -70,13 +64,18 @@ class MultiHeadAttention(Layer):
     flash_attention: bool | None = Field(
         None, description="Whether to use flash attention (null: Keras's global setting); needs `dropout: 0` and "
         "the JAX or PyTorch backend.")
-    kernel_initializer: Initializer = Field("glorot_uniform", description="Initializer for the projection kernels.")
-    bias_initializer: Initializer = Field("zeros", description="Initializer for the projection biases.")
-    kernel_regularizer: Regularizer = Field(None, description="Regularizer for the projection kernels.")
-    bias_regularizer: Regularizer = Field(None, description="Regularizer for the projection biases.")
-    activity_regularizer: Regularizer = Field(None, description="Regularizer for the output.")
-    kernel_constraint: Constraint = Field(None, description="Constraint on the projection kernels.")
-    bias_constraint: Constraint = Field(None, description="Constraint on the projection biases.")
+
+
+_AttentionWeightArgs = weight_args(
+    kernel=("the projection kernels", "glorot_uniform"), bias=("the projection biases", "zeros"))
+
+
+class MultiHeadAttention(_AttentionWeightArgs, _AttentionArgs):
+    """Multi-head scaled dot-product attention (Vaswani et al., 2017), with query, key, value and
+    output projections."""
+
+    # Keras's order: `num_heads` ... `flash_attention` (_AttentionArgs), the weight arguments, then these.
+    type: Literal["multi_head_attention"]
     use_gate: bool = Field(False, description="Whether to gate the attention output with a sigmoid projection "
                            "of the query (adds a projection of the query's size).")
     seed: Annotated[int, Strict()] | None = Field(None, description="Random seed of the dropout.")

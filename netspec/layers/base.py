@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, Strict, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, Strict, WithJsonSchema, create_model
 
 Shape = tuple  # tuple[int | None, ...]
 
@@ -303,6 +303,37 @@ class Layer(SpecModel):
         if name is not None:
             kwargs["name"] = name
         return KerasCall("layers", self.keras_class, tuple(kwargs.items()))
+
+
+# ----- the weight arguments: initializers, regularizers, constraints -----
+
+
+def weight_args(**weights: tuple[str, str]) -> type[SpecModel]:
+    """A mixin with the Keras arguments that set up a layer's weights, in Keras's order: each
+    weight's `<weight>_initializer`, then each `<weight>_regularizer` and `activity_regularizer`,
+    then each `<weight>_constraint`.
+
+    `weights` maps each weight's argument prefix to what the descriptions call it and its
+    initializer's default: `weight_args(kernel=("the kernel", "glorot_uniform"), bias=("the bias", "zeros"))`.
+
+    A class's own fields come after those of its bases, each base's after those of the bases
+    listed after it; so a layer lists the mixin before the base that holds the arguments Keras
+    puts first (`filters`, ..., `use_bias`), and declares those Keras puts last itself.
+    """
+    fields: dict[str, Any] = {}
+    for prefix, (noun, initializer) in weights.items():
+        fields[f"{prefix}_initializer"] = (Initializer, Field(initializer, description=f"Initializer for {noun}."))
+    for prefix, (noun, _) in weights.items():
+        fields[f"{prefix}_regularizer"] = (Regularizer, Field(None, description=f"Regularizer for {noun}."))
+    fields["activity_regularizer"] = (Regularizer, Field(None, description="Regularizer for the output."))
+    for prefix, (noun, _) in weights.items():
+        fields[f"{prefix}_constraint"] = (Constraint, Field(None, description=f"Constraint on {noun}."))
+    name = "".join(prefix.title() for prefix in weights) + "WeightArgs"
+    return create_model(name, __base__=SpecModel, __module__=__name__, **fields)
+
+
+# A kernel and a bias: the convolutions and `dense`.
+KernelBiasWeightArgs = weight_args(kernel=("the kernel", "glorot_uniform"), bias=("the bias", "zeros"))
 
 
 # ----- helpers for shape rules -----

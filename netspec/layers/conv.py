@@ -1,8 +1,9 @@
 """Convolution layers in 1D/2D/3D: plain, transposed, separable and depthwise.
 
 Each family is one private base holding the Keras constructor arguments of
-its classes (with Keras 3's defaults); the per-rank classes only fix `type`,
-`keras_class` and `rank`. Shape rules follow keras/src/ops/operation_utils.py
+its classes (with Keras 3's defaults): those up to `use_bias` in its `_*Args`
+class, the initializers, regularizers and constraints in a `weight_args` mixin;
+the per-rank classes only fix `type`, `keras_class` and `rank`. Shape rules follow keras/src/ops/operation_utils.py
 (`compute_conv_output_shape`) and backend_utils.py
 (`compute_conv_transpose_output_shape`).
 """
@@ -17,19 +18,18 @@ from pydantic import Field, PlainValidator, WithJsonSchema, field_validator, mod
 from netspec.layers.base import (
     MAX_SIZE,
     ActivationName,
-    Constraint,
     DataFormat,
     Inference,
-    Initializer,
+    KernelBiasWeightArgs,
     Layer,
     PositiveInt,
-    Regularizer,
     ShapeMismatch,
     Size,
     as_tuple,
     conv_output_length,
     deconv_output_length,
     fmt_shape,
+    weight_args,
 )
 
 # ----- input layout helpers, shared with pooling and reshaping -----
@@ -193,7 +193,7 @@ def _no_strided_dilation(layer) -> None:
 # ----- plain convolution -----
 
 
-class _Conv(_BaseConv):
+class _ConvArgs(_BaseConv):
     filters: PositiveInt = Field(description="Number of output filters.")
     kernel_size: Size = Field(description="Size of the convolution window (int or one per spatial dim).")
     strides: Size = Field(1, description="Stride of the convolution (int or one per spatial dim).")
@@ -203,14 +203,9 @@ class _Conv(_BaseConv):
     groups: PositiveInt = Field(1, description="Number of groups the input channels are split into.")
     activation: ActivationName = Field(None, description="Activation function; null is linear.")
     use_bias: bool = Field(True, description="Whether the layer uses a bias vector.")
-    kernel_initializer: Initializer = Field("glorot_uniform", description="Initializer for the kernel.")
-    bias_initializer: Initializer = Field("zeros", description="Initializer for the bias.")
-    kernel_regularizer: Regularizer = Field(None, description="Regularizer for the kernel.")
-    bias_regularizer: Regularizer = Field(None, description="Regularizer for the bias.")
-    activity_regularizer: Regularizer = Field(None, description="Regularizer for the output.")
-    kernel_constraint: Constraint = Field(None, description="Constraint on the kernel.")
-    bias_constraint: Constraint = Field(None, description="Constraint on the bias.")
 
+
+class _Conv(KernelBiasWeightArgs, _ConvArgs):
     @model_validator(mode="after")
     def _check_args(self):
         _no_strided_dilation(self)
@@ -265,7 +260,7 @@ class Conv3D(_Conv):
 # ----- transposed convolution -----
 
 
-class _ConvTranspose(_BaseConv):
+class _ConvTransposeArgs(_BaseConv):
     filters: PositiveInt = Field(description="Number of output filters.")
     kernel_size: Size = Field(description="Size of the convolution window (int or one per spatial dim).")
     strides: Size = Field(1, description="Stride of the convolution (int or one per spatial dim).")
@@ -279,14 +274,9 @@ class _ConvTranspose(_BaseConv):
     dilation_rate: Size = Field(1, description="Dilation rate (int or one per spatial dim).")
     activation: ActivationName = Field(None, description="Activation function; null is linear.")
     use_bias: bool = Field(True, description="Whether the layer uses a bias vector.")
-    kernel_initializer: Initializer = Field("glorot_uniform", description="Initializer for the kernel.")
-    bias_initializer: Initializer = Field("zeros", description="Initializer for the bias.")
-    kernel_regularizer: Regularizer = Field(None, description="Regularizer for the kernel.")
-    bias_regularizer: Regularizer = Field(None, description="Regularizer for the bias.")
-    activity_regularizer: Regularizer = Field(None, description="Regularizer for the output.")
-    kernel_constraint: Constraint = Field(None, description="Constraint on the kernel.")
-    bias_constraint: Constraint = Field(None, description="Constraint on the bias.")
 
+
+class _ConvTranspose(KernelBiasWeightArgs, _ConvTransposeArgs):
     @model_validator(mode="after")
     def _check_args(self):
         _no_strided_dilation(self)
@@ -353,7 +343,7 @@ class Conv3DTranspose(_ConvTranspose):
 # ----- separable convolution -----
 
 
-class _SeparableConv(_BaseConv):
+class _SeparableConvArgs(_BaseConv):
     filters: PositiveInt = Field(description="Number of output filters of the pointwise step.")
     kernel_size: Size = Field(description="Size of the depthwise window (int or one per spatial dim).")
     strides: Size = Field(1, description="Stride of the depthwise step (int or one per spatial dim).")
@@ -363,17 +353,16 @@ class _SeparableConv(_BaseConv):
     depth_multiplier: PositiveInt = Field(1, description="Depthwise output channels per input channel.")
     activation: ActivationName = Field(None, description="Activation function; null is linear.")
     use_bias: bool = Field(True, description="Whether the layer uses a bias vector.")
-    depthwise_initializer: Initializer = Field("glorot_uniform", description="Initializer for the depthwise kernel.")
-    pointwise_initializer: Initializer = Field("glorot_uniform", description="Initializer for the pointwise kernel.")
-    bias_initializer: Initializer = Field("zeros", description="Initializer for the bias.")
-    depthwise_regularizer: Regularizer = Field(None, description="Regularizer for the depthwise kernel.")
-    pointwise_regularizer: Regularizer = Field(None, description="Regularizer for the pointwise kernel.")
-    bias_regularizer: Regularizer = Field(None, description="Regularizer for the bias.")
-    activity_regularizer: Regularizer = Field(None, description="Regularizer for the output.")
-    depthwise_constraint: Constraint = Field(None, description="Constraint on the depthwise kernel.")
-    pointwise_constraint: Constraint = Field(None, description="Constraint on the pointwise kernel.")
-    bias_constraint: Constraint = Field(None, description="Constraint on the bias.")
 
+
+_SeparableWeightArgs = weight_args(
+    depthwise=("the depthwise kernel", "glorot_uniform"),
+    pointwise=("the pointwise kernel", "glorot_uniform"),
+    bias=("the bias", "zeros"),
+)
+
+
+class _SeparableConv(_SeparableWeightArgs, _SeparableConvArgs):
     def infer(self, inputs):
         (shape,) = inputs
         spatial, channels = self._input_channels(shape)
@@ -404,7 +393,7 @@ class SeparableConv2D(_SeparableConv):
 # ----- depthwise convolution -----
 
 
-class _DepthwiseConv(_BaseConv):
+class _DepthwiseConvArgs(_BaseConv):
     kernel_size: Size = Field(description="Size of the depthwise window (int or one per spatial dim).")
     strides: Size = Field(1, description="Stride of the convolution (int or one per spatial dim).")
     padding: Literal["valid", "same"] = Field("valid", description="`valid` (no padding) or `same`.")
@@ -413,14 +402,12 @@ class _DepthwiseConv(_BaseConv):
     dilation_rate: Size = Field(1, description="Dilation rate (int or one per spatial dim).")
     activation: ActivationName = Field(None, description="Activation function; null is linear.")
     use_bias: bool = Field(True, description="Whether the layer uses a bias vector.")
-    depthwise_initializer: Initializer = Field("glorot_uniform", description="Initializer for the depthwise kernel.")
-    bias_initializer: Initializer = Field("zeros", description="Initializer for the bias.")
-    depthwise_regularizer: Regularizer = Field(None, description="Regularizer for the depthwise kernel.")
-    bias_regularizer: Regularizer = Field(None, description="Regularizer for the bias.")
-    activity_regularizer: Regularizer = Field(None, description="Regularizer for the output.")
-    depthwise_constraint: Constraint = Field(None, description="Constraint on the depthwise kernel.")
-    bias_constraint: Constraint = Field(None, description="Constraint on the bias.")
 
+
+_DepthwiseWeightArgs = weight_args(depthwise=("the depthwise kernel", "glorot_uniform"), bias=("the bias", "zeros"))
+
+
+class _DepthwiseConv(_DepthwiseWeightArgs, _DepthwiseConvArgs):
     def infer(self, inputs):
         (shape,) = inputs
         spatial, channels = self._input_channels(shape)

@@ -14,6 +14,7 @@ from netspec.layers.base import (
     Inference,
     Initializer,
     KerasCall,
+    KernelBiasWeightArgs,
     Layer,
     PositiveInt,
     Rate,
@@ -108,24 +109,21 @@ class _Elementwise(Layer):
 # ----- dense and embedding -----
 
 
-class Dense(Layer):
+class _DenseArgs(Layer):
+    units: PositiveInt = Field(description="Dimensionality of the output space.")
+    activation: ActivationName = Field(None, description="Activation function; null is linear.")
+    use_bias: bool = Field(True, description="Whether the layer uses a bias vector.")
+
+
+class Dense(KernelBiasWeightArgs, _DenseArgs):
     """Densely connected layer: `activation(inputs @ kernel + bias)`.
 
     On inputs of rank > 2 the kernel acts on the last axis only:
     (batch, d0, ..., features) -> (batch, d0, ..., units).
     """
 
+    # Keras's order: `units`, `activation`, `use_bias` (_DenseArgs), the weight arguments, then these.
     type: Literal["dense"]
-    units: PositiveInt = Field(description="Dimensionality of the output space.")
-    activation: ActivationName = Field(None, description="Activation function; null is linear.")
-    use_bias: bool = Field(True, description="Whether the layer uses a bias vector.")
-    kernel_initializer: Initializer = Field("glorot_uniform", description="Initializer for the kernel.")
-    bias_initializer: Initializer = Field("zeros", description="Initializer for the bias.")
-    kernel_regularizer: Regularizer = Field(None, description="Regularizer for the kernel.")
-    bias_regularizer: Regularizer = Field(None, description="Regularizer for the bias.")
-    activity_regularizer: Regularizer = Field(None, description="Regularizer for the output.")
-    kernel_constraint: Constraint = Field(None, description="Constraint on the kernel.")
-    bias_constraint: Constraint = Field(None, description="Constraint on the bias.")
     lora_rank: PositiveInt | None = Field(
         None, description="If set, LoRA: the kernel is frozen and two trainable low-rank factors of this rank are added.")
     lora_alpha: Annotated[float, Strict(), Field(gt=0)] | None = Field(

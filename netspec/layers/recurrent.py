@@ -16,20 +16,18 @@ from pydantic import Field, field_validator, model_validator
 
 from netspec.layers.base import (
     ActivationName,
-    Constraint,
     DataFormat,
     Inference,
-    Initializer,
     Layer,
     PositiveInt,
     Rate,
-    Regularizer,
     ShapeMismatch,
     Size,
     as_tuple,
     conv_output_length,
     fmt_shape,
     product,
+    weight_args,
 )
 from netspec.layers.conv import join_channels
 
@@ -75,22 +73,23 @@ class _ConvArgs(Layer):
     dilation_rate: Size = Field(1, description="Dilation rate (int or one per spatial dim).")
 
 
-class _RecurrentBase(Layer):
-    """Arguments every Keras recurrent layer takes. Subclasses list it before the base holding their
-    leading arguments (`units`; `filters`, `kernel_size`, ...), so that those come first, as in Keras."""
-
+class _RecurrentActivation(Layer):
     activation: ActivationName = Field("tanh", description="Activation function; null is linear.")
     use_bias: bool = Field(True, description="Whether the layer uses a bias vector.")
-    kernel_initializer: Initializer = Field("glorot_uniform", description="Initializer for the input kernel.")
-    recurrent_initializer: Initializer = Field("orthogonal", description="Initializer for the recurrent kernel.")
-    bias_initializer: Initializer = Field("zeros", description="Initializer for the bias.")
-    kernel_regularizer: Regularizer = Field(None, description="Regularizer for the input kernel.")
-    recurrent_regularizer: Regularizer = Field(None, description="Regularizer for the recurrent kernel.")
-    bias_regularizer: Regularizer = Field(None, description="Regularizer for the bias.")
-    activity_regularizer: Regularizer = Field(None, description="Regularizer for the output.")
-    kernel_constraint: Constraint = Field(None, description="Constraint on the input kernel.")
-    recurrent_constraint: Constraint = Field(None, description="Constraint on the recurrent kernel.")
-    bias_constraint: Constraint = Field(None, description="Constraint on the bias.")
+
+
+_RecurrentWeightArgs = weight_args(
+    kernel=("the input kernel", "glorot_uniform"),
+    recurrent=("the recurrent kernel", "orthogonal"),
+    bias=("the bias", "zeros"),
+)
+
+
+class _RecurrentBase(_RecurrentWeightArgs, _RecurrentActivation):
+    """Arguments every Keras recurrent layer takes: `activation`, `use_bias`, the weight arguments,
+    then these. Subclasses list it before the base holding their leading arguments (`units`;
+    `filters`, `kernel_size`, ...), so that those come first, as in Keras."""
+
     dropout: Rate = Field(0.0, description="Fraction of the inputs to drop, in [0, 1).")
     recurrent_dropout: Rate = Field(0.0, description="Fraction of the recurrent state to drop, in [0, 1).")
     seed: int | None = Field(None, description="Random seed for dropout.")
