@@ -45,10 +45,15 @@ def instantiate(value: Any, keras_module=None) -> Any:
     if keras_module is None:
         import keras as keras_module
     if isinstance(value, KerasCall):
-        cls = getattr(getattr(keras_module, value.module), value.name)
+        module = keras_module
+        for part in value.module.split("."):  # "optimizers.schedules"
+            module = getattr(module, part)
+        cls = getattr(module, value.name)
         return cls(**{k: instantiate(v, keras_module) for k, v in value.kwargs})
     if isinstance(value, list):
         return [instantiate(v, keras_module) for v in value]
+    if isinstance(value, dict):
+        return {k: instantiate(v, keras_module) for k, v in value.items()}
     return value
 
 

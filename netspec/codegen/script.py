@@ -1,23 +1,28 @@
 """Codegen stage: a resolved spec -> one standalone Python training script.
 
-The model is printed from the same lowered form the Keras builder calls
-(`netspec.build.lower_node` -> KerasCall), so script and builder cannot drift
-apart. Every piece of Python here comes from `pycode`: spec values only as
-literals or checked identifiers. The Jinja templates (package files in
-netspec/templates) hold the fixed parts of the script; their environment
-refuses to print anything that is not such generated code.
+The script prints the spec's `Program` (netspec/lowering.py), the same lowered
+calls that `netspec train` instantiates: the model from `lower_node` ->
+KerasCall, the optimizer, losses, metrics and callbacks as KerasCalls, and
+the data as calls of the functions in netspec/runtime.py, whose source is
+copied into the script. So the script and the runner cannot drift apart.
+Every piece of Python here comes from `pycode`: spec values only as literals
+or checked identifiers. The Jinja template (netspec/templates/train.py.j2)
+holds the fixed parts; its environment refuses to print anything that is not
+such generated code.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import json
 import os
 import re
 from pathlib import Path
 
+from netspec import lowering
 from netspec.build import lower_node
-from netspec.codegen import lowering
 from netspec.codegen.pycode import (
     INDENT,
     Atom,
@@ -37,40 +42,49 @@ from netspec.codegen.pycode import (
 from netspec.errors import Diagnostic, SpecError, UsageError
 from netspec.layers.base import KerasCall
 from netspec.load import load_spec, shapes
+from netspec.lowering import Ref, RunPath, RuntimeCall
 from netspec.schema.data import Data
+from netspec.schema.training import PRECISIONS
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+RUNTIME = Path(__file__).resolve().parent.parent / "runtime.py"
 TUNING_FILE = "tuning.json"
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
-# Module-level names of the script besides the templates' own: variables in build_model() never shadow them.
-IMPORTED_NAMES = {"keras", "np", "numpy", "tf", "tensorflow", "importlib"}
+# Module-level names of the script besides its functions and constants: variables in build_model() never
+# shadow them.
+IMPORTED_NAMES = {"argparse", "json", "os", "sys", "keras", "np", "numpy", "tf", "tensorflow"}
 # Longest variable name: keeps `name = keras.layers.Class(` within a line, so ruff's layout stays simple.
 MAX_VARIABLE = 40
-STDLIB = ("argparse", "json", "os", "random", "subprocess", "sys")
 # What each data kind reads, in the script's docstring.
 KIND_WORDS = {
     "npz": ".npz arrays", "npy": "an .npy array", "csv": "a CSV table", "image_folder": "a folder of images",
     "text_folder": "a folder of texts", "digits": "scikit-learn's digits", "keras": "a keras.datasets data set",
-    "synthetic": "synthetic",
+    "synthetic": "synthetic data",
 }
-LOADER_IMPORTS = {"csv": ("csv",), "digits": ("gzip", "importlib.util")}
+# Kinds of data that are files: the script takes `--data PATH`, and its default is beside the script.
+FILE_KINDS = ("npz", "npy", "csv", "image_folder", "text_folder")
+# The runtime functions every script runs (the data's readers come on top).
+RUNTIME_FUNCTIONS = ("conform", "split", "gpu_capability", "choose_settings")
 
 
 class Code(str):
     """Python source written by this module; the only kind of value the templates print."""
 
 
-def generate_script(spec, *, tuned_from: str | os.PathLike | None = None) -> str:
+def generate_script(spec, *, tuned_from: str | os.PathLike | None = None,
+                    script_dir: str | os.PathLike | None = None) -> str:
     """The standalone training script of `spec` (a path, YAML/JSON text, mapping or Spec).
 
     `tuned_from` is a run folder of `netspec train` whose tuning result
     (`tuning.json`) sets the script's precision, `jit_compile` and
-    `steps_per_execution`. The same spec gives the same script byte for byte.
+    `steps_per_execution`. `script_dir` is the folder the script will be
+    written to: the spec's data paths are written relative to it (default:
+    relative to the spec's folder), and the script reads them from its own
+    folder. The same spec gives the same script byte for byte.
     """
     model = load_spec(spec)
     tuned = read_tuning(tuned_from) if tuned_from is not None else None
-    context = _context(model, tuned, tuned_from)
+    context = _context(model, tuned, tuned_from, script_dir)
     return _environment().get_template("train.py.j2").render(**context)
 
 
@@ -118,37 +132,50 @@ def _assign(target: str, expr, indent: int = 0) -> list[str]:
 # ----- the context -----
 
 
-def _context(spec, tuned: dict | None, tuned_from) -> dict:
+def _context(spec, tuned: dict | None, tuned_from, script_dir) -> dict:
     from netspec import __version__
 
-    training = spec.training
     info = shapes(spec)
+    options = spec.data or Data(source="data.npz")  # without `data:`, --data names an .npz file
     kind = data_kind(spec)
-    imports = sorted(set(STDLIB) | set(LOADER_IMPORTS.get(kind, ())))
-    execution = _execution(training, tuned)
+    sources = {"source": Ref("source"), "test": Ref("TEST_DATA"), "validation": Ref("VALIDATION_DATA")}
+    program = lowering.lower_program(spec, data_source=sources["source"], data_kind=kind, test=sources["test"],
+                                     validation=sources["validation"], tuned=tuned)
+    inputs, outputs = program.inputs, program.outputs
+    plan = program.data or lowering.lower_data(spec, options, inputs, outputs, source=sources["source"], kind=kind)
     spec_file, spec_hash = spec_identity(spec)
+    readers = [c.function for c in (plan.reader, plan.test, plan.validation) if c is not None]
     return {
         "name": Code(_identifier(spec.name, "name")),
         "version": Code(__version__ if re.fullmatch(r"[\w.+-]+", __version__, re.ASCII) else "?"),
-        "spec_file": Code(string_literal(spec_file) if spec_file else "(none: given as text or a mapping)"),
+        "spec_file": Code(string_literal(spec_file) if spec_file else "a spec given as text or a mapping"),
         "spec_hash": Code(spec_hash),
         "description": Code(string_literal(spec.description)) if spec.description else Code(""),
         "tuned_from": Code(string_literal(os.fspath(tuned_from))) if tuned is not None else Code(""),
-        "script_name": Code("train.py"),
-        "data_kind": Code(KIND_WORDS[kind]),
-        "imports": [Code(module) for module in imports if all(is_identifier(p) for p in module.split("."))],
-        "inputs_table": _lines(_assign("INPUTS", _inputs_table(spec))),
-        "outputs_table": _lines(_assign("OUTPUTS", _outputs_table(spec, info))),
-        "data_constants": _lines(_data_constants(spec, kind)),
-        "jit_compile": Code(literal(execution["jit_compile"]).text),
-        "steps_per_execution": Code(literal(execution["steps_per_execution"]).text),
-        "loader_template": f"loader_{kind}.py.j2",
+        "data_words": Code(KIND_WORDS[kind]),
+        "constants": _lines(_constants(spec, program, plan, options, kind, script_dir)),
         "build_model_body": _lines(build_model_lines(spec, info)),
-        "optimizer_body": _lines(_optimizer_lines(training)),
-        "callbacks_body": _lines(_callback_lines(training)),
-        "compile_body": _lines(_compile_lines(spec)),
-        "arguments": _lines(_argument_lines(spec, execution)),
+        "load_data_body": _lines(_load_data_lines(plan)),
+        "runtime_functions": Code("\n\n\n".join(runtime_source(f) for f in (*dict.fromkeys(readers),
+                                                                            *RUNTIME_FUNCTIONS))),
+        "arguments": _lines(_argument_lines(spec, program, kind)),
+        "data_argument": Code("args.data" if kind in FILE_KINDS else "DATA"),
+        "compile_body": _lines(_compile_lines(program)),
+        "fit_extra": Code("" if plan.shuffle else "\n" + INDENT * 2 + "shuffle=False,"),
     }
+
+
+@functools.cache
+def _runtime_functions() -> dict[str, str]:
+    """The source of each function of netspec/runtime.py, read as text: generating never imports Keras."""
+    text = RUNTIME.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    return {node.name: "\n".join(lines[node.lineno - 1:node.end_lineno])
+            for node in ast.parse(text).body if isinstance(node, ast.FunctionDef)}
+
+
+def runtime_source(function: str) -> str:
+    return _runtime_functions()[function]
 
 
 def spec_identity(spec) -> tuple[str | None, str]:
@@ -166,8 +193,8 @@ def spec_identity(spec) -> tuple[str | None, str]:
 
 
 def script_names() -> set[str]:
-    """Every module-level name the templates define or import (functions, constants, modules)."""
-    names = set(IMPORTED_NAMES) | set(STDLIB)
+    """Every module-level name of a script: its imports, functions (the template's and runtime's), constants."""
+    names = set(IMPORTED_NAMES) | set(_runtime_functions()) | set(CONSTANTS)
     pattern = re.compile(r"^(?:def |class )?([A-Za-z_]\w*)(?:\(| =)|^import ([\w.]+)", re.MULTILINE)
     for template in TEMPLATES.glob("*.j2"):
         for match in pattern.finditer(template.read_text(encoding="utf-8")):
@@ -234,8 +261,14 @@ def _call_args(convention: str, tensors: list) -> Seq:
 
 def keras_expr(value, where: str = ""):
     """A lowered value as Python: KerasCalls as `keras.<module>.<Class>(...)`, the rest as literals."""
-    if isinstance(value, Atom | Call | Seq):  # code this module wrote, e.g. os.path.join(out, ...)
+    if isinstance(value, Atom | Call | Seq):  # code this module wrote
         return value
+    if isinstance(value, Ref):  # a name of the script
+        return Atom(value.name)
+    if isinstance(value, RunPath):  # a file of the run: in the folder --out
+        return call("os.path.join", Atom("args.out"), literal(value.path))
+    if isinstance(value, RuntimeCall):
+        return Call(name(value.function), Seq("(", ")", tuple(keras_expr(v, where) for v in value.args)))
     if isinstance(value, KerasCall):
         func = name(f"keras.{value.module}.{value.name}")
         return Call(func, Seq("(", ")", tuple(keyword_arg(k, keras_expr(v, where)) for k, v in value.kwargs)))
@@ -251,180 +284,134 @@ def keras_expr(value, where: str = ""):
             hint="use a number, string, boolean, null, or a list of them")]) from None
 
 
-# ----- training -----
+# ----- training and data -----
+
+# Module-level constants a script may define (see `_constants`).
+CONSTANTS = ("INPUTS", "LABELS", "OUTPUTS", "DATA", "TEST_DATA", "VALIDATION_DATA", "TEST_SPLIT",
+             "VALIDATION_SPLIT", "JIT_COMPILE", "STEPS", "STEP_FLOPS")
 
 
-def _optimizer_lines(training) -> list[str]:
-    optimizer = training.optimizer
-    default = keras_expr(lowering.lower_optimizer(optimizer), "training.optimizer")
-    # The same call with the rate from the argument: `learning_rate=learning_rate` first.
-    others = tuple(item for item in default.args.items if getattr(item, "name", None) != "learning_rate")
-    with_rate = Call(default.func, Seq("(", ")", (keyword_arg("learning_rate", Atom("learning_rate")), *others)))
-    if optimizer.learning_rate is None:
-        first = statement(default, 2, "return ")
-    else:
-        rate = keras_expr(lowering.lower_learning_rate(optimizer.learning_rate), "training.optimizer.learning_rate")
-        first = _assign("learning_rate", rate, 2)
-    return [INDENT + "if learning_rate is None:", *first, *statement(with_rate, 1, "return ")]
-
-
-def _callback_lines(training) -> list[str]:
-    def in_run_folder(path: str):
-        return call("os.path.join", Atom("out"), literal(path))
-
-    calls = [
-        keras_expr(lowering.lower_callback(callback, in_run_folder), f"training.callbacks[{i}]")
-        for i, callback in enumerate(training.callbacks)
-    ]
-    return statement(Seq("[", "]", tuple(calls)), 1, "return ")
-
-
-def _compile_lines(spec) -> list[str]:
-    training = spec.training
-    outputs = [ref.name for ref in spec._graph.outputs]
-    compile_call = Call(
-        name("model.compile"),
-        Seq("(", ")", (
-            keyword_arg("optimizer", call("make_optimizer", Atom("learning_rate"))),
-            keyword_arg("loss", keras_expr(lowering.lower_loss(training.loss, outputs), "training.loss")),
-            keyword_arg("metrics", keras_expr(lowering.lower_metrics(training.metrics, outputs), "training.metrics")),
-            keyword_arg("jit_compile", Atom("jit_compile")),
-            keyword_arg("steps_per_execution", Atom("steps_per_execution")),
-        )),
-    )
-    return statement(compile_call, 1)
-
-
-def _validation_split(spec) -> float:
-    data = spec.data
-    if data is not None and data.validation_split is not None:
-        return data.validation_split
-    return spec.training.validation_split
-
-
-def _execution(training, tuned: dict | None) -> dict:
-    """jit_compile, steps_per_execution, precision: a tuned run's, else the spec's explicit ones, else auto."""
-    settings = {"jit_compile": "auto", "steps_per_execution": "auto", "precision": training.precision}
-    # `training.execution`: auto, tuned (measured by each run: a script without --tuned-from keeps auto), or
-    # explicit {jit_compile, steps_per_execution}.
-    explicit = getattr(training, "execution", None)
-    for key in ("jit_compile", "steps_per_execution"):
-        value = explicit.get(key) if isinstance(explicit, dict) else getattr(explicit, key, None)
-        if value is not None:
-            settings[key] = value
-    if tuned:
-        settings.update(tuned)
-    return settings
-
-
-# ----- data -----
-
-
-def data_kind(spec) -> str:
-    """Which loader the script gets: npz, npy, csv, image_folder, text_folder, digits, keras or synthetic."""
-    data = spec.data
-    if data is None:
-        return "npz"  # a spec without data trains on synthetic data, or on an .npz given with --data
-    source = data.source
-    if source == "synthetic":
-        return "synthetic"
-    if source.startswith("builtin:"):
-        if source in ("builtin:digits", "builtin:digits_sequence"):
-            return "digits"
-        raise _data_error(spec, f"unknown built-in data set {source!r}",
-                          "use `builtin:digits` or `builtin:digits_sequence`")
-    if source.startswith("keras:"):
-        if not is_identifier(source[len("keras:"):]):
-            raise _data_error(spec, f"{source!r} is not a keras.datasets name", "write it as `keras:mnist`")
-        return "keras"
-    if data.format != "auto":
-        return data.format
-    suffix = Path(source).suffix.lower()
-    if suffix in (".npz", ".npy", ".csv"):
-        return suffix[1:]
-    path = spec.source.base_dir / source if spec.source and spec.source.base_dir else Path(source)
-    if path.is_dir() and any(p.suffix == ".txt" for p in path.rglob("*.txt")):
-        return "text_folder"
-    return "image_folder"
-
-
-def _data_error(spec, message: str, hint: str) -> SpecError:
-    if spec.source is not None:
-        return SpecError([spec.source.diagnostic(("data", "source"), message, hint)])
-    return SpecError([Diagnostic(message, "data.source", hint=hint)])
-
-
-def _inputs_table(spec):
-    """INPUTS: (name, shape, dtype) of each model input."""
-    rows = tuple(
-        Seq("(", ")", (literal(i.name), literal(tuple(i.shape)), literal(i.dtype)), tuple_=True) for i in spec.inputs)
-    return Seq("[", "]", rows)
-
-
-def _outputs_table(spec, info):
-    """OUTPUTS: (name, shape, loss name) of each model output, as the runner's data module sees them."""
-    by_name = info.by_name()
-    rows = []
-    for ref in spec._graph.outputs:
-        if ref.name in by_name:
-            shape = tuple(by_name[ref.name].outputs[ref.index])
-        else:  # a model input used directly as an output
-            shape = tuple(info.input_shapes[ref.name])
-        loss = lowering.loss_name(spec.training.loss, ref.name)
-        rows.append(Seq("(", ")", (literal(ref.name), literal(shape), literal(loss)), tuple_=True))
-    return Seq("[", "]", tuple(rows))
-
-
-def _data_constants(spec, kind: str) -> list[str]:
-    data = spec.data or Data(source="synthetic")  # without `data:`, --data names the data
-    lines = [
-        *_assign("SOURCE", literal(data.source)),
-        *_assign("VALIDATION_SOURCE", literal(data.validation)),
-        *_assign("TEST_SOURCE", literal(getattr(data, "test", None))),
-        *_assign("TEST_SPLIT", literal(data.test_split)),
-        *_assign("VALIDATION_SPLIT", literal(_validation_split(spec))),
-        *_assign("SHUFFLE", literal(data.shuffle)),
-        *_assign("CACHE", literal(data.cache)),
-        *_assign("SAMPLES", literal(data.samples)),
-        *_assign("NUM_CLASSES", literal(data.num_classes)),
-    ]
-    if kind == "npz":
-        keys = None if data.x is None else [data.x] if isinstance(data.x, str) else list(data.x)
-        lines += _assign("X_KEYS", literal(keys))
-        lines += _assign("Y_KEY", literal(data.y))
-    elif kind == "csv":
-        columns = [data.x] if isinstance(data.x, str) else data.x
-        lines += _assign("X_COLUMNS", literal(columns))
-        lines += _assign("Y_COLUMN", literal(data.y))
-    elif kind == "image_folder":
-        lines += _assign("IMAGE_SIZE", literal(tuple(data.image_size) if data.image_size else None))
+def _constants(spec, program, plan, options, kind: str, script_dir) -> list[str]:
+    lines = ["# Each model input's features and output's labels: {name: (shape, dtype)}."]
+    lines += _assign("INPUTS", literal({p.name: p.features for p in program.inputs}))
+    lines += _assign("LABELS", literal({p.name: p.labels for p in program.outputs}))
+    if kind == "synthetic":
+        lines += ["# The outputs, and the kind of labels their losses take (for synthetic data)."]
+        lines += _assign("OUTPUTS", literal({p.name: (p.shape, p.label_kind) for p in program.outputs}))
+    if spec.data is not None:
+        lines += _assign("DATA", _data_path(spec, spec.data.source, kind, script_dir))
+    for constant, given in (("TEST_DATA", options.test), ("VALIDATION_DATA", options.validation)):
+        if given is not None:
+            lines += _assign(constant, _data_path(spec, given, kind, script_dir))
+    lines += _assign("TEST_SPLIT", literal(plan.test_split))
+    lines[-1] += "  # the shares held out for the test and for validation"
+    lines += _assign("VALIDATION_SPLIT", literal(plan.validation_split))
+    lines += ["# XLA, and training steps per call: \"auto\" decides on the machine that runs this."]
+    lines += _assign("JIT_COMPILE", literal(program.jit_compile))
+    lines += _assign("STEPS", literal(program.steps_per_execution))
+    lines += _assign("STEP_FLOPS", literal(float(f"{program.step_flops:.3g}")))
+    lines[-1] += "  # of one training step"
     return lines
 
 
-def _argument_lines(spec, execution: dict) -> list[str]:
-    training, data = spec.training, spec.data
-    name_literal = spec.name
-    precision = execution["precision"] if execution["precision"] in PRECISIONS else training.precision
+def _data_path(spec, given: str, kind: str, script_dir):
+    """A data source as the script names it: a file path relative to the script's own folder."""
+    if kind not in FILE_KINDS or os.path.isabs(given):
+        return literal(given)
+    base = spec.source.base_dir if spec.source is not None and spec.source.base_dir else Path.cwd()
+    target = Path(base) / given
+    relative = os.path.relpath(target, script_dir) if script_dir is not None else os.path.relpath(target, base)
+    here = call("os.path.dirname", call("os.path.abspath", Atom("__file__")))
+    return call("os.path.join", here, literal(Path(relative).as_posix()))
+
+
+def _load_data_lines(plan) -> list[str]:
+    def read(reader):
+        return call("conform", keras_expr(reader, "data"), Atom("INPUTS"), Atom("LABELS"))
+
+    if plan.kind == "keras":  # the data set ships its own test part
+        lines = _assign("train, test", keras_expr(plan.reader, "data"), 1)
+        lines += [INDENT + "data, test = conform(train, INPUTS, LABELS), conform(test, INPUTS, LABELS)"]
+        parts = {"test": Atom("test")}
+    else:
+        lines, parts = [], {}
+    for part in ("test", "validation"):
+        reader = getattr(plan, part)
+        if reader is not None:
+            lines += _assign(part, read(reader), 1)
+            parts[part] = Atom(part)
+    if plan.kind != "keras":
+        lines += _assign("data", read(plan.reader), 1)
+    args = [Atom("data"), Atom("seed"), Atom("TEST_SPLIT"), Atom("VALIDATION_SPLIT")]
+    return lines + statement(call("split", *args, **parts), 1, "return ")
+
+
+def _argument_lines(spec, program, kind: str) -> list[str]:
+    training = spec.training
+    rate = program.optimizer.kwargs_dict["learning_rate"]
     arguments = [
-        ("--epochs", {"type": Atom("int"), "default": literal(training.epochs),
-                      "help": literal("passes over the training data (default: %(default)s)")}),
+        ("--epochs", {"type": Atom("int"), "default": literal(training.epochs), "help": literal("passes")}),
         ("--batch-size", {"type": Atom("int"), "default": literal(training.batch_size),
-                          "help": literal("samples per gradient step (default: %(default)s)")}),
-        ("--learning-rate", {"type": Atom("float"),
-                             "help": literal("a constant rate instead of the spec's rate or schedule")}),
-        ("--precision", {"choices": literal(list(PRECISIONS)), "default": literal(precision),
-                         "help": literal("dtype policy; auto picks by device (default: %(default)s)")}),
-        ("--data", {"default": literal(data.source if data else "synthetic"),
-                    "help": literal("data of the spec's kind, or synthetic (default: %(default)s)")}),
-        ("--out", {"default": literal(f"runs/{name_literal}"),
-                   "help": literal("folder for the model, metrics, callbacks (default: %(default)s)")}),
-        ("--seed", {"type": Atom("int"), "default": literal(training.seed),
-                    "help": literal("seed of weights, shuffling, splits (default: the spec's, or random)")}),
+                          "help": literal("samples a step")}),
+        ("--learning-rate", {"type": Atom("float"), "default": literal(rate if isinstance(rate, float) else None),
+                             "help": literal("rate" if isinstance(rate, float) else "rate, not the schedule")}),
+        ("--precision", {"default": literal(program.precision), "help": literal("dtype policy, or auto")}),
+    ]
+    if kind in FILE_KINDS:
+        given = {"required": literal(True)} if spec.data is None else {"default": Atom("DATA")}
+        arguments.append(("--data", {**given, "help": literal(KIND_WORDS[kind])}))
+    arguments += [
+        ("--out", {"default": literal(f"runs/{spec.name}"), "help": literal("output folder")}),
+        ("--seed", {"type": Atom("int"), "default": literal(training.seed), "help": literal("None: random")}),
     ]
     lines = []
     for flag, kwargs in arguments:
         lines += statement(call("parser.add_argument", literal(flag), **kwargs), 1)
     return lines
+
+
+def _compile_lines(program) -> list[str]:
+    optimizer = program.optimizer
+    rate = optimizer.kwargs_dict["learning_rate"]
+    lines = []
+    if isinstance(rate, KerasCall):  # a schedule, unless --learning-rate gives a constant rate
+        lines = statement(keras_expr(rate, "training.optimizer.learning_rate"), 1,
+                          "learning_rate = args.learning_rate or ")
+        rate_expr = Atom("learning_rate")
+    else:
+        rate_expr = Atom("args.learning_rate")
+    made = keras_expr(KerasCall(optimizer.module, optimizer.name,
+                                (("learning_rate", rate_expr), *optimizer.kwargs[1:])), "training.optimizer")
+    compile_call = call(
+        "model.compile", optimizer=made,
+        loss=keras_expr(program.loss, "training.loss"), metrics=keras_expr(program.metrics, "training.metrics"),
+        jit_compile=Atom("jit_compile"), steps_per_execution=Atom("steps"))
+    callbacks = Seq("[", "]", tuple(keras_expr(c, f"training.callbacks[{i}]")
+                                    for i, c in enumerate(program.callbacks)))
+    return lines + statement(compile_call, 1) + _assign("callbacks", callbacks, 1)
+
+
+def data_kind(spec) -> str:
+    """Which reader the script gets: npz, npy, csv, image_folder, text_folder, digits, keras or synthetic."""
+    data = spec.data
+    if data is None:
+        return "npz"  # a spec without data trains on an .npz file given with --data
+    source = data.source
+    if source.startswith("builtin:") and source not in ("builtin:digits", "builtin:digits_sequence"):
+        raise _data_error(spec, f"unknown built-in data set {source!r}",
+                          "use `builtin:digits` or `builtin:digits_sequence`")
+    if source.startswith("keras:") and not is_identifier(source[len("keras:"):]):
+        raise _data_error(spec, f"{source!r} is not a keras.datasets name", "write it as `keras:mnist`")
+    base_dir = spec.source.base_dir if spec.source is not None else None
+    return lowering.source_kind(source, data.format, base_dir)
+
+
+def _data_error(spec, message: str, hint: str) -> SpecError:
+    from netspec.source import diagnostic_at
+
+    return SpecError([diagnostic_at(spec.source, ("data", "source"), message, hint)])
+
+
 
 
 # ----- --tuned-from -----

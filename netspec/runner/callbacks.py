@@ -1,10 +1,12 @@
-"""Callbacks: the spec's (`training.callbacks`) and the runner's own.
+"""Callbacks: the spec's (`training.callbacks`, lowered once in netspec/lowering.py) and the runner's own.
 
-The runner's own callbacks keep the run folder current after every epoch
-(history, resume state, TensorBoard scalars) and print one line per epoch
-when the output is not a terminal. Paths a spec gives are relative to the run
-folder. Keras classes are imported only when a run starts, so the classes
-that subclass `keras.callbacks.Callback` are made by `_classes()`.
+The spec's callbacks are the Keras calls a generated script prints, with
+their files in the run folder. What only a tool adds: the history recorded
+after every epoch (history.json, history.csv), the resume state (Keras's
+BackupAndRestore, always kept), and TensorBoard scalars in logs/ when the
+spec has no tensorboard callback. Keras classes are imported only when a run
+starts, so the class that subclasses `keras.callbacks.Callback` is made by
+`_classes()`.
 """
 
 from __future__ import annotations
@@ -16,19 +18,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from netspec.errors import UsageError
+from netspec.lowering import RunPath, lower_callback, monitor_mode  # noqa: F401 - monitor_mode: for tests
 from netspec.schema import training as schema
-
-# Words of the quantities that improve upwards (Keras's metrics with `_direction = "up"`); a test checks this
-# against every metric of the format.
-MAX_MONITORS = ("acc", "auc", "precision", "recall", "f1", "f_beta", "io_u", "r2", "true_positives",
-                "true_negatives", "correlation", "cosine_similarity", "sensitivity", "specificity")
-
-
-def monitor_mode(monitor: str, mode: str) -> str:
-    """`auto` mode: accuracy-like quantities improve upwards, everything else (losses) downwards."""
-    if mode != "auto":
-        return mode
-    return "max" if any(word in monitor for word in MAX_MONITORS) else "min"
 
 
 def monitored(callbacks) -> list[tuple[int, str]]:
@@ -66,12 +57,11 @@ def _classes() -> SimpleNamespace:
     import keras
 
     class Recorder(keras.callbacks.Callback):
-        """After each epoch: the history, then the resume state, then the history files."""
+        """After each epoch: the history, and its files (before BackupAndRestore saves the epoch's state)."""
 
-        def __init__(self, run, state_path: Path | None, history: dict | None = None):
+        def __init__(self, run, history: dict | None = None):
             super().__init__()
             self.run = run
-            self.state_path = state_path
             self.history: dict[str, list] = {k: list(v) for k, v in (history or {}).items()}
             self.epoch_seconds: list[float] = []
             self._started = 0.0
@@ -91,63 +81,7 @@ def _classes() -> SimpleNamespace:
             for values in self.history.values():  # a key that this epoch lacks
                 if len(values) < done + 1:
                     values.append(None)
-            if self.state_path is not None:
-                self.run.save_state(self.state_path, epoch=epoch + 1, history=self.history, model=self.model)
             self.run.write_history(self.history, durable=False)
-
-    class EpochLine(keras.callbacks.Callback):
-        """`epoch 3/15 - 0.41s - loss: 0.1862 - accuracy: 0.9468 - val_loss: ...`, one line per epoch."""
-
-        def __init__(self, epochs: int, stream=None):
-            super().__init__()
-            self.total = epochs
-            self.stream = stream
-            self._started = 0.0
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds = time.perf_counter() - self._started
-            values = " - ".join(f"{k}: {float(v):.4g}" for k, v in (logs or {}).items())
-            print(f"epoch {epoch + 1}/{self.total} - {seconds:.2f}s - {values}", file=self.stream or sys.stdout,
-                  flush=True)
-
-    class BestCheckpoint(keras.callbacks.Callback):
-        """Keras's ModelCheckpoint (best only by default), with the file written atomically."""
-
-        def __init__(self, path: Path, monitor: str, mode: str, save_best_only: bool, save_weights_only: bool,
-                     history: dict | None = None):
-            super().__init__()
-            self.path, self.monitor = path, monitor
-            self.mode = monitor_mode(monitor, mode)
-            self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
-            previous = [v for v in (history or {}).get(monitor, []) if v is not None]
-            self.best = (max if self.mode == "max" else min)(previous) if previous else None
-
-        def _better(self, value: float) -> bool:
-            if self.best is None:
-                return True
-            return value > self.best if self.mode == "max" else value < self.best
-
-        def on_epoch_end(self, epoch, logs=None):
-            from netspec import atomic
-
-            value = (logs or {}).get(self.monitor)
-            if self.save_best_only:
-                if value is None:
-                    return  # Keras warns and skips too
-                if not self._better(float(value)):
-                    return
-                self.best = float(value)
-            with atomic.atomic_path(self.path) as tmp:
-                if self.save_weights_only:
-                    # Keras insists on the `.weights.h5` suffix; write beside and move.
-                    weights = tmp.with_name(tmp.name + ".weights.h5")
-                    self.model.save_weights(weights)
-                    weights.replace(tmp)
-                else:
-                    self.model.save(tmp)
 
     class ScalarLog(keras.callbacks.Callback):
         """Per-epoch scalars as TensorBoard event files (logs/train, logs/validation), as Keras names them.
@@ -176,16 +110,11 @@ def _classes() -> SimpleNamespace:
             for writer in self._writers.values():
                 writer.close()
 
-    return SimpleNamespace(Recorder=Recorder, EpochLine=EpochLine, BestCheckpoint=BestCheckpoint,
-                           ScalarLog=ScalarLog)
+    return SimpleNamespace(Recorder=Recorder, ScalarLog=ScalarLog)
 
 
-def recorder(run, state_path, history=None):
-    return _classes().Recorder(run, state_path, history)
-
-
-def epoch_line(epochs: int, stream=None):
-    return _classes().EpochLine(epochs, stream)
+def recorder(run, history=None):
+    return _classes().Recorder(run, history)
 
 
 def scalar_log(log_dir: Path):
@@ -206,48 +135,55 @@ def backup_settings(callbacks) -> schema.BackupAndRestore:
 
 
 def spec_callbacks(callbacks, run, *, history: dict | None = None, resuming: bool = False) -> list:
-    """Keras callbacks for the spec's `training.callbacks` (paths relative to the run folder).
-
-    `backup_and_restore` is not among them: it configures the runner's own resume state.
-    """
+    """The spec's callbacks as the script makes them, files in the run folder, and what a resumed run needs:
+    a checkpoint that only saves a model better than the best one so far, a CSV log that appends.
+    `backup_and_restore` is not among them: `backup` makes the runner's own."""
     import keras
+
+    from netspec.build import instantiate
 
     made = []
     for callback in callbacks:
-        args = callback.model_dump(exclude={"type"})
-        if "mode" in args:  # netspec's `auto` rule: Keras's stops a run whose metric it cannot place
-            args["mode"] = monitor_mode(args["monitor"], args["mode"])
-        if isinstance(callback, schema.EarlyStopping):
-            made.append(keras.callbacks.EarlyStopping(**args))
-        elif isinstance(callback, schema.ReduceLROnPlateau):
-            made.append(keras.callbacks.ReduceLROnPlateau(**args))
-        elif isinstance(callback, schema.TerminateOnNaN):
-            made.append(keras.callbacks.TerminateOnNaN())
-        elif isinstance(callback, schema.ModelCheckpoint):
-            path = run.resolve(callback.filepath)
-            made.append(_classes().BestCheckpoint(path, callback.monitor, callback.mode, callback.save_best_only,
-                                                  callback.save_weights_only, history))
-        elif isinstance(callback, schema.CSVLogger):
-            made.append(keras.callbacks.CSVLogger(str(run.resolve(callback.filename)), separator=callback.separator,
-                                                  append=callback.append or resuming))
-        elif isinstance(callback, schema.TensorBoard):
-            made.append(_tensorboard(callback, run))
+        if isinstance(callback, schema.BackupAndRestore):
+            continue
+        lowered = lower_callback(callback)
+        kwargs = {k: str(run.resolve(v.path)) if isinstance(v, RunPath) else v for k, v in lowered.kwargs}
+        if isinstance(callback, schema.ModelCheckpoint) and resuming and callback.save_best_only:
+            kwargs["initial_value_threshold"] = _best(history, callback.monitor, kwargs["mode"])
+        if isinstance(callback, schema.CSVLogger) and resuming:
+            kwargs["append"] = True
+        if isinstance(callback, schema.TensorBoard) and keras.backend.backend() != "tensorflow":
+            made.append(_tensorboard_elsewhere(callback, run))
+            continue
+        made.append(instantiate(type(lowered)(lowered.module, lowered.name, tuple(kwargs.items()))))
     return [c for c in made if c is not None]
 
 
-def _tensorboard(callback: schema.TensorBoard, run):
+def backup(callbacks, run):
+    """Keras's BackupAndRestore for the run's resume state, in the spec's folder (default `backup/`).
+
+    The runner deletes the state itself once every file of the run is written (`delete_checkpoint` is
+    honoured then): Keras would delete it when `fit` ends, before the model and metrics are saved.
+    """
     import keras
 
-    log_dir = run.resolve(callback.log_dir)
-    if keras.backend.backend() != "tensorflow":
-        plain = schema.TensorBoard(type="tensorboard", log_dir=callback.log_dir)
-        if callback != plain:
-            raise UsageError("the `tensorboard` callback's histograms, graph, batch-level and profiling options "
-                             "need the TensorFlow backend; on this backend keep only `log_dir` (per-epoch scalars)")
-        return scalar_log(log_dir)
-    return keras.callbacks.TensorBoard(log_dir=str(log_dir), histogram_freq=callback.histogram_freq,
-                                       write_graph=callback.write_graph, update_freq=callback.update_freq,
-                                       profile_batch=callback.profile_batch)
+    settings = backup_settings(callbacks)
+    return keras.callbacks.BackupAndRestore(str(run.resolve(settings.backup_dir)), double_checkpoint=True,
+                                            delete_checkpoint=False)
+
+
+def _best(history, monitor: str, mode: str):
+    values = [v for v in (history or {}).get(monitor, []) if v is not None]
+    return (max if mode == "max" else min)(values) if values else None
+
+
+def _tensorboard_elsewhere(callback: schema.TensorBoard, run):
+    """On JAX and PyTorch: per-epoch scalars only (Keras's TensorBoard callback writes through TensorFlow)."""
+    plain = schema.TensorBoard(type="tensorboard", log_dir=callback.log_dir)
+    if callback != plain:
+        raise UsageError("the `tensorboard` callback's histograms, graph, batch-level and profiling options "
+                         "need the TensorFlow backend; on this backend keep only `log_dir` (per-epoch scalars)")
+    return scalar_log(run.resolve(callback.log_dir))
 
 
 def has_tensorboard(callbacks) -> bool:

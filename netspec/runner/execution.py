@@ -35,8 +35,6 @@ from netspec.errors import UsageError
 AUTO_STEPS_PER_EXECUTION = 32
 # Under `auto`, runs of at least this many training steps are tuned (see the module's docstring).
 AUTO_TUNE_MIN_STEPS = 50_000
-# On a CPU, training steps of at least this many FLOPs run one per call under `auto` (see the docstring).
-LARGE_STEP_FLOPS = 5e9
 
 
 @dataclass(frozen=True)
@@ -90,35 +88,18 @@ def parse_execution(value) -> dict:
     return out
 
 
-def auto_execution(spec, *, device, backend: str, steps_per_epoch: int) -> Execution:
-    jit = False if backend == "tensorflow" and device.kind == "cpu" else "auto"
-    steps = max(1, min(AUTO_STEPS_PER_EXECUTION, steps_per_epoch))
-    if device.kind == "cpu" and training_step_flops(spec) >= LARGE_STEP_FLOPS:
-        steps = 1  # the Python overhead a loop saves is lost in a step this large; its tracing is not
-    return Execution(jit, steps, "auto")
-
-
-def training_step_flops(spec) -> float:
-    """Forward and backward FLOPs of one batch (about 3x the forward pass), from the shape inference."""
-    shapes = getattr(spec, "_shapes", None)
-    if shapes is None:
-        return 0.0
-    return 3.0 * sum(info.flops for info in shapes.layers) * spec.training.batch_size
-
-
-def choose_execution(setting, spec, *, device, backend: str, steps_per_epoch: int,
-                     epochs: int | None = None) -> Execution:
-    """The settings a run compiles with, from `--execution` / the spec's setting.
+def choose_execution(setting, base: Execution, steps_per_epoch: int, epochs: int | None = None) -> Execution:
+    """The settings a run compiles with, from `--execution` / the spec's setting; `base` holds the auto
+    settings (netspec.runtime.choose_settings).
 
     Mode `tuned` in the result means "measure before training" (tuning.py): its settings are the
     baseline candidate, which the trials replace with the fastest.
     """
     parsed = parse_execution(setting)
-    base = auto_execution(spec, device=device, backend=backend, steps_per_epoch=steps_per_epoch)
     long_run = epochs is not None and epochs * steps_per_epoch >= AUTO_TUNE_MIN_STEPS
     if parsed["mode"] == "tuned" or (parsed["mode"] == "auto" and long_run):
         return Execution(base.jit_compile, base.steps_per_execution, "tuned")
     if parsed["mode"] == "auto":
-        return base
+        return Execution(base.jit_compile, base.steps_per_execution, "auto")
     return Execution(parsed.get("jit_compile", base.jit_compile),
                      parsed.get("steps_per_execution", base.steps_per_execution), "explicit")

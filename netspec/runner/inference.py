@@ -12,8 +12,8 @@ import numpy as np
 from netspec import atomic
 from netspec.errors import DataError, UsageError
 from netspec.runner import data as data_module
+from netspec.runner import sources
 from netspec.runner.run import RUN_FILE, RunFolder, to_json
-from netspec.schema.data import Data
 
 MODEL_SUFFIXES = (".keras", ".h5")
 DEFAULT_BATCH_SIZE = 128
@@ -25,7 +25,7 @@ def _is_run(path: Path) -> bool:
 
 def _open_model(target):
     """(model, spec or None, run folder or None) for a run folder, a .keras file or a spec."""
-    import keras
+    from netspec.build import load_model
 
     path = Path(target) if isinstance(target, str | os.PathLike) else None
     if path is not None and _is_run(path):
@@ -34,11 +34,11 @@ def _open_model(target):
         run = RunFolder.open(path)
         if not run.model_file.exists():
             raise UsageError(f"{str(path)!r} has no model.keras yet; finish it with --resume {path}")
-        return keras.saving.load_model(run.model_file), load_spec(run.spec_file), run
+        return load_model(run.model_file), load_spec(run.spec_file), run
     if path is not None and path.suffix in MODEL_SUFFIXES:
         if not path.exists():
             raise UsageError(f"no such model file: {str(path)!r}")
-        return keras.saving.load_model(path), None, None
+        return load_model(path), None, None
     return None, target, None
 
 
@@ -54,10 +54,10 @@ def _spec_model(spec, overrides):
     return model, spec
 
 
-def _read(source: str, signature, *, labels_required: bool, seed: int = 0) -> data_module.Arrays:
-    options = Data(source=source)
-    raw = data_module.read(source, options, signature, seed=seed)
-    return data_module.fit(raw, signature, source, labels_required=labels_required)
+def _ports(spec, model):
+    from netspec.lowering import ports
+
+    return ports(spec) if spec is not None else data_module.model_ports(model)
 
 
 def evaluate(spec_or_model, *, data: str | None = None, out: str | os.PathLike | None = None,
@@ -76,20 +76,22 @@ def evaluate(spec_or_model, *, data: str | None = None, out: str | os.PathLike |
         from netspec.runner.compile import compile_model
 
         compile_model(model, spec.training)
-    signature = data_module.spec_signature(spec) if spec is not None else data_module.model_signature(model)
+    inputs, outputs = _ports(spec, model)
     batch = batch_size or (spec.training.batch_size if spec is not None else DEFAULT_BATCH_SIZE)
     if data is not None:
-        arrays = _read(data, signature, labels_required=True)
+        arrays = data_module.read_whole(data, inputs, outputs, labels_required=True)
     elif run is not None:
+        from netspec.lowering import lower_program
+
         seed = run.read_json(RUN_FILE)["seed"]
-        splits = data_module.load_splits(spec, spec.data, signature, seed=seed)
+        plan = lower_program(spec, data_kind=sources.kind_of(spec.data.source, spec.data.format)).data
+        splits = data_module.load_splits(plan, inputs, outputs, seed=seed)
         arrays = splits.test if splits.test is not None else splits.validation
         if arrays is None:
             raise UsageError(f"the run in {str(run.path)!r} held out no test data; give --data")
     else:
         raise UsageError("evaluate needs --data (or a run folder, whose test split it reuses)")
-    args = data_module.fit_arguments(arrays, batch_size=batch, shuffle=False, seed=0, cache=False, training=False)
-    metrics = model.evaluate(**args, verbose=0, return_dict=True)
+    metrics = model.evaluate(arrays.x, arrays.y, batch_size=batch, verbose=0, return_dict=True)
     metrics = {k: float(v) for k, v in metrics.items()}
     if out is not None:
         atomic.write_text(Path(out) / "metrics.json", to_json(metrics))
@@ -105,13 +107,10 @@ def predict(model_path, *, data: str, output: str | os.PathLike, batch_size: int
     if model is None:
         raise UsageError(f"predict takes a run folder or a .keras model; received {str(model_path)!r}. "
                          "Train the spec first (netspec train), or build it (netspec build SPEC -o model.keras)")
-    signature = data_module.spec_signature(spec) if spec is not None else data_module.model_signature(model)
-    arrays = _read(data, signature, labels_required=False)
+    inputs, outputs = _ports(spec, model)
+    arrays = data_module.read_whole(data, inputs, outputs, labels_required=False)
     batch = batch_size or (spec.training.batch_size if spec is not None else DEFAULT_BATCH_SIZE)
-    features_only = data_module.Arrays(arrays.x)
-    args = data_module.fit_arguments(features_only, batch_size=batch, shuffle=False, seed=0, cache=False,
-                                     training=False)
-    predictions = model.predict(**args, verbose=0)
+    predictions = model.predict(arrays.x, batch_size=batch, verbose=0)
     output = Path(output)
     buffer = io.BytesIO()
     if isinstance(predictions, dict | list):

@@ -1,6 +1,7 @@
 """Precision policy: which Keras dtype policy a run uses, and the device that decides `auto`.
 
-`auto` follows the TensorFlow mixed-precision guide: bfloat16 compute on GPUs
+`auto` (decided by netspec.runtime.choose_settings, which scripts carry too) follows the TensorFlow
+mixed-precision guide: bfloat16 compute on GPUs
 of compute capability 8.0 or more (Ampere and later: bfloat16 tensor cores,
 no loss scaling needed), float16 on older GPUs (with loss scaling, which
 Keras's `compile(auto_scale_loss=True)` adds as a LossScaleOptimizer), and
@@ -15,8 +16,9 @@ import platform
 from dataclasses import dataclass
 
 from netspec.errors import UsageError
+from netspec.schema.training import PRECISIONS
 
-POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+POLICIES = PRECISIONS[1:]  # all but `auto`
 
 
 @dataclass(frozen=True)
@@ -85,18 +87,20 @@ def _cpu_name() -> str:
     return f"{name} ({os.cpu_count()} cores)"
 
 
+def capability(device: Device) -> tuple[int, int] | None:
+    """The GPU's compute capability as netspec.runtime takes it: None on a CPU, (0, 0) where unknown."""
+    return (tuple(device.compute_capability) if device.compute_capability else (0, 0)) if device.kind == "gpu" \
+        else None
+
+
 def resolve_policy(precision: str | None, device: Device) -> str:
-    """The Keras dtype policy name for a spec's `precision` on `device`."""
+    """The Keras dtype policy for a spec's `precision` on `device` (the rule: netspec.runtime.choose_settings)."""
+    from netspec import runtime
+
     precision = precision or "auto"
-    if precision in POLICIES:
-        return precision
-    if precision != "auto":
+    if precision not in PRECISIONS:
         raise UsageError(f"unknown precision {precision!r}; expected auto, {', '.join(POLICIES)}")
-    if device.kind != "gpu":
-        return "float32"
-    if device.compute_capability is not None and tuple(device.compute_capability) >= (8, 0):
-        return "mixed_bfloat16"
-    return "mixed_float16"
+    return runtime.choose_settings(precision, False, 1, capability(device), 1, 0.0)[0]
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ runs/<name>/<timestamp>/
   metrics.json     test metrics under Keras's names ({"loss": ..., "accuracy": ...})
   logs/            TensorBoard event files (train/, validation/)
   plots/*.png      loss and each metric per epoch
-  backup/state.npz resume state of the last finished epoch (removed when the run ends)
+  backup/          resume state of the last finished epoch: Keras's BackupAndRestore (removed when the run ends)
 ```
 """
 
@@ -30,7 +30,6 @@ from netspec import atomic
 from netspec.errors import UsageError
 
 RUN_FILE = "run.json"
-STATE_FILE = "state.npz"
 
 
 def _clean(value):
@@ -98,9 +97,6 @@ class RunFolder:
     def model_file(self) -> Path:
         return self.path / "model.keras"
 
-    def state_file(self, backup_dir: str = "backup") -> Path:
-        return self.resolve(backup_dir) / STATE_FILE
-
     def resolve(self, relative: str) -> Path:
         """A path from the spec (a callback's file): relative paths live in the run folder."""
         path = Path(relative)
@@ -156,67 +152,11 @@ class RunFolder:
             written.append(path)
         return written
 
-    # ----- resume state -----
-
-    def save_state(self, path: Path, *, epoch: int, history: dict, model) -> None:
-        """Weights, optimizer state and history after `epoch` finished epochs, in one atomic file.
-
-        One file, renamed into place, so a kill at any moment leaves either the
-        previous epoch's state or this one's, never a mix.
-        """
-        arrays = {f"model_{i}": v for i, v in enumerate(_values(model.variables))}
-        optimizer = getattr(model, "optimizer", None)
-        if optimizer is not None:
-            arrays.update({f"optimizer_{i}": v for i, v in enumerate(_values(optimizer.variables))})
-        meta = to_json({"epoch": epoch, "history": history})
-        with atomic.atomic_path(path) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, meta=np.array(meta), **arrays)
-
-    @staticmethod
-    def load_state(path: Path, model) -> tuple[int, dict]:
-        """Restore what `save_state` wrote; returns (finished epochs, history)."""
-        with np.load(path, allow_pickle=False) as state:
-            meta = json.loads(str(state["meta"]))
-            model_arrays = [state[f"model_{i}"] for i in range(_count(state.files, "model_"))]
-            optimizer_arrays = [state[f"optimizer_{i}"] for i in range(_count(state.files, "optimizer_"))]
-        _assign(model.variables, model_arrays, "model")
-        if optimizer_arrays:
-            optimizer = model.optimizer
-            if not optimizer.built:
-                optimizer.build(model.trainable_variables)
-            _assign(optimizer.variables, optimizer_arrays, "optimizer")
-        return meta["epoch"], meta["history"]
-
-    @staticmethod
-    def delete_state(path: Path) -> None:
-        """Remove the resume state, and its folder when nothing else is in it."""
-        if path.exists():
-            path.unlink()
-        if path.parent.exists() and not any(path.parent.iterdir()):
-            path.parent.rmdir()
-
     def remove_stale_temporaries(self) -> None:
         """Temporary files a killed run left behind (atomic writes that never finished)."""
         for tmp in self.path.rglob(".*.tmp*"):
             if tmp.is_file():
                 tmp.unlink()
-
-
-def _values(variables) -> list:
-    return [np.asarray(v) for v in variables]  # a copy on the host, on every backend
-
-
-def _count(files, prefix: str) -> int:
-    return sum(1 for name in files if name.startswith(prefix))
-
-
-def _assign(variables, arrays, what: str) -> None:
-    if len(variables) != len(arrays):
-        raise UsageError(f"the resume state holds {len(arrays)} {what} variables, but the model has "
-                         f"{len(variables)}; the run's spec.yaml was changed after the run started")
-    for variable, array in zip(variables, arrays):
-        variable.assign(array)
 
 
 def _write_text(path: Path, text: str, durable: bool) -> None:

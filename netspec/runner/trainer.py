@@ -1,16 +1,22 @@
 """`train`: a spec -> a trained model in a run folder.
 
-load the spec -> apply the run's settings -> read and check the data -> set the
-precision policy -> build and compile -> fit (resuming from the last finished
-epoch where asked) -> evaluate on the held-out test split -> save.
+The same program as the script `netspec generate` prints: the spec lowered
+once (netspec/lowering.py) to calls, the machine's choices made by the
+functions the script carries (netspec/runtime.py), in the script's order:
+seed -> read, check and split the data -> choose precision and execution ->
+build -> compile -> fit -> evaluate on the held-out test part -> save.
+What only a tool does is around it: the run folder, resume (Keras's
+BackupAndRestore), execution tuning, the run's own lines, plots and exports.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 import random
+import shutil
 import sys
 import time
 from collections.abc import Iterable
@@ -18,14 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netspec.build import load_model, save_model
 from netspec.errors import DataError, UsageError
 from netspec.load import load_spec
 from netspec.runner import callbacks as cb
 from netspec.runner import data as data_module
+from netspec.runner import sources
 from netspec.runner.execution import Execution, choose_execution
 from netspec.runner.export import check_export, export_model
-from netspec.runner.precision import Device, detect_device, dtype_policy, resolve_policy
+from netspec.runner.precision import Device, capability, detect_device, dtype_policy
 from netspec.runner.run import RUN_FILE, RunFolder
+from netspec.runner.tuning import TUNING_FILE
 
 
 @dataclass
@@ -115,7 +124,7 @@ def _resolved_data(loaded, *, data, epochs, batch_size, precision, seed) -> dict
         if isinstance(value, str):
             # Paths in the spec are relative to the spec file, and --data to the working directory;
             # the resolved spec holds absolute paths so that it works from anywhere.
-            path = data_module.resolve_path(value, base_dir if data is None else None)
+            path = sources.resolve_path(value, base_dir if data is None else None)
             if not path.startswith(("builtin:", "keras:")) and path != "synthetic":
                 path = str(Path(path).resolve())
             resolved["data"][key] = path
@@ -135,7 +144,7 @@ def _resume(resume, *, epochs, export, verbose, conflicting) -> TrainResult:
     if epochs is not None and epochs != spec_data["training"].get("epochs"):
         if previous.get("status") == "finished":
             backup = cb.backup_settings(load_spec(spec_data).training.callbacks)
-            if not run.state_file(backup.backup_dir).exists():
+            if not (run.resolve(backup.backup_dir) / BACKUP_WEIGHTS).exists():
                 raise UsageError(f"the run in {str(run.path)!r} finished and its resume state was deleted, so it "
                                  "cannot go on for more epochs; train anew, or keep the state next time with "
                                  "`callbacks: [{type: backup_and_restore, delete_checkpoint: false}]`")
@@ -149,11 +158,17 @@ def _resume(resume, *, epochs, export, verbose, conflicting) -> TrainResult:
     return _run(spec, spec_data, Session(run=run, previous=previous), export=export, verbose=verbose)
 
 
+# What Keras's BackupAndRestore keeps in its folder: the weights (with the optimizer's) and the epoch.
+BACKUP_WEIGHTS = "latest.weights.h5"
+BACKUP_METADATA = "training_metadata.json"
+
+
 def _run(spec, spec_data: dict, session: Session, *, export: list[str], verbose) -> TrainResult:
     import keras
 
-    from netspec.build import build_model
-    from netspec.runner.compile import compile_model
+    from netspec import lowering, runtime
+    from netspec.build import build_model, instantiate
+    from netspec.runner.compile import _made
 
     if spec.data is None:
         raise DataError(f"no training data for `{spec.name}`: give --data (e.g. --data builtin:digits, --data "
@@ -161,53 +176,62 @@ def _run(spec, spec_data: dict, session: Session, *, export: list[str], verbose)
     training = spec.training
     seed = training.seed
     previous = session.previous
+    source = session.source or spec.source
     device = detect_device()
-    policy = previous["precision"] if previous else resolve_policy(training.precision, device)
     backend = keras.backend.backend()
-    backup = cb.backup_settings(training.callbacks)
+    program = lowering.lower_program(spec, data_kind=sources.kind_of(spec.data.source, spec.data.format))
 
-    with dtype_policy(policy):
-        keras.utils.set_random_seed(seed)
-        signature = data_module.spec_signature(spec)
-        # Data, model and compilation errors all come before the run folder exists.
-        splits = data_module.load_splits(spec, spec.data, signature, seed=seed)
+    keras.utils.set_random_seed(seed)
+    # Data, model and compilation errors all come before the run folder exists.
+    splits = data_module.load_splits(program.data, program.inputs, program.outputs, seed=seed)
+    steps_per_epoch = math.ceil(len(splits.train) / training.batch_size)
+    policy, jit_compile, steps = runtime.choose_settings(
+        program.precision, program.jit_compile, program.steps_per_execution, capability(device), steps_per_epoch,
+        program.step_flops)
+    with dtype_policy(previous["precision"] if previous else policy):
+        policy = keras.config.dtype_policy().name
         model = build_model(spec)
         tuning = None
         if previous:
             execution = Execution(**previous["execution"])
         else:
-            requested = session.execution if session.execution is not None else getattr(training, "execution", None)
-            execution = choose_execution(requested, spec, device=device, backend=backend,
-                                         steps_per_epoch=math.ceil(len(splits.train) / training.batch_size),
-                                         epochs=training.epochs)
+            requested = session.execution if session.execution is not None else training.execution
+            execution = choose_execution(requested, Execution(jit_compile, steps, "auto"), steps_per_epoch,
+                                         training.epochs)
             if execution.mode == "tuned":  # measure the candidates; train with the fastest
                 from netspec.runner.tuning import tune
 
                 tuning = tune(spec, model, splits, base=execution, policy=policy, device=device, backend=backend,
-                              seed=seed, source=session.source or spec.source)
+                              seed=seed, source=source)
                 execution, model = tuning.execution, tuning.model
                 if tuning.precision != policy:
                     policy = tuning.precision
                     keras.config.set_dtype_policy(policy)  # dtype_policy() restores the caller's on leaving
                 _say(verbose, tuning.line())
-        compile_model(model, training, source=session.source or spec.source, jit_compile=execution.jit_compile,
-                      steps_per_execution=execution.steps_per_execution)
+        names = list(model.output_names)
+        model.compile(
+            optimizer=_made("optimizer", lambda: instantiate(program.optimizer), source),
+            loss=_made("loss", lambda: instantiate(lowering.lower_loss(training.loss, names)), source),
+            metrics=_made("metrics", lambda: instantiate(lowering.lower_metrics(training.metrics, names)), source),
+            jit_compile=execution.jit_compile,
+            steps_per_execution=execution.steps_per_execution,
+        )
         if cb.monitored(training.callbacks):  # a misspelt `monitor` is an error now, not a warning every epoch
             cb.check_monitors(training.callbacks, _logged(model, splits.train, training.batch_size),
-                              validation=splits.validation is not None, source=session.source or spec.source)
+                              validation=splits.validation is not None, source=source)
 
         run = session.run
         if run is None:
             run = RunFolder.create(spec.name, session.out, session.runs_root)
             run.write_spec(spec_data)
         if tuning is not None:
-            from netspec.runner.tuning import TUNING_FILE
-
             run.write_json(TUNING_FILE, tuning.record)
-        state_path = run.state_file(backup.backup_dir)
+        backup_dir = run.resolve(cb.backup_settings(training.callbacks).backup_dir)
         initial_epoch, history = 0, {}
-        if previous and state_path.exists():
-            initial_epoch, history = run.load_state(state_path, model)
+        if previous and (backup_dir / BACKUP_METADATA).exists():
+            initial_epoch = json.loads((backup_dir / BACKUP_METADATA).read_text(encoding="utf-8"))["epoch"]
+            recorded = run.read_json("history.json") if (run / "history.json").exists() else {}
+            history = {k: v[:initial_epoch] for k, v in recorded.items()}
 
         info = {
             "name": spec.name, "status": "running", "backend": backend, "device": device.describe(),
@@ -219,46 +243,40 @@ def _run(spec, spec_data: dict, session: Session, *, export: list[str], verbose)
         }
         run.write_json(RUN_FILE, info)
         _say(verbose, f"training {spec.name}: {splits.describe()}; {policy} on {device.describe()}; "
-                      f"{execution.describe()}")
+                      f"{execution.describe()}; seed {seed}")
         if previous:
             _say(verbose, f"resuming {run.path} after epoch {initial_epoch}")
 
-        interactive = verbose != 0 and sys.stdout.isatty()
         callbacks = cb.spec_callbacks(training.callbacks, run, history=history, resuming=bool(previous))
         if not cb.has_tensorboard(training.callbacks):
             callbacks.append(cb.scalar_log(run / "logs"))
-        recorder = cb.recorder(run, state_path, history)  # after the spec's: it records what they add to the logs
-        callbacks.append(recorder)
-        if verbose != 0 and not interactive:
-            callbacks.append(cb.epoch_line(training.epochs))
-
-        fit_args = data_module.fit_arguments(splits.train, batch_size=training.batch_size, shuffle=spec.data.shuffle,
-                                             seed=seed + initial_epoch)
-        if splits.validation is not None:
-            validation = data_module.fit_arguments(splits.validation, batch_size=training.batch_size, shuffle=False,
-                                                   seed=seed, cache=spec.data.cache, training=False)
-            fit_args["validation_data"] = (validation["x"], validation["y"]) if "y" in validation else validation["x"]
+        # After the spec's callbacks, the history (with what they add to the logs), then the epoch's resume state:
+        # a kill between the two leaves a history one epoch ahead, which a resume cuts back.
+        recorder = cb.recorder(run, history)
+        callbacks += [recorder, cb.backup(training.callbacks, run)]
         started = time.perf_counter()
         if initial_epoch < training.epochs:
-            model.fit(**fit_args, epochs=training.epochs, initial_epoch=initial_epoch,
-                      callbacks=[c for c in callbacks if c is not None], verbose=1 if interactive else 0)
+            model.fit(*_pair(splits.train), batch_size=training.batch_size, epochs=training.epochs,
+                      validation_data=_pair(splits.validation) if splits.validation is not None else None,
+                      shuffle=program.data.shuffle, callbacks=[c for c in callbacks if c is not None],
+                      verbose=0 if verbose == 0 else 1 if sys.stdout.isatty() else 2)
         fit_seconds = time.perf_counter() - started
 
         metrics = {}
         if splits.test is not None:
-            test = data_module.fit_arguments(splits.test, batch_size=training.batch_size, shuffle=False, seed=seed,
-                                             cache=False, training=False)
-            metrics = {k: float(v) for k, v in model.evaluate(**test, verbose=0, return_dict=True).items()}
+            metrics = model.evaluate(*_pair(splits.test), batch_size=training.batch_size, verbose=0,
+                                     return_dict=True)
+            metrics = {k: float(v) for k, v in metrics.items()}
             _say(verbose, "test: " + " - ".join(f"{k}: {v:.4g}" for k, v in metrics.items()))
 
     # The model and every file first; run.json says "finished" only once they are all in place, and the
     # resume state goes last, so that a kill at any point here leaves a run that --resume completes.
     history = recorder.history
-    _save_model(model, run.model_file)
+    save_model(model, run.model_file)
     run.write_history(history)
     run.write_json("metrics.json", metrics)
     run.write_plots(history)
-    exports = _exports(model, export, run, splits, signature, info, verbose)
+    exports = _exports(model, export, run, splits, info, verbose)
     epochs_run = recorder.epochs - initial_epoch
     samples_per_second = len(splits.train) * epochs_run / fit_seconds if epochs_run and fit_seconds else 0.0
     info.update({
@@ -268,36 +286,32 @@ def _run(spec, spec_data: dict, session: Session, *, export: list[str], verbose)
         "exports": {k: str(v) for k, v in exports.items()},
     })
     run.write_json(RUN_FILE, info)
-    if backup.delete_checkpoint:
-        run.delete_state(state_path)
+    if cb.backup_settings(training.callbacks).delete_checkpoint:
+        shutil.rmtree(backup_dir, ignore_errors=True)
     return TrainResult(run.path, metrics, history, model, policy, execution, device, exports, fit_seconds,
                        samples_per_second)
 
 
-def _exports(model, formats, run, splits, signature, info, verbose) -> dict[str, Path]:
+def _pair(part) -> tuple:
+    return part.x, part.y
+
+
+def _exports(model, formats, run, splits, info, verbose) -> dict[str, Path]:
     """Write each export, and record how far its predictions are from the Keras model's on test samples."""
     exports = {}
     for format in formats:
         exports[format] = export_model(model, format, run.path)
-        if splits.test is not None and len(signature.inputs) == 1 and len(signature.outputs) == 1:
-            sample = splits.test.take(slice(0, 64)).features()
+        if splits.test is not None and len(model.inputs) == 1 and len(model.outputs) == 1:
+            sample = splits.test.take(slice(0, 64)).x
             info.setdefault("export_max_abs_diff", {})[format] = check_export(exports[format], model, sample)
         _say(verbose, f"exported {format}: {exports[format]}")
     return exports
 
 
-def _save_model(model, path: Path) -> None:
-    from netspec import atomic
-
-    with atomic.atomic_path(path) as tmp:
-        model.save(tmp)
-
-
 def _finished_result(run: RunFolder, info: dict, export: list[str], verbose) -> TrainResult:
     """The result of a finished run, from its files; exports asked for now are written now."""
-    import keras
 
-    model = keras.saving.load_model(run.model_file)
+    model = load_model(run.model_file)
     exports = {k: Path(v) for k, v in info.get("exports", {}).items()}
     for format in export:
         exports[format] = export_model(model, format, run.path)
@@ -317,9 +331,8 @@ def _size(arrays) -> int:
 
 def _logged(model, train, batch_size: int) -> list[str]:
     """The names under which fit logs the loss and metrics: those of `evaluate` on one batch."""
-    one_batch = data_module.fit_arguments(train.take(slice(0, batch_size)), batch_size=batch_size, shuffle=False,
-                                          seed=0, cache=False, training=False)
-    return list(model.evaluate(**one_batch, verbose=0, return_dict=True))
+    one_batch = train.take(slice(0, batch_size))
+    return list(model.evaluate(one_batch.x, one_batch.y, batch_size=batch_size, verbose=0, return_dict=True))
 
 
 def _now() -> str:

@@ -25,6 +25,11 @@ OPTIMIZERS: dict[str, tuple[str, tuple[str, ...]]] = {
                       "l2_regularization_strength", "l2_shrinkage_regularization_strength", "beta")),
     "lion": ("Lion", ("beta_1", "beta_2")),
 }
+# Keras's default learning rate of each optimizer (a test checks them against Keras): written into a
+# script's `--learning-rate` default, and given explicitly by the runner, so both compile the same config.
+DEFAULT_LEARNING_RATES = {name: 0.01 if name == "sgd" else 0.001 for name in OPTIMIZERS}
+# The dtype policies a run can ask for; `auto` picks one by device (netspec.runtime.choose_precision).
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 LOSSES = (
     "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy",
@@ -292,7 +297,7 @@ class Training(SpecModel):
     batch_size: PositiveInt = Field(32, description="Samples per gradient step.")
     epochs: PositiveInt = Field(10, description="Passes over the training data.")
     validation_split: float = Field(0.1, ge=0, lt=1, description="Fraction of training data held out for validation.")
-    precision: Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"] = Field(
+    precision: Literal[PRECISIONS] = Field(  # type: ignore[valid-type]
         "auto", description="`auto`: bfloat16 on GPUs >= 8.0, float16 on older GPUs, float32 on CPU.")
     seed: int | None = Field(None, description="Seed for weights, shuffling and dropout.")
     execution: Literal["auto", "tuned"] | ExecutionSettings = Field(

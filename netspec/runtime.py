@@ -1,0 +1,200 @@
+"""What a training run does on the machine it runs on, written once for `netspec train` and the scripts.
+
+Every function here is plain Keras and NumPy: the runner imports this module,
+and `netspec generate` copies the source of the functions a spec needs into
+its script (netspec/codegen/script.py), so that the two run the same code.
+So nothing here may use netspec, module-level state or names of this module
+other than the functions themselves, `keras` and `np`, and every line must
+read well in a script: short docstrings, lines under 89 columns.
+
+Decisions that depend on the machine (precision `auto`, execution `auto`)
+are made here at run time: a script generated on a laptop and run on a GPU
+machine decides for the GPU.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+# ----- the machine -----
+
+
+def gpu_capability():
+    """(major, minor) compute capability of the first GPU, or None on a CPU."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        return tuple(map(int, gpus[0].compute_capability.split("."))) if gpus else None
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
+    return tuple(details.get("compute_capability", (0, 0))) if gpus else None
+
+
+def choose_settings(precision, jit_compile, steps, capability, steps_per_epoch, flops):
+    """What `auto` leaves to the machine: bfloat16 on GPUs of compute capability 8.0+,
+    float16 on older ones, float32 on CPUs; XLA off with TensorFlow on CPUs (it slows
+    small models there); up to 32 steps per call, but one on CPUs for steps of 5+ GFLOP
+    (they never earn back the loop's tracing)."""
+    cpu = capability is None
+    if precision == "auto":
+        precision = "float32" if cpu else "mixed_float16"
+        precision = "mixed_bfloat16" if not cpu and capability >= (8, 0) else precision
+    if jit_compile == "auto" and cpu:
+        jit_compile = "auto" if keras.backend.backend() != "tensorflow" else False
+    if steps == "auto":
+        steps = 1 if cpu and flops >= 5e9 else max(1, min(32, steps_per_epoch))
+    return precision, jit_compile, steps
+
+
+# ----- reading data: features and labels, one list of arrays each -----
+
+
+def load_digits(sequence=False):
+    """scikit-learn's 8x8 digits in [0, 1]: images (8, 8, 1), or 8 steps of 8 features."""
+    from sklearn.datasets import load_digits as read_digits
+
+    digits = read_digits()
+    images = (digits.images / 16.0).astype("float32")  # pixel values are 0..16
+    return [images if sequence else images[..., None]], [digits.target.astype("int32")]
+
+
+def load_keras(name):
+    """A keras.datasets data set (downloaded on first use): (train, test), uint8 images
+    scaled to [0, 1]."""
+    (x, y), (x_test, y_test) = getattr(keras.datasets, name).load_data()
+
+    def part(x, y):
+        x = x.astype("float32") / 255.0 if x.dtype == np.uint8 else x
+        return [x], [
+            y.reshape(len(y), -1)[:, 0] if y.ndim > 1 and y.shape[-1] == 1 else y
+        ]
+
+    return part(x, y), part(x_test, y_test)
+
+
+def load_npz(path, x_keys, y_keys):
+    """The arrays of an .npz file: features under the first list of `x_keys` whose keys
+    the file holds, labels likewise (none when it holds none)."""
+    with np.load(path, allow_pickle=False) as arrays:
+        x, y = (
+            [k for k in keys if set(k) <= set(arrays.files)]
+            for keys in (x_keys, y_keys)
+        )
+        return [arrays[k] for k in x[0]], [arrays[k] for k in (y[0] if y else [])]
+
+
+def load_npy(path):
+    """One .npy array of features (memory-mapped: read as training needs it), no labels."""
+    return [np.load(path, mmap_mode="r", allow_pickle=False)], []
+
+
+def load_csv(path, x_columns, y_column):
+    """A CSV table with a header row (or none: columns 0, 1, ...): float32 features, and
+    labels (integers where every label is whole)."""
+    rows = np.loadtxt(path, delimiter=",", dtype=str, ndmin=2, encoding="utf-8")
+    try:
+        rows[0].astype("float64")
+        header = [str(i) for i in range(rows.shape[1])]
+    except ValueError:
+        header, rows = [column.strip() for column in rows[0]], rows[1:]
+    y_column = y_column or next((c for c in ("label", "y") if c in header), header[-1])
+    x_columns = x_columns or [c for c in header if c != y_column]
+    features = rows[:, [header.index(c) for c in x_columns]].astype("float32")
+    labels = rows[:, header.index(y_column)].astype("float64")
+    whole = np.all(labels == np.round(labels))
+    return [features], [labels.astype("int64") if whole else labels]
+
+
+def load_image_folder(path, image_size, channels):
+    """A folder of class subfolders of images, as float32 in [0, 255], with class ids."""
+    images = keras.utils.image_dataset_from_directory(
+        path,
+        image_size=image_size,
+        color_mode={1: "grayscale", 3: "rgb", 4: "rgba"}[channels],
+        batch_size=None,
+        shuffle=False,
+        verbose=False,
+    )
+    x, y = zip(*images.as_numpy_iterator())
+    return [np.stack(x)], [np.array(y, dtype="int32")]
+
+
+def load_text_folder(path):
+    """A folder of class subfolders of .txt files, as strings, with class ids."""
+    texts = keras.utils.text_dataset_from_directory(
+        path, batch_size=None, shuffle=False, verbose=False
+    )
+    x, y = zip(*texts.as_numpy_iterator())
+    text = [sample.decode("utf-8", errors="replace") for sample in x]
+    return [np.array(text, dtype=object)], [np.array(y, dtype="int32")]
+
+
+def synthetic(inputs, outputs, samples, num_classes, seed):
+    """Random features shaped like the model's inputs (axes of any length: 8), and labels
+    its losses take: `outputs` maps each output to (shape, kind of labels)."""
+    rng = np.random.default_rng(seed)
+    x, y = [], []
+    for shape, dtype in inputs.values():
+        shape = (samples, *(d or 8 for d in shape))
+        if dtype == "string":
+            x.append(np.array([f"sample {i}" for i in range(samples)]).reshape(shape))
+        elif dtype in ("int32", "int64", "uint8", "bool"):
+            x.append(rng.integers(0, 2, size=shape).astype(dtype))
+        else:
+            x.append(rng.random(shape, dtype="float32"))
+    for shape, kind in outputs.values():
+        shape = tuple(d or 8 for d in shape)
+        if kind == "sparse":
+            classes = num_classes or shape[-1]
+            y.append(
+                rng.integers(0, classes, size=(samples, *shape[:-1])).astype("int32")
+            )
+        elif kind == "one_hot":
+            ids = rng.integers(0, shape[-1], size=(samples, *shape[:-1]))
+            y.append(np.eye(shape[-1], dtype="float32")[ids])
+        elif kind == "binary":
+            y.append(rng.integers(0, 2, size=(samples, *shape)).astype("float32"))
+        else:
+            y.append(rng.random((samples, *shape), dtype="float32"))
+    return x, y
+
+
+# ----- arrays as the model takes them -----
+
+
+def conform(data, inputs, labels):
+    """(features, labels) as model.fit takes them: each input's (output's) arrays as
+    samples of its (shape, dtype), reshaped where only the layout differs; one array,
+    or a dict by name of several."""
+
+    def fit(arrays, table):
+        fitted = {}
+        for array, (name, (shape, dtype)) in zip(arrays, table.items()):
+            array = np.asarray(array)
+            if None not in shape and array.shape[1:] != tuple(shape):
+                array = array.reshape((len(array), *shape))
+            fitted[name] = array.astype(str if dtype == "string" else dtype, copy=False)
+        return fitted.popitem()[1] if len(fitted) == 1 else fitted
+
+    return fit(data[0], inputs), fit(data[1], labels)
+
+
+def split(data, seed, test_split, validation_split, test=None, validation=None):
+    """(train, validation, test): a permutation seeded with `seed` holds out a share
+    of `data` for the test and then for validation, unless they are given."""
+    order = np.random.default_rng(seed).permutation(len(keras.tree.flatten(data)[0]))
+
+    def take(index):
+        return keras.tree.map_structure(lambda array: array[index], data)
+
+    if test is None and test_split > 0:
+        count = max(1, round(len(order) * test_split))
+        test, order = take(order[:count]), order[count:]
+    if validation is None and validation_split > 0:
+        count = max(1, round(len(order) * validation_split))
+        validation, order = take(order[:count]), order[count:]
+    return take(np.sort(order)), validation, test
