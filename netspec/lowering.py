@@ -255,11 +255,12 @@ def lower_callback(callback) -> KerasCall:
 
 
 def reader(kind: str, path, options, inputs: tuple[Port, ...], outputs: tuple[Port, ...]) -> RuntimeCall:
-    """The runtime function that reads one source of `kind` (a path, or a Ref to one)."""
+    """The runtime function that reads one source of `kind`: `path` names a file (as a string or a Ref to one);
+    named sources (builtin:, keras:, synthetic) are `options.source` itself."""
     if kind == "digits":
-        return RuntimeCall("load_digits", (path == "builtin:digits_sequence",))
+        return RuntimeCall("load_digits", (options.source == "builtin:digits_sequence",))
     if kind == "keras":
-        return RuntimeCall("load_keras", (path[len("keras:"):],))
+        return RuntimeCall("load_keras", (options.source[len("keras:"):],))
     if kind == "synthetic":
         return RuntimeCall("synthetic", (Ref("INPUTS"), Ref("OUTPUTS"), options.samples, options.num_classes,
                                          Ref("seed")))
@@ -296,22 +297,23 @@ def source_kind(source: str, format: str = "auto", base_dir: Path | None = None)
     if suffix in (".npz", ".npy", ".csv"):
         return suffix[1:]
     path = Path(base_dir) / source if base_dir is not None else Path(source)
-    if path.is_dir() and any(path.rglob("*.txt")):
-        return "text_folder"
+    try:
+        if path.is_dir() and any(path.rglob("*.txt")):
+            return "text_folder"
+    except OSError:  # not a path this system can have (too long, say): it reads as nothing else either
+        pass
     return "image_folder"
 
 
 def lower_data(spec, options, inputs, outputs, *, source, kind: str, test=None, validation=None) -> DataPlan:
     """The data plan of `options` (the spec's `data`): `source`, `test` and `validation` as the running program
-    names them (paths, or Refs)."""
-    kinds = {"test": options.test, "validation": options.validation}
-    base_dir = spec.source.base_dir if spec.source is not None else None
+    names them (paths, or Refs). Separate test and validation sources are read as `source` is (`kind`)."""
+    written = {"test": options.test, "validation": options.validation}
 
     def part(which, given):
-        if kinds[which] is None:
+        if written[which] is None:
             return None
-        own = source_kind(kinds[which], options.format, base_dir)
-        return reader(own, given if given is not None else kinds[which], options, inputs, outputs)
+        return reader(kind, given if given is not None else written[which], options, inputs, outputs)
 
     return DataPlan(
         source=options.source, kind=kind, reader=reader(kind, source, options, inputs, outputs),

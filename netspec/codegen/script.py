@@ -318,11 +318,12 @@ def _data_path(spec, given: str, kind: str, script_dir):
     """A data source as the script names it: a file path relative to the script's own folder."""
     if kind not in FILE_KINDS or os.path.isabs(given):
         return literal(given)
-    base = spec.source.base_dir if spec.source is not None and spec.source.base_dir else Path.cwd()
-    target = Path(base) / given
-    relative = os.path.relpath(target, script_dir) if script_dir is not None else os.path.relpath(target, base)
+    relative = given  # as the spec writes it: relative to the spec's folder, where the script is by default
+    if script_dir is not None:
+        base = spec.source.base_dir if spec.source is not None and spec.source.base_dir else Path.cwd()
+        relative = Path(os.path.relpath(Path(base) / given, script_dir)).as_posix()
     here = call("os.path.dirname", call("os.path.abspath", Atom("__file__")))
-    return call("os.path.join", here, literal(Path(relative).as_posix()))
+    return call("os.path.join", here, literal(relative))
 
 
 def _load_data_lines(plan) -> list[str]:

@@ -19,7 +19,8 @@ PYTHON = sys.executable
 RUFF = str(Path(sys.executable).with_name("ruff"))
 
 # What a generated script may import: the standard library, NumPy, Keras, and TensorFlow (for tf.data).
-ALLOWED_IMPORTS = set(sys.stdlib_module_names) | {"numpy", "keras", "tensorflow"}
+# Keras, NumPy, and inside the functions that need them: TensorFlow or JAX (the GPU query), scikit-learn (its digits).
+ALLOWED_IMPORTS = set(sys.stdlib_module_names) | {"numpy", "keras", "tensorflow", "jax", "sklearn"}
 
 
 def _mnist_with(data) -> dict:

@@ -14,6 +14,7 @@ import ast
 import json
 import runpy
 
+import numpy as np
 import pytest
 from codegen_support import ROOT, assert_same_model, ruff, run_scripts
 
@@ -78,6 +79,8 @@ def runnable_spec(payload: str) -> dict:
         {"type": "model_checkpoint", "filepath": payload.replace("{", "{{").replace("}", "}}") + ".keras",
          "monitor": payload, "mode": "min"},
     ]
+    # The script reads the file `--data` names (no file can have every payload's name), with keys x and y.
+    spec["data"] = {"source": payload + ".npz"}
     return spec
 
 
@@ -170,6 +173,9 @@ def test_initializer_arguments_that_are_keywords_still_compile():
 def test_hostile_scripts_build_the_same_model_and_run_nothing(tmp_path):
     """Import each hostile script and run its main() in a netspec-free process; no payload executes."""
     seed = 4
+    data = tmp_path / "data.npz"
+    rng = np.random.default_rng(0)
+    np.savez(data, x=rng.random((32, 6), dtype="float32"), y=rng.integers(0, 3, 32))
     jobs, specs = [], {}
     for key, payload in PAYLOADS.items():
         if key in ("long", "surrogate", "control"):  # no file name holds these (length, NUL): checked above
@@ -179,7 +185,7 @@ def test_hostile_scripts_build_the_same_model_and_run_nothing(tmp_path):
         script.write_text(netspec.generate_script(spec), encoding="utf-8")
         out = tmp_path / f"run_{key}"
         jobs.append({"script": str(script), "out": str(out), "seed": seed,
-                     "args": ["--data", "synthetic", "--epochs", "1", "--out", str(out)]})
+                     "args": ["--data", str(data), "--epochs", "1", "--out", str(out)]})
         specs[str(script)] = spec
     results = run_scripts(jobs, tmp_path)
     for script, result in results.items():
@@ -194,5 +200,5 @@ def test_importing_a_hostile_script_runs_nothing(tmp_path, monkeypatch):
         path = tmp_path / f"{key}.py"
         path.write_text(netspec.generate_script(hostile_spec(payload)), encoding="utf-8")
         namespace = runpy.run_path(str(path), run_name="imported")
-        assert callable(namespace["main"]) and namespace["SOURCE"] == payload + ".npz"
+        assert callable(namespace["main"]) and namespace["DATA"].endswith(payload + ".npz")
     assert not (tmp_path / CANARY).exists()

@@ -5,14 +5,12 @@ from __future__ import annotations
 import pytest
 
 from netspec import UsageError, load_spec
-from netspec.runner.execution import (
-    LARGE_STEP_FLOPS,
-    Execution,
-    choose_execution,
-    parse_execution,
-    training_step_flops,
-)
-from netspec.runner.precision import Device, resolve_policy
+from netspec import runtime
+from netspec.lowering import step_flops
+from netspec.runner.execution import Execution, choose_execution, parse_execution
+from netspec.runner.precision import Device, capability, resolve_policy
+
+LARGE_STEP_FLOPS = 5e9  # the rule's threshold, written in netspec/runtime.py's choose_settings
 
 CPU = Device("cpu", "test cpu")
 
@@ -57,16 +55,22 @@ def test_parse_execution():
             parse_execution(bad)
 
 
-def test_auto_execution_turns_xla_off_on_tensorflow_cpus_only():
-    spec = load_spec({"name": "m", "inputs": [{"name": "x", "shape": [4]}], "layers": [{"type": "dense", "units": 2}]})
-    on_cpu = choose_execution("auto", spec, device=CPU, backend="tensorflow", steps_per_epoch=100)
-    assert on_cpu == Execution(False, 32, "auto")
-    on_gpu = choose_execution(None, spec, device=Device("gpu", "H100", (9, 0)), backend="tensorflow",
-                              steps_per_epoch=5)
+def auto(device, steps_per_epoch, flops=1e6):
+    """The auto execution settings (the rule scripts carry) as the runner's Execution."""
+    _, jit, steps = runtime.choose_settings("auto", "auto", "auto", capability(device), steps_per_epoch, flops)
+    return Execution(jit, steps, "auto")
+
+
+def test_auto_execution_turns_xla_off_on_tensorflow_cpus_only(monkeypatch):
+    assert choose_execution("auto", auto(CPU, 100), 100) == Execution(False, 32, "auto")
+    on_gpu = choose_execution(None, auto(Device("gpu", "H100", (9, 0)), 5), 5)
     assert on_gpu == Execution("auto", 5, "auto")  # never more steps per call than an epoch has
-    assert choose_execution(None, spec, device=CPU, backend="jax", steps_per_epoch=9).jit_compile == "auto"
-    explicit = choose_execution("steps_per_execution=4", spec, device=CPU, backend="tensorflow", steps_per_epoch=9)
+    explicit = choose_execution("steps_per_execution=4", auto(CPU, 9), 9)
     assert explicit == Execution(False, 4, "explicit")
+    import keras
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    assert auto(CPU, 9).jit_compile == "auto"
 
 
 def test_auto_runs_large_cpu_steps_one_per_call():
@@ -75,11 +79,11 @@ def test_auto_runs_large_cpu_steps_one_per_call():
     spec = load_spec({"name": "big", "inputs": [{"name": "x", "shape": [224, 224, 3]}],
                       "layers": [{"type": "conv2d", "filters": 64, "kernel_size": 3}, {"type": "flatten"},
                                  {"type": "dense", "units": 2}], "training": {"batch_size": 32}})
-    assert training_step_flops(spec) >= LARGE_STEP_FLOPS
-    assert choose_execution("auto", spec, device=CPU, backend="tensorflow", steps_per_epoch=100) == \
-        Execution(False, 1, "auto")
+    flops = step_flops(spec)
+    assert flops >= LARGE_STEP_FLOPS
+    assert choose_execution("auto", auto(CPU, 100, flops), 100) == Execution(False, 1, "auto")
     gpu = Device("gpu", "H100", (9, 0))
-    assert choose_execution("auto", spec, device=gpu, backend="tensorflow", steps_per_epoch=100).steps_per_execution \
-        == 32
+    assert auto(gpu, 100, flops).steps_per_execution == 32
     small = load_spec({"name": "m", "inputs": [{"name": "x", "shape": [4]}], "layers": [{"type": "dense", "units": 2}]})
-    assert 0 < training_step_flops(small) < LARGE_STEP_FLOPS
+    assert 0 < step_flops(small) < LARGE_STEP_FLOPS
+    assert auto(CPU, 100, step_flops(small)).steps_per_execution == 32

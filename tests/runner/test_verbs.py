@@ -11,7 +11,6 @@ from runner_support import tiny_spec
 from netspec import DataError, UsageError
 from netspec.cli import main
 from netspec.runner import evaluate, predict, train
-from netspec.runner.data import Arrays, fit_arguments
 from netspec.runner.export import load_export
 
 pytestmark = pytest.mark.slow
@@ -91,9 +90,8 @@ def test_cli_evaluate_and_predict(run, tmp_path, capsys):
     assert main(["evaluate", str(run.run_dir), "--data", "builtin:digits"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     x, y = digits(1797)
-    args = fit_arguments(Arrays({"image": x}, {"digit": y.astype("int32")}), batch_size=64, shuffle=False, seed=0,
-                         training=False)
-    assert metrics == pytest.approx(run.model.evaluate(**args, verbose=0, return_dict=True), abs=1e-5)
+    expected = run.model.evaluate(x, y.astype("int32"), batch_size=64, verbose=0, return_dict=True)
+    assert metrics == pytest.approx(expected, abs=1e-5)
     assert main(["evaluate", str(run.run_dir)]) == 0  # the run's own test split
     assert json.loads(capsys.readouterr().out) == pytest.approx(run.metrics, abs=1e-6)
     out = tmp_path / "preds.npy"
