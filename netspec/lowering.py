@@ -283,6 +283,9 @@ def reader(kind: str, path, options, inputs: tuple[Port, ...], outputs: tuple[Po
     raise ValueError(f"no reader for data of kind {kind!r}")
 
 
+NAMED_KINDS = ("digits", "keras", "synthetic")
+
+
 def source_kind(source: str, format: str = "auto", base_dir: Path | None = None) -> str:
     """Which reader a source takes: digits, keras, synthetic, npz, npy, csv, image_folder or text_folder."""
     if source == "synthetic":
@@ -307,13 +310,16 @@ def source_kind(source: str, format: str = "auto", base_dir: Path | None = None)
 
 def lower_data(spec, options, inputs, outputs, *, source, kind: str, test=None, validation=None) -> DataPlan:
     """The data plan of `options` (the spec's `data`): `source`, `test` and `validation` as the running program
-    names them (paths, or Refs). Separate test and validation sources are read as `source` is (`kind`)."""
+    names them (paths, or Refs). Separate test and validation files are read as a file `source` is (`kind`),
+    or by their own suffix beside a named source (builtin:, keras:, synthetic)."""
     written = {"test": options.test, "validation": options.validation}
+    base_dir = spec.source.base_dir if spec.source is not None else None
 
     def part(which, given):
         if written[which] is None:
             return None
-        return reader(kind, given if given is not None else written[which], options, inputs, outputs)
+        own = source_kind(written[which], "auto", base_dir) if kind in NAMED_KINDS else kind
+        return reader(own, given if given is not None else written[which], options, inputs, outputs)
 
     return DataPlan(
         source=options.source, kind=kind, reader=reader(kind, source, options, inputs, outputs),

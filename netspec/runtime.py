@@ -178,7 +178,7 @@ def conform(data, inputs, labels):
             if None not in shape and array.shape[1:] != tuple(shape):
                 array = array.reshape((len(array), *shape))
             fitted[name] = array.astype(str if dtype == "string" else dtype, copy=False)
-        return fitted.popitem()[1] if len(fitted) == 1 else fitted
+        return fitted.popitem()[1] if len(fitted) == 1 else fitted or None
 
     return fit(data[0], inputs), fit(data[1], labels)
 
