@@ -24,14 +24,18 @@ def test_digits_spec_reaches_its_accuracy(tmp_path, name):
     assert result.precision == "float32" and len(result.history["loss"]) == result.epochs
 
 
+@pytest.mark.parametrize("native_bf16", [False, True], ids=["emulated-bf16", "native-bf16"])
 @pytest.mark.parametrize("name", ["digits_cnn", "digits_conv1d_gru"])
-def test_tuning_does_not_trade_accuracy_away(tmp_path, monkeypatch, name):
+def test_tuning_does_not_trade_accuracy_away(tmp_path, monkeypatch, name, native_bf16):
     # A digits run is too short to repay trials within 5% of its time; a larger budget lets every candidate run,
-    # so the run trains with whatever the trials chose, as a longer run would.
+    # so the run trains with whatever the trials chose, as a longer run would. The candidates include
+    # mixed_bfloat16 only on CPUs with native bfloat16: both kinds are taken, whatever this machine's CPU.
     monkeypatch.setenv("NETSPEC_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(tuning, "BUDGET_FRACTION", 10.0)
+    monkeypatch.setattr(tuning, "native_bfloat16", lambda: native_bf16)
     result = train(SPECS / f"{name}.yaml", out=tmp_path / name, verbose=0, execution="tuned")
     record = json.loads((result.run_dir / "tuning.json").read_text())
     ran = [c for c in record["candidates"] if c["status"] == "ok"]
     assert len(ran) >= 2 and result.execution.mode == "tuned"
+    assert ("mixed_bfloat16" in {c["precision"] for c in record["candidates"]}) == native_bf16
     assert result.metrics["accuracy"] >= ACCURACY[name], (result.metrics, record["choice"])

@@ -19,17 +19,33 @@ from netspec.runner.precision import Device
 pytestmark = pytest.mark.slow
 
 
+# Whether the CPU computes bfloat16 natively decides the candidates (mixed_bfloat16 or not). No test takes it from
+# the machine it runs on: each fixes it, and those whose expectations depend on it run both ways.
+NATIVE_BF16, CPU_IDS = [False, True], ["emulated-bf16", "native-bf16"]
+
+
+@pytest.fixture(autouse=True)
+def native_bf16(request, monkeypatch):
+    """The CPU's bfloat16 as tuning sees it: emulated, unless a test parametrizes this fixture (indirect)."""
+    native = getattr(request, "param", False)
+    monkeypatch.setattr(tuning, "native_bfloat16", lambda: native)
+    return native
+
+
 @pytest.fixture(autouse=True)
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("NETSPEC_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache"
 
 
-@pytest.fixture(scope="module")
-def tuned_runs(tmp_path_factory):
-    """A tuned run with every trial in budget, then a second run of the same spec (served by the cache)."""
+@pytest.fixture(scope="module", params=NATIVE_BF16, ids=CPU_IDS)
+def tuned_runs(request, tmp_path_factory):
+    """A tuned run with every trial in budget, then a second run of the same spec (served by the cache),
+    on a CPU without native bfloat16 and on one with it."""
+    native = request.param
     root = tmp_path_factory.mktemp("tuned")
     patch = pytest.MonkeyPatch()
+    patch.setattr(tuning, "native_bfloat16", lambda: native)
     patch.setenv("NETSPEC_CACHE_DIR", str(root / "cache"))
     patch.setattr(tuning, "BUDGET_FRACTION", 1000.0)  # a 2-epoch run would leave no budget for trials
     try:
@@ -42,14 +58,18 @@ def tuned_runs(tmp_path_factory):
         second = train(tiny_spec(), execution="tuned", out=root / "second", verbose=0)
     finally:
         patch.undo()
-    return first, second
+    return first, second, native
 
 
 def test_tuned_run_times_candidates_and_trains_with_the_fastest(tuned_runs):
-    first, _ = tuned_runs
+    first, _, native = tuned_runs
     record = json.loads((first.run_dir / "tuning.json").read_text())
     ran = [c for c in record["candidates"] if c["status"] == "ok"]
-    assert len(record["candidates"]) == 4  # XLA off/on x steps_per_execution auto/1 (no native bf16 assumed)
+    # XLA off/on x steps_per_execution auto/1, under float32 and, where the CPU has native bfloat16, mixed_bfloat16
+    precisions = ["float32", "mixed_bfloat16"] if native else ["float32"]
+    assert len(record["candidates"]) == 4 * len(precisions)
+    assert sorted({c["precision"] for c in record["candidates"]}) == precisions
+    assert record["machine"]["native_bfloat16"] is native  # part of the cache key
     assert ran and all(c["samples_per_second"] > 0 for c in ran)
     best = max(ran, key=lambda c: c["samples_per_second"])
     assert {k: record[k] for k in ("jit_compile", "steps_per_execution", "precision")} == \
@@ -62,16 +82,17 @@ def test_tuned_run_times_candidates_and_trains_with_the_fastest(tuned_runs):
 
 
 def test_second_run_of_the_same_spec_reads_the_cache(tuned_runs):
-    first, second = tuned_runs
+    first, second, _ = tuned_runs
     cached = json.loads((second.run_dir / "tuning.json").read_text())
     assert cached["cached"] is True
     assert second.execution == first.execution
 
 
 def test_tuned_run_starts_from_the_same_weights_as_an_untuned_run(tuned_runs, tmp_path):
-    first, _ = tuned_runs
+    first, _, _ = tuned_runs
     chosen = first.execution
-    plain = train(tiny_spec(), out=tmp_path / "plain", verbose=0,
+    # The chosen precision too: on a CPU with native bfloat16 the trials may pick mixed_bfloat16.
+    plain = train(tiny_spec(), out=tmp_path / "plain", verbose=0, precision=first.precision,
                   execution=f"jit_compile={str(chosen.jit_compile).lower()},"
                             f"steps_per_execution={chosen.steps_per_execution}")
     # Same seed, settings and data order: only the trials lie between, and they leave no trace.
@@ -127,7 +148,7 @@ def test_auto_tunes_only_long_runs():
 
 
 def test_generate_tuned_from_bakes_the_chosen_settings_in(tuned_runs, tmp_path):
-    first, _ = tuned_runs
+    first, _, _ = tuned_runs
     spec_file = tmp_path / "tiny.yaml"
     spec_file.write_text(json.dumps(tiny_spec()))
     script = tmp_path / "train.py"
@@ -211,19 +232,27 @@ def test_bfloat16_is_a_candidate_only_on_cpus_with_native_bfloat16(monkeypatch):
         {"mixed_float16"}
 
 
-def test_steps_per_execution_candidates_are_one_and_several_whatever_the_baseline():
+@pytest.mark.parametrize("native_bf16", NATIVE_BF16, ids=CPU_IDS, indirect=True)
+def test_steps_per_execution_candidates_are_one_and_several_whatever_the_baseline(native_bf16):
     cpu = Device("cpu", "test")
+    precisions = ["float32", "mixed_bfloat16"] if native_bf16 else ["float32"]
     several = tuning.candidates(Execution(False, 32), "float32", precision_setting=None, device=cpu, steps_per_epoch=100)
     one = tuning.candidates(Execution(False, 1), "float32", precision_setting=None, device=cpu, steps_per_epoch=100)
-    assert [c.steps_per_execution for c in several if c.jit_compile is False] == [32, 1]
-    assert [c.steps_per_execution for c in one if c.jit_compile is False] == [1, 32]  # the baseline first
+    for p in precisions:
+        assert [c.steps_per_execution for c in several if c.jit_compile is False and c.precision == p] == [32, 1]
+        # the baseline first
+        assert [c.steps_per_execution for c in one if c.jit_compile is False and c.precision == p] == [1, 32]
+    assert several[0] == tuning.Candidate(False, 32, "float32") and one[0] == tuning.Candidate(False, 1, "float32")
+    assert len(several) == len(one) == 4 * len(precisions)
     short = tuning.candidates(Execution(False, 1), "float32", precision_setting=None, device=cpu, steps_per_epoch=1)
-    assert len(short) == 2  # one step an epoch: XLA off and on, nothing more to vary
+    # one step an epoch: XLA off and on (under each precision), nothing more to vary
+    assert len(short) == 2 * len(precisions)
 
 
 def test_run_that_tuning_moves_to_bfloat16_trains_under_it(monkeypatch, tmp_path):
-    # This CPU emulates bfloat16, so it never wins a real trial here: the candidates are narrowed to it to follow
-    # the path a CPU with native bfloat16 takes — rebuild under mixed_bfloat16 with the same initial weights, train.
+    # Whether mixed_bfloat16 wins a real trial depends on the CPU (it is slow where bfloat16 is emulated): the
+    # candidates are narrowed to it to follow the path a winning bfloat16 takes on any machine — rebuild under
+    # mixed_bfloat16 with the same initial weights, train.
     import keras
 
     monkeypatch.setattr(tuning, "BUDGET_FRACTION", 1000.0)
