@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from netspec import UsageError, load_spec
-from netspec import runtime
+from netspec import UsageError, load_spec, runtime
 from netspec.lowering import step_flops
 from netspec.runner.execution import Execution, choose_execution, parse_execution
 from netspec.runner.precision import Device, capability, resolve_policy
