@@ -16,8 +16,8 @@ import yaml
 from conftest import ROOT, SPECS
 
 from netspec.compose import COMPOSITION_KEYS, expand
+from netspec.jsonschema import json_schema
 from netspec.layers import LAYER_TYPES
-from netspec.schema import json_schema
 from netspec.schema.training import OPTIMIZERS
 from netspec.source import read_source
 

@@ -206,7 +206,7 @@ def test_backward_layer_must_match_return_flags():
 
 
 def test_schema_describes_nested_layers():
-    from netspec.schema import json_schema
+    from netspec.jsonschema import json_schema
 
     schema = json_schema()
     nested = schema["$defs"]["Bidirectional"]["properties"]["layer"]
