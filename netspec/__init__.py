@@ -7,8 +7,6 @@ functions that need them (build_model, train, ...).
 from __future__ import annotations
 
 from netspec.errors import DataError, Diagnostic, NetspecError, ShapeError, SpecError, UsageError
-from netspec.load import load_spec
-from netspec.summary import summarize
 
 __version__ = "0.1.0"
 
@@ -18,14 +16,18 @@ __all__ = [
     "evaluate", "predict", "expand",
 ]
 
+# Imported on first use, so that `import netspec.<stage>` loads that stage and
+# what it depends on, nothing more (the schema never pulls in composition).
 _LAZY = {
+    "load_spec": ("netspec.load", "load_spec"),
+    "summarize": ("netspec.summary", "summarize"),
     "build_model": ("netspec.build", "build_model"),
     "generate_script": ("netspec.codegen", "generate_script"),
     "train": ("netspec.runner", "train"),
     "evaluate": ("netspec.runner", "evaluate"),
     "predict": ("netspec.runner", "predict"),
-    "expand": ("netspec.compose", "expand_spec"),
-    "json_schema": ("netspec.schema", "json_schema"),
+    "expand": ("netspec.load", "expand_spec"),
+    "json_schema": ("netspec.jsonschema", "json_schema"),
 }
 
 

@@ -185,7 +185,7 @@ def _summary(args) -> int:
 
 
 def _schema(args) -> int:
-    from netspec.schema import json_schema
+    from netspec.jsonschema import json_schema
 
     print(json.dumps(json_schema(), indent=2))
     return EXIT_OK
@@ -217,7 +217,7 @@ def _build(args) -> int:
 
 
 def _expand(args) -> int:
-    from netspec.compose import expand_spec
+    from netspec.load import expand_spec
 
     print(expand_spec(args.spec, overrides=args.overrides), end="")
     return EXIT_OK

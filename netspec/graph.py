@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass, field
 
 from netspec.errors import SpecError
-from netspec.layers.base import Layer, did_you_mean
+from netspec.layers.base import Layer
+from netspec.names import auto_names, did_you_mean
 from netspec.schema import Spec
 
 _REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
@@ -50,25 +51,6 @@ class Graph:
 
     def by_name(self) -> dict[str, Node]:
         return {n.name: n for n in (*self.inputs, *self.nodes)}
-
-
-def auto_names(layers: list[Layer], taken: set[str]) -> list[str]:
-    """Keras's naming: the first `conv2d` is `conv2d`, then `conv2d_1`, ..."""
-    counts: dict[str, int] = {}
-    names = []
-    for layer in layers:
-        if layer.name:
-            names.append(layer.name)
-            continue
-        while True:
-            n = counts.get(layer.type, 0)
-            counts[layer.type] = n + 1
-            candidate = layer.type if n == 0 else f"{layer.type}_{n}"
-            if candidate not in taken:
-                break
-        taken.add(candidate)
-        names.append(candidate)
-    return names
 
 
 def resolve_graph(spec: Spec) -> Graph:

@@ -1,4 +1,8 @@
-"""`load_spec`: the one entry point that runs source -> compose -> schema -> graph -> shapes."""
+"""`load_spec`: the one entry point that runs source -> compose -> schema -> graph -> shapes;
+`expand_spec`: the spec after the compose stage, as YAML text.
+
+The stages import nothing from here: this module sits above all of them.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import os
 from collections.abc import Iterable, Mapping
 
 from netspec.compose import expand
+from netspec.compose.emit import dump
 from netspec.graph import resolve_graph
 from netspec.schema import Spec, validate_schema
 from netspec.shapes import Shapes, infer_shapes
@@ -42,3 +47,18 @@ def shapes(spec) -> Shapes:
     if getattr(model, "_shapes", None) is None:
         model._shapes = infer_shapes(model._graph)
     return model._shapes
+
+
+def expand_spec(spec: str | os.PathLike, overrides: Iterable[str] = (), *, check: bool = True) -> str:
+    """The fully expanded spec as YAML text, itself a valid spec that builds the same model.
+
+    With `check`, the expanded spec is validated (schema, graph, shapes) first,
+    and its problems raised as SpecError, located where they were written.
+    """
+    source = read_source(spec)
+    expanded = expand(source, overrides)
+    if check:
+        model = validate_schema(expanded)
+        infer_shapes(resolve_graph(model))
+    name = os.path.basename(source.file) if source.file and source.base_dir is not None else None
+    return dump(expanded.data, name)

@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, SPECS
 
 from netspec.cli import main
-from netspec.schema import json_schema
+from netspec.jsonschema import json_schema
 
 MNIST = str(SPECS / "mnist_convnet.yaml")
 INVALID = ROOT / "tests" / "invalid"

@@ -14,9 +14,9 @@ import yaml
 from conftest import ROOT
 
 from netspec import cli
-from netspec.compose import expand, expand_spec
+from netspec.compose import expand
 from netspec.errors import ShapeError, SpecError, UsageError
-from netspec.load import load_spec
+from netspec.load import expand_spec, load_spec
 from netspec.source import read_source
 from netspec.summary import summarize
 
@@ -408,8 +408,8 @@ layers:
 def test_layer_json_schemas_accept_the_examples_and_refuse_typos():
     import jsonschema
 
-    from netspec.compose import layer_json_schemas
     from netspec.compose.blocks import USE_KEYS
+    from netspec.jsonschema import layer_json_schemas
 
     schemas = layer_json_schemas()
     assert set(schemas["block"]["properties"]) == set(USE_KEYS)
@@ -657,7 +657,7 @@ def test_cli_set_and_exit_codes(tmp_path, capsys):
 @pytest.mark.slow
 def test_expand_and_validate_never_import_tensorflow():
     code = (
-        "import sys; from netspec.compose import expand_spec; from netspec.load import load_spec\n"
+        "import sys; from netspec.load import expand_spec, load_spec\n"
         f"expand_spec({str(EXAMPLES / 'resnet_blocks.yaml')!r}, ['vars.width=8'])\n"
         f"load_spec({str(GOLDEN / 'stacks.yaml')!r})\n"
         "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from netspec.errors import SpecError
-from netspec.graph import Ref, auto_names, resolve_graph
+from netspec.graph import Ref, resolve_graph
 from netspec.load import load_spec
+from netspec.names import auto_names
 from netspec.schema import validate_schema
 from netspec.source import read_source
 

@@ -16,8 +16,8 @@ import yaml
 from conftest import ROOT, SPECS
 
 from netspec.compose import COMPOSITION_KEYS, expand
+from netspec.jsonschema import json_schema
 from netspec.layers import LAYER_TYPES
-from netspec.schema import json_schema
 from netspec.schema.training import OPTIMIZERS
 from netspec.source import read_source
 
@@ -58,7 +58,7 @@ def test_it_holds_every_layer_type_at_top_level_and_inside_wrappers():
     layer_unions = [set(u["discriminator"]["mapping"]) for u in unions if "dense" in u["discriminator"]["mapping"]]
     assert layer_unions and all(tags == set(LAYER_TYPES) for tags in layer_unions)
     layer_union, *composition = SCHEMA["properties"]["layers"]["items"]["anyOf"]
-    assert set(layer_union["discriminator"]["mapping"]) == set(LAYER_TYPES)
+    assert set(resolve(SCHEMA, layer_union)["discriminator"]["mapping"]) == set(LAYER_TYPES)
     # block uses and the built-in stacks, expanded before validation
     assert {entry["properties"]["type"].get("const") or tuple(entry["properties"]["type"].get("enum", ()))
             for entry in composition}
@@ -175,3 +175,10 @@ def _find(node, key):
     elif isinstance(node, list):
         for value in node:
             yield from _find(value, key)
+
+
+def resolve(schema, node):
+    """A subschema, or the `$defs` entry its `$ref` names (where subschemas used in many places are shared)."""
+    while "$ref" in node:
+        node = schema["$defs"][node["$ref"].removeprefix("#/$defs/")]
+    return node

@@ -9,7 +9,7 @@ included file or the `--set` flag, with the chain that led there.
 Order: includes are merged, then `--set` overrides apply (to the spec as
 written, so `--set vars.width=64` and `--set layers[1].args.filters=8`
 work), then vars are evaluated and substituted, then blocks and stacks
-expand. `netspec expand` prints the result as YAML (`expand_spec`).
+expand. `netspec expand` prints the result as YAML (`netspec.load.expand_spec`).
 
 See blocks.py for how expanded layers are named and wired, stacks.py for
 the built-in stacks, variables.py for `${name}`.
@@ -17,20 +17,20 @@ the built-in stacks, variables.py for `${name}`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 
 from netspec.compose.blocks import Aliases, Expander, Out, Outer, Prev
-from netspec.compose.emit import dump, ordered
+from netspec.compose.emit import ordered
 from netspec.compose.include import load_with_includes
 from netspec.compose.located import IDENTIFIER, REF, Located, graft
 from netspec.compose.overrides import apply_overrides
 from netspec.compose.stacks import STACKS
 from netspec.compose.variables import Vars, has_references, substitute
 from netspec.errors import Diagnostic, SpecError
-from netspec.source import Source, describe_type, read_source
+from netspec.names import auto_names
+from netspec.source import Source, describe_type
 
-__all__ = ["STACKS", "expand", "expand_spec", "layer_json_schemas"]
+__all__ = ["STACKS", "expand"]
 
 COMPOSITION_KEYS = ("vars", "blocks", "include")
 
@@ -74,50 +74,6 @@ def expand(source: Source, overrides: Iterable[str] = ()) -> Source:
     return Source(ordered(out), source.file, {}, {}, source.base_dir, origins)
 
 
-def expand_spec(spec: str | os.PathLike, overrides: Iterable[str] = (), *, check: bool = True) -> str:
-    """The fully expanded spec as YAML text, itself a valid spec that builds the same model.
-
-    With `check`, the expanded spec is validated (schema, graph, shapes) first,
-    and its problems raised as SpecError, located where they were written.
-    """
-    source = read_source(spec)
-    expanded = expand(source, overrides)
-    if check:
-        from netspec.graph import resolve_graph
-        from netspec.schema import validate_schema
-        from netspec.shapes import infer_shapes
-
-        model = validate_schema(expanded)
-        infer_shapes(resolve_graph(model))
-    name = os.path.basename(source.file) if source.file and source.base_dir is not None else None
-    return dump(expanded.data, name)
-
-
-def layer_json_schemas() -> dict[str, dict]:
-    """JSON Schemas of the entries composition adds to `layers` (block uses and stacks), by `type`."""
-    ref = {"type": "array", "items": {"type": "string"}, "minItems": 1}
-    use = {
-        "type": "object", "additionalProperties": False, "required": ["type", "block"],
-        "description": "A use of a block defined under `blocks` (expanded before validation).",
-        "properties": {
-            "type": {"const": "block"},
-            "block": {"type": "string", "description": "Name of the block under `blocks`."},
-            "args": {"type": "object", "description": "Values of the block's parameters; the rest take their defaults."},
-            "repeat": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string"}],
-                       "description": "Number of copies, chained one after another."},
-            "name": {"type": "string", "description": "Prefix of the copies' layer names; also names the block's output."},
-            "inputs": {**ref, "description": "What the block reads; default: the previous layer."},
-            "trainable": {"type": "boolean", "description": "false freezes every layer of the block."},
-        },
-    }
-    schemas = {"block": use}
-    for kind, cls in STACKS.items():
-        schema = cls.model_json_schema()
-        schema.setdefault("description", cls.__doc__)
-        schemas[kind] = schema
-    return schemas
-
-
 def _composes(data: dict) -> bool:
     if any(key in data for key in COMPOSITION_KEYS):
         return True
@@ -149,8 +105,6 @@ def _vars(doc: Located, problems: list[Diagnostic]) -> dict[str, Located]:
 def _resolve(outs: list[Out], aliases: Aliases, spec: dict, problems: list[Diagnostic]) -> None:
     """Give block inputs that read "the previous layer" its name, and block-use names their last layer's."""
     from types import SimpleNamespace
-
-    from netspec.graph import auto_names
 
     inputs = spec.get("inputs")
     input_names = [i["name"] for i in inputs if isinstance(i, dict) and isinstance(i.get("name"), str)] \

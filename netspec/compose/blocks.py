@@ -39,7 +39,7 @@ from netspec.compose.located import IDENTIFIER, REF, Located, rechain
 from netspec.compose.stacks import STACKS, generate
 from netspec.compose.variables import Scope, substitute
 from netspec.errors import Diagnostic
-from netspec.layers.base import did_you_mean
+from netspec.names import auto_names, did_you_mean
 from netspec.source import Origin, describe_type, format_path, shorten
 
 USE_KEYS = ("type", "block", "args", "repeat", "name", "inputs", "trainable")
@@ -386,8 +386,6 @@ def _instance(prefix: str, counters: dict[str, int]) -> str:
 
 def _local_names(outs: list[Out]) -> dict[int, str]:
     """Each layer's name within its copy: its own, else Keras-style by type (`conv2d`, `conv2d_1`, ...)."""
-    from netspec.graph import auto_names
-
     layers = [SimpleNamespace(name=_name(o), type=_type(o)) for o in outs]
     taken = {layer.name for layer in layers if layer.name}
     return {id(o): name for o, name in zip(outs, auto_names(layers, taken))}

@@ -17,7 +17,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from netspec.compose.located import Located, drop_under
 from netspec.errors import Diagnostic, SpecError, UsageError
-from netspec.layers.base import did_you_mean
+from netspec.names import did_you_mean
 from netspec.source import Origin, Source, describe_type, format_path, parse_text
 
 _PATH = re.compile(r"^[^.\[\]\s]+(?:\.[^.\[\]\s]+|\[-?\d+\])*$")

@@ -24,7 +24,8 @@ from pydantic import Field, ValidationError
 
 from netspec.compose.located import Located
 from netspec.errors import Diagnostic
-from netspec.layers.base import ActivationName, Identifier, PositiveInt, Rate, Size, SpecModel, did_you_mean
+from netspec.layers.base import ActivationName, Identifier, PositiveInt, Rate, Size, SpecModel
+from netspec.names import did_you_mean
 from netspec.source import shorten
 
 Generated = tuple[dict, dict]  # (layer, {path in the layer: path in the stack})

@@ -13,7 +13,7 @@ import re
 
 from netspec.compose.located import Located, drop_under, rechain, site
 from netspec.errors import Diagnostic
-from netspec.layers.base import closest
+from netspec.names import closest
 from netspec.source import describe_type
 
 _TOKEN = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")

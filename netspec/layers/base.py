@@ -10,12 +10,13 @@ Shapes here never include the batch dimension; `None` is an unknown size.
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, Strict, WithJsonSchema, create_model
+
+from netspec.names import did_you_mean
 
 Shape = tuple  # tuple[int | None, ...]
 
@@ -40,16 +41,6 @@ class Inference:
     non_trainable: int = 0
     # flops per sample (multiply-add = 2); None where not estimated
     flops: int = 0
-
-
-def closest(word: str, choices, n: int = 1) -> str | None:
-    found = difflib.get_close_matches(str(word), list(choices), n=n, cutoff=0.6)
-    return found[0] if found else None
-
-
-def did_you_mean(word: str, choices) -> str | None:
-    match = closest(word, choices)
-    return f"did you mean `{match}`?" if match else None
 
 
 # ----- field types shared by many layers -----

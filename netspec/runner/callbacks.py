@@ -32,7 +32,7 @@ def check_monitors(callbacks, logged: list[str], *, validation: bool, source=Non
     or, with validation data, the same with `val_`. Keras would only warn at every epoch end and never act,
     or stop after the first epoch because it cannot tell the quantity's direction."""
     from netspec.errors import SpecError
-    from netspec.layers.base import did_you_mean
+    from netspec.names import did_you_mean
     from netspec.source import diagnostic_at
 
     known = list(logged) + [f"val_{k}" for k in logged] * validation

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BeforeValidator, Discriminator, Field, PlainValidator, Tag, WithJsonSchema, model_validator
 
-from netspec.layers.base import PositiveInt, SpecModel, did_you_mean
+from netspec.layers.base import PositiveInt, SpecModel
+from netspec.names import did_you_mean
 
 _COMMON_OPT_ARGS = ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "use_ema", "ema_momentum",
                     "ema_overwrite_frequency", "loss_scale_factor", "gradient_accumulation_steps")

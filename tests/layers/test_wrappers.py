@@ -206,10 +206,12 @@ def test_backward_layer_must_match_return_flags():
 
 
 def test_schema_describes_nested_layers():
-    from netspec.schema import json_schema
+    from netspec.jsonschema import json_schema
 
     schema = json_schema()
     nested = schema["$defs"]["Bidirectional"]["properties"]["layer"]
+    while "$ref" in nested:  # the union of layer types, shared with the top level's `layers`
+        nested = schema["$defs"][nested["$ref"].removeprefix("#/$defs/")]
     refs = {option["$ref"] for option in nested["oneOf"]}
     assert {"#/$defs/LSTM", "#/$defs/TimeDistributed", "#/$defs/Dense"} <= refs
     assert nested["discriminator"]["propertyName"] == "type"
