@@ -18,7 +18,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 RECORD = {}
 _compile, _fit, _evaluate = keras.Model.compile, keras.Model.fit, keras.Model.evaluate
