@@ -19,6 +19,7 @@ from netspec.errors import Diagnostic, SpecError, UsageError
 from netspec.graph import Graph, Node
 from netspec.layers.base import KerasCall
 from netspec.load import load_spec
+from netspec.source import diagnostic_at
 
 # Output layers compute in float32, so that softmax and losses stay stable under
 # mixed precision (TensorFlow's mixed-precision guide); under a float32 policy
@@ -198,12 +199,7 @@ def _keras_diagnostic(spec, path: tuple, what: str, exc: Exception) -> Diagnosti
         text = text[: MAX_MESSAGE - 3] + "..."
     message = f"Keras could not build {what}: {type(exc).__name__}: {text}"
     hint = "netspec's checks passed but Keras refused the arguments; check them against the Keras documentation"
-    source = spec.source
-    if source is None:
-        from netspec.source import format_path
-
-        return Diagnostic(message, format_path(path), hint=hint)
-    return source.diagnostic(path, message, hint)
+    return diagnostic_at(spec.source, path, message, hint)
 
 
 # ----- saving and loading -----

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from netspec.errors import NetspecError, SpecError, SpecFileError, UsageError
+from netspec.schema.training import PRECISIONS
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -61,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = verb("build", "compile and save the Keras model")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="model path (.keras)")
-    p.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"],
+    p.add_argument("--precision", choices=PRECISIONS[1:],
                    help="dtype policy the saved model computes in (outputs stay float32)")
 
     verb("expand", "print the spec with blocks, vars and includes expanded")
@@ -70,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", metavar="SOURCE")
     p.add_argument("--epochs", type=int, metavar="N")
     p.add_argument("--batch-size", type=int, metavar="N")
-    p.add_argument("--precision", choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"])
+    p.add_argument("--precision", choices=PRECISIONS)
     p.add_argument("--execution", metavar="MODE", help="auto, tuned, or jit_compile=...,steps_per_execution=...")
     p.add_argument("--out", metavar="DIR")
     p.add_argument("--resume", metavar="RUN_DIR")

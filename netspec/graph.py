@@ -15,6 +15,7 @@ from netspec.errors import SpecError
 from netspec.layers.base import Layer
 from netspec.names import auto_names, did_you_mean
 from netspec.schema import Spec
+from netspec.source import diagnostic_at
 
 _REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
 
@@ -58,13 +59,7 @@ def resolve_graph(spec: Spec) -> Graph:
     problems = []
 
     def problem(path, message, hint=None, key=False):
-        if source is None:
-            from netspec.errors import Diagnostic
-            from netspec.source import format_path
-
-            problems.append(Diagnostic(message, format_path(path), hint=hint))
-        else:
-            problems.append(source.diagnostic(path, message, hint, key=key))
+        problems.append(diagnostic_at(source, path, message, hint, key=key))
 
     inputs = []
     seen: dict[str, tuple] = {}

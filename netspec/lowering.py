@@ -22,6 +22,9 @@ from pathlib import Path
 from netspec.layers.base import KerasCall
 from netspec.schema.training import DEFAULT_LEARNING_RATES, OPTIMIZERS
 
+# The file in a run folder that holds a tuned run's settings (`netspec generate --tuned-from RUN` reads it).
+TUNING_FILE = "tuning.json"
+
 # Keras class of a loss or metric given as {type: ..., args}, where CamelCase of the name is not it:
 # the inverse of Keras's class-name -> snake_case rule (`BinaryIoU` -> `binary_io_u`).
 _IRREGULAR = {

@@ -36,9 +36,8 @@ def gpu_capability():
 
 def choose_settings(precision, jit_compile, steps, capability, steps_per_epoch, flops):
     """What `auto` leaves to the machine: bfloat16 on GPUs of compute capability 8.0+,
-    float16 on older ones, float32 on CPUs; XLA off with TensorFlow on CPUs (it slows
-    small models there); up to 32 steps per call, but one on CPUs for steps of 5+ GFLOP
-    (they never earn back the loop's tracing)."""
+    else float16, float32 on CPUs; XLA off with TensorFlow on CPUs; up to 32 steps per
+    call, but one on CPUs for steps of 5+ GFLOP (they never repay the loop's tracing)."""
     cpu = capability is None
     if precision == "auto":
         precision = "float32" if cpu else "mixed_float16"
@@ -167,20 +166,17 @@ def synthetic(inputs, outputs, samples, num_classes, seed):
 
 
 def conform(data, inputs, labels):
-    """(features, labels) as model.fit takes them: each input's (output's) arrays as
-    samples of its (shape, dtype), reshaped where only the layout differs; one array,
-    or a dict by name of several."""
-
-    def fit(arrays, table):
-        fitted = {}
+    """(features, labels) as model.fit takes them: each array reshaped to its input's
+    (output's) shape, in its dtype; one array, or a dict by name of several."""
+    parts = []
+    for arrays, table in zip(data, (inputs, labels)):
+        part = {}
         for array, (name, (shape, dtype)) in zip(arrays, table.items()):
-            array = np.asarray(array)
-            if None not in shape and array.shape[1:] != tuple(shape):
-                array = array.reshape((len(array), *shape))
-            fitted[name] = array.astype(str if dtype == "string" else dtype, copy=False)
-        return fitted.popitem()[1] if len(fitted) == 1 else fitted or None
-
-    return fit(data[0], inputs), fit(data[1], labels)
+            if None not in shape:
+                array = np.reshape(array, (-1, *shape))
+            part[name] = np.asarray(array, str if dtype == "string" else dtype)
+        parts.append(part.popitem()[1] if len(part) == 1 else part or None)
+    return tuple(parts)
 
 
 def split(data, seed, test_split, validation_split, test=None, validation=None):

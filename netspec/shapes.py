@@ -14,6 +14,7 @@ from netspec.errors import Diagnostic, ShapeError, SpecError
 from netspec.graph import Graph, Node
 from netspec.layers.base import Inference, Shape, ShapeMismatch, fmt_shape
 from netspec.schema import MAX_PARAMS  # the parameter budget: larger specs are refused before anything is allocated
+from netspec.source import diagnostic_at
 
 
 @dataclass
@@ -132,12 +133,7 @@ def _diagnostic(spec, node: Node, exc: ShapeMismatch, graph: Graph | None = None
 
 
 def _located(spec, path: tuple, exc: ShapeMismatch) -> Diagnostic:
-    source = spec.source
-    if source is None:
-        from netspec.source import format_path
-
-        return Diagnostic(exc.message, format_path(path), hint=exc.hint)
-    return source.diagnostic(path, exc.message, exc.hint)
+    return diagnostic_at(spec.source, path, exc.message, exc.hint)
 
 
 __all__ = ["Inference", "LayerInfo", "MAX_PARAMS", "Shapes", "SpecError", "fmt_shape", "infer_shapes"]

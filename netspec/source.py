@@ -112,10 +112,12 @@ class Origin:
         return replace(found, message=f"{found.message} ({'; '.join(self.chain)})") if self.chain else found
 
 
-def diagnostic_at(source: Source | None, path: Path_, message: str, hint: str | None = None) -> Diagnostic:
-    """A diagnostic at `path`, with its file position where the spec came from a source (a dict has none)."""
+def diagnostic_at(source: Source | None, path: Path_, message: str, hint: str | None = None, *,
+                  key: bool = False) -> Diagnostic:
+    """A diagnostic at `path`, with its file position where the spec came from a source (a dict has none);
+    `key`: at the key's position rather than its value's."""
     if source is not None:
-        return source.diagnostic(path, message, hint)
+        return source.diagnostic(path, message, hint, key=key)
     return Diagnostic(message, format_path(path), hint=hint)
 
 

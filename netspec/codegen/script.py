@@ -39,16 +39,16 @@ from netspec.codegen.pycode import (
     statement,
     string_literal,
 )
-from netspec.errors import Diagnostic, SpecError, UsageError
+from netspec.errors import SpecError, UsageError
 from netspec.layers.base import KerasCall
 from netspec.load import load_spec, shapes
-from netspec.lowering import Ref, RunPath, RuntimeCall
+from netspec.lowering import TUNING_FILE, Ref, RunPath, RuntimeCall
 from netspec.schema.data import Data
 from netspec.schema.training import PRECISIONS
+from netspec.source import diagnostic_at
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 RUNTIME = Path(__file__).resolve().parent.parent / "runtime.py"
-TUNING_FILE = "tuning.json"
 
 # Module-level names of the script besides its functions and constants: variables in build_model() never
 # shadow them.
@@ -159,7 +159,8 @@ def _context(spec, tuned: dict | None, tuned_from, script_dir) -> dict:
         "runtime_functions": Code("\n\n\n".join(runtime_source(f) for f in (*dict.fromkeys(readers),
                                                                             *RUNTIME_FUNCTIONS))),
         "arguments": _lines(_argument_lines(spec, program, kind)),
-        "data_argument": Code("args.data" if kind in FILE_KINDS else "DATA"),
+        "data_argument": Code("args.data, seed" if kind in FILE_KINDS else "seed"),
+        "load_data_parameters": Code("source, seed" if kind in FILE_KINDS else "seed"),
         "compile_body": _lines(_compile_lines(program)),
         "fit_extra": Code("" if plan.shuffle else "\n" + INDENT * 2 + "shuffle=False,"),
     }
@@ -204,7 +205,7 @@ def script_names() -> set[str]:
 
 def _identifier(value: str, what: str) -> str:
     if not is_identifier(value):
-        raise SpecError([Diagnostic(f"`{what}` must be a Python identifier; received {value!r}", what)])
+        raise SpecError([diagnostic_at(None, (what,), f"`{what}` must be a Python identifier; received {value!r}")])
     return value
 
 
@@ -279,16 +280,15 @@ def keras_expr(value, where: str = ""):
     try:
         return literal(value)
     except NotALiteral as exc:
-        raise SpecError([Diagnostic(
-            f"cannot write this value into a Python script: {exc}", where,
-            hint="use a number, string, boolean, null, or a list of them")]) from None
+        raise SpecError([diagnostic_at(None, (where,), f"cannot write this value into a Python script: {exc}",
+                                       "use a number, string, boolean, null, or a list of them")]) from None
 
 
 # ----- training and data -----
 
 # Module-level constants a script may define (see `_constants`).
-CONSTANTS = ("INPUTS", "LABELS", "OUTPUTS", "DATA", "TEST_DATA", "VALIDATION_DATA", "TEST_SPLIT",
-             "VALIDATION_SPLIT", "JIT_COMPILE", "STEPS", "STEP_FLOPS")
+CONSTANTS = ("INPUTS", "LABELS", "OUTPUTS", "DATA", "TEST_DATA", "VALIDATION_DATA", "JIT_COMPILE",
+             "STEPS_PER_EXECUTION", "STEP_FLOPS")
 
 
 def _constants(spec, program, plan, options, kind: str, script_dir) -> list[str]:
@@ -298,20 +298,23 @@ def _constants(spec, program, plan, options, kind: str, script_dir) -> list[str]
     if kind == "synthetic":
         lines += ["# The outputs, and the kind of labels their losses take (for synthetic data)."]
         lines += _assign("OUTPUTS", literal({p.name: (p.shape, p.label_kind) for p in program.outputs}))
-    if spec.data is not None:
+    if spec.data is not None and kind in FILE_KINDS:
         lines += _assign("DATA", _data_path(spec, spec.data.source, kind, script_dir))
     for constant, given in (("TEST_DATA", options.test), ("VALIDATION_DATA", options.validation)):
         if given is not None:
             lines += _assign(constant, _data_path(spec, given, kind, script_dir))
-    lines += _assign("TEST_SPLIT", literal(plan.test_split))
-    lines[-1] += "  # the shares held out for the test and for validation"
-    lines += _assign("VALIDATION_SPLIT", literal(plan.validation_split))
     lines += ["# XLA, and training steps per call: \"auto\" decides on the machine that runs this."]
     lines += _assign("JIT_COMPILE", literal(program.jit_compile))
-    lines += _assign("STEPS", literal(program.steps_per_execution))
-    lines += _assign("STEP_FLOPS", literal(float(f"{program.step_flops:.3g}")))
+    lines += _assign("STEPS_PER_EXECUTION", literal(program.steps_per_execution))
+    lines += _assign("STEP_FLOPS", Atom(_scientific(program.step_flops)))
     lines[-1] += "  # of one training step"
     return lines
+
+
+def _scientific(value: float) -> str:
+    """A float to three digits as ruff writes it: 1.77e8."""
+    mantissa, _, exponent = f"{value:.2e}".partition("e")
+    return f"{mantissa.rstrip('0').rstrip('.') or '0'}e{int(exponent)}"
 
 
 def _data_path(spec, given: str, kind: str, script_dir):
@@ -343,8 +346,8 @@ def _load_data_lines(plan) -> list[str]:
             parts[part] = Atom(part)
     if plan.kind != "keras":
         lines += _assign("data", read(plan.reader), 1)
-    args = [Atom("data"), Atom("seed"), Atom("TEST_SPLIT"), Atom("VALIDATION_SPLIT")]
-    return lines + statement(call("split", *args, **parts), 1, "return ")
+    shares = {"test_split": literal(plan.test_split), "validation_split": literal(plan.validation_split)}
+    return lines + statement(call("split", Atom("data"), Atom("seed"), **shares, **parts), 1, "return ")
 
 
 def _argument_lines(spec, program, kind: str) -> list[str]:

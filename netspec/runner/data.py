@@ -89,6 +89,14 @@ def load_splits(plan: DataPlan, inputs: tuple[Port, ...], outputs: tuple[Port, .
     return Splits(Part(*train), _part(validation), _part(test), plan.source, raw.class_names)
 
 
+def spec_splits(spec, *, seed: int) -> Splits:
+    """The parts a run of a loaded spec trains, validates and tests on (its data as the spec names it)."""
+    from netspec.lowering import lower_program
+
+    program = lower_program(spec, data_kind=sources.kind_of(spec.data.source, spec.data.format))
+    return load_splits(program.data, program.inputs, program.outputs, seed=seed)
+
+
 def _part(data) -> Part | None:
     return None if data is None else Part(*data)
 

@@ -12,7 +12,6 @@ import numpy as np
 from netspec import atomic
 from netspec.errors import DataError, UsageError
 from netspec.runner import data as data_module
-from netspec.runner import sources
 from netspec.runner.run import RUN_FILE, RunFolder, to_json
 
 MODEL_SUFFIXES = (".keras", ".h5")
@@ -81,11 +80,7 @@ def evaluate(spec_or_model, *, data: str | None = None, out: str | os.PathLike |
     if data is not None:
         arrays = data_module.read_whole(data, inputs, outputs, labels_required=True)
     elif run is not None:
-        from netspec.lowering import lower_program
-
-        seed = run.read_json(RUN_FILE)["seed"]
-        plan = lower_program(spec, data_kind=sources.kind_of(spec.data.source, spec.data.format)).data
-        splits = data_module.load_splits(plan, inputs, outputs, seed=seed)
+        splits = data_module.spec_splits(spec, seed=run.read_json(RUN_FILE)["seed"])
         arrays = splits.test if splits.test is not None else splits.validation
         if arrays is None:
             raise UsageError(f"the run in {str(run.path)!r} held out no test data; give --data")

@@ -48,9 +48,9 @@ from typing import Any
 import numpy as np
 
 from netspec import atomic
+from netspec.lowering import TUNING_FILE  # noqa: E402,F401 - the file a tuned run writes
 from netspec.runner.execution import AUTO_STEPS_PER_EXECUTION, Execution
 
-TUNING_FILE = "tuning.json"
 TRIAL_STEPS = 32  # timed steps per candidate (after as many warm-up steps)
 BUDGET_FRACTION = 0.05  # of the expected run time
 FIRST_XLA_COST_FACTOR = 2.0  # an XLA trial's expected cost, from the dearest non-XLA trial so far

@@ -161,17 +161,17 @@ def test_tuned_from_bakes_in_the_settings(tmp_path):
     tree = ast.parse(source)
     constants = {n.targets[0].id: ast.literal_eval(n.value) for n in tree.body
                  if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name) and n.targets[0].id.isupper()}
-    assert constants["JIT_COMPILE"] is False and constants["STEPS"] == 8
+    assert constants["JIT_COMPILE"] is False and constants["STEPS_PER_EXECUTION"] == 8
     arguments = ast.unparse(function(source, "main"))
     assert "'--precision', default='mixed_bfloat16'" in arguments
     assert f"# Execution settings measured by the tuned run {json.dumps(str(run))}" in source
     plain = netspec.generate_script(MNIST)
-    assert "JIT_COMPILE = \"auto\"" in plain and "STEPS = \"auto\"" in plain
+    assert "JIT_COMPILE = \"auto\"" in plain and "STEPS_PER_EXECUTION = \"auto\"" in plain
     # A result nested under `choice` (with per-candidate timings beside it) is read too.
     nested = tmp_path / "nested"
     nested.mkdir()
     (nested / "tuning.json").write_text(json.dumps({"choice": {"jit_compile": True, "steps_per_execution": 4}}))
-    assert "STEPS = 4" in netspec.generate_script(MNIST, tuned_from=nested)
+    assert "STEPS_PER_EXECUTION = 4" in netspec.generate_script(MNIST, tuned_from=nested)
 
 
 @pytest.mark.parametrize("setup, message", [

@@ -120,7 +120,7 @@ def test_failing_candidate_is_skipped_and_weights_are_restored():
 
     spec = load_spec(overflowing_spec())
     keras.utils.set_random_seed(1)
-    splits = data_module.load_splits(spec, spec.data, data_module.spec_signature(spec), seed=1)
+    splits = data_module.spec_splits(spec, seed=1)
     model = build_model(spec)
     initial = [np.array(v) for v in model.get_weights()]
     trials = [tuning.Candidate(False, 4, "float32"), tuning.Candidate(False, 4, "mixed_float16")]
@@ -136,14 +136,12 @@ def test_failing_candidate_is_skipped_and_weights_are_restored():
 
 def test_auto_tunes_only_long_runs():
     spec = load_spec(tiny_spec())
-    cpu = Device("cpu", "test")
-    short = choose_execution("auto", spec, device=cpu, backend="tensorflow", steps_per_epoch=100, epochs=10)
-    long = choose_execution("auto", spec, device=cpu, backend="tensorflow", steps_per_epoch=100,
-                            epochs=AUTO_TUNE_MIN_STEPS // 100)
+    auto = Execution(False, 32, "auto")  # the rule's settings on a TensorFlow CPU
+    short = choose_execution(spec.training.execution, auto, 100, epochs=10)
+    long = choose_execution(spec.training.execution, auto, 100, epochs=AUTO_TUNE_MIN_STEPS // 100)
     assert (short.mode, long.mode) == ("auto", "tuned")
     explicit = load_spec(tiny_spec(execution={"jit_compile": False, "steps_per_execution": 8}))
-    chosen = choose_execution(explicit.training.execution, explicit, device=cpu, backend="tensorflow",
-                              steps_per_epoch=100)
+    chosen = choose_execution(explicit.training.execution, auto, 100)
     assert (chosen.jit_compile, chosen.steps_per_execution, chosen.mode) == (False, 8, "explicit")
 
 
@@ -180,7 +178,7 @@ def _tune_tiny(spec_dict, trials):
 
     spec = load_spec(spec_dict)
     keras.utils.set_random_seed(1)
-    splits = data_module.load_splits(spec, spec.data, data_module.spec_signature(spec), seed=1)
+    splits = data_module.spec_splits(spec, seed=1)
     model = build_model(spec)
     initial = [np.array(v) for v in model.get_weights()]
     result = tuning.tune(spec, model, splits, base=Execution(False, 4), policy="float32",
