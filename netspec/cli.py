@@ -198,7 +198,9 @@ def _generate(args) -> int:
     from netspec.load import load_spec
 
     spec = load_spec(args.spec, overrides=args.overrides)
-    atomic.write_text(args.output, generate_script(spec, tuned_from=args.tuned_from))
+    # The script reads the spec's data files from its own folder: their paths are written relative to it.
+    script_dir = os.path.dirname(os.path.abspath(args.output))
+    atomic.write_text(args.output, generate_script(spec, tuned_from=args.tuned_from, script_dir=script_dir))
     print(f"wrote {args.output}")
     return EXIT_OK
 

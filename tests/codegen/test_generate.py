@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
 import subprocess
 import sys
 
@@ -234,3 +235,31 @@ def test_every_template_is_package_data():
     pattern = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["netspec"]
     assert "templates/*.j2" in pattern
     assert {p.parent for p in codegen.TEMPLATES.rglob("*.j2")} == {codegen.TEMPLATES}  # no subfolders
+
+
+def test_data_paths_resolve_from_the_spec_folder_wherever_the_script_goes(tmp_path, monkeypatch):
+    """Paths in a spec (and in its --set overrides) are relative to the spec's folder, as the runner reads them;
+    the script, written anywhere, reads them from there and from any working directory."""
+    import runpy
+
+    project, scripts, elsewhere = tmp_path / "project", tmp_path / "scripts", tmp_path / "elsewhere"
+    for folder in (project, scripts, elsewhere):
+        folder.mkdir()
+    spec = project / "spec.yaml"
+    spec.write_text(MNIST.read_text().rstrip() + "\ndata: {source: frames.npz}\n", encoding="utf-8")
+    out = scripts / "train.py"
+    assert cli_main(["generate", str(spec), "--set", "data.source=more_frames.npz", "-o", str(out)]) == 0
+    monkeypatch.chdir(elsewhere)
+    namespace = runpy.run_path(str(out), run_name="imported")
+    assert os.path.normpath(namespace["DATA"]) == str(project / "more_frames.npz")
+    assert '"../project/more_frames.npz"' in out.read_text()  # relative: the two folders can move together
+
+
+def test_a_spec_without_data_needs_data_on_the_command_line(tmp_path, capsys):
+    import runpy
+
+    script = tmp_path / "train.py"
+    script.write_text(netspec.generate_script(MNIST), encoding="utf-8")
+    with pytest.raises(SystemExit):
+        runpy.run_path(str(script), run_name="imported")["main"]([])
+    assert "the following arguments are required: --data" in capsys.readouterr().err
