@@ -92,12 +92,11 @@ def write_splits(spec_path: Path, path: Path) -> int:
     from netspec.runner import data as data_module
 
     spec = load_spec(spec_path)
-    signature = data_module.spec_signature(spec)
-    splits = data_module.load_splits(spec, spec.data, signature, seed=spec.training.seed or 0)
+    splits = data_module.spec_splits(spec, seed=spec.training.seed or 0)
     arrays = {}
     for part in ("train", "validation", "test"):
-        chunk = getattr(splits, part)
-        arrays[f"x_{part}"], arrays[f"y_{part}"] = chunk.features(), chunk.labels()
+        chunk = getattr(splits, part)  # one input and one output: arrays
+        arrays[f"x_{part}"], arrays[f"y_{part}"] = chunk.x, chunk.y
     np.savez(path, **arrays)
     return len(splits.train)
 

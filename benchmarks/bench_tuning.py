@@ -75,19 +75,21 @@ NAIVE = textwrap.dedent("""
     import keras
     from netspec import build_model, load_spec
     from netspec.runner import data as data_module
-    from netspec.runner.compile import make_loss, make_metrics, make_optimizer
+    from netspec.build import instantiate
+    from netspec.lowering import lower_loss, lower_metrics, lower_optimizer
 
     spec = load_spec(json.loads(open(sys.argv[1]).read()))
     seed = spec.training.seed
     keras.utils.set_random_seed(seed)
-    splits = data_module.load_splits(spec, spec.data, data_module.spec_signature(spec), seed=seed)
+    splits = data_module.spec_splits(spec, seed=seed)
     model = build_model(spec)
     names = list(model.output_names)
-    model.compile(optimizer=make_optimizer(spec.training.optimizer), loss=make_loss(spec.training.loss, names),
-                  metrics=make_metrics(spec.training.metrics, names))
+    model.compile(optimizer=instantiate(lower_optimizer(spec.training.optimizer)),
+                  loss=instantiate(lower_loss(spec.training.loss, names)),
+                  metrics=instantiate(lower_metrics(spec.training.metrics, names)))
     validation = None
     if splits.validation is not None:
-        validation = (splits.validation.features(), splits.validation.labels())
+        validation = (splits.validation.x, splits.validation.y)
     epoch_seconds = []
 
     class EpochTimer(keras.callbacks.Callback):
@@ -98,10 +100,10 @@ NAIVE = textwrap.dedent("""
             epoch_seconds.append(time.perf_counter() - self.started)
 
     started = time.perf_counter()
-    model.fit(splits.train.features(), splits.train.labels(), batch_size=spec.training.batch_size,
+    model.fit(splits.train.x, splits.train.y, batch_size=spec.training.batch_size,
               epochs=spec.training.epochs, validation_data=validation, verbose=0, callbacks=[EpochTimer()])
     seconds = time.perf_counter() - started
-    metrics = model.evaluate(splits.test.features(), splits.test.labels(), verbose=0, return_dict=True)
+    metrics = model.evaluate(splits.test.x, splits.test.y, verbose=0, return_dict=True)
     report = {"fit_seconds": seconds, "samples": len(splits.train) * spec.training.epochs,
               "epoch_samples": len(splits.train), "epoch_seconds": epoch_seconds,
               "metrics": {k: float(v) for k, v in metrics.items()}}
