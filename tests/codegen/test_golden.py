@@ -4,7 +4,7 @@ branching graph, several inputs and outputs, attention and wrappers, each data k
 A change to the templates or the code generator shows up here as a diff to review. After an intended change,
 regenerate them with
 
-    NETSPEC_REGENERATE_GOLDEN=1 /tmp/venv/bin/python -m pytest tests/codegen/test_golden.py
+    NETSPEC_UPDATE_GOLDEN=1 pytest tests/codegen/test_golden.py
 
 and read the diff before committing it.
 """
@@ -19,7 +19,7 @@ from codegen_support import GOLDEN, OWN_SPECS, ROOT
 
 import netspec
 
-REGENERATE = bool(os.environ.get("NETSPEC_REGENERATE_GOLDEN"))
+REGENERATE = os.environ.get("NETSPEC_UPDATE_GOLDEN") == "1"
 SPECS = sorted(OWN_SPECS.glob("*.yaml"))
 
 
@@ -37,7 +37,7 @@ def test_script_matches_golden(path, monkeypatch):
     if REGENERATE:
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(script, encoding="utf-8")
-    assert golden.exists(), f"no golden file {golden}; run with NETSPEC_REGENERATE_GOLDEN=1 to write it"
+    assert golden.exists(), f"no golden file {golden}; run with NETSPEC_UPDATE_GOLDEN=1 to write it"
     expected = golden.read_text(encoding="utf-8")
     if script != expected:
         diff = "".join(difflib.unified_diff(expected.splitlines(True), script.splitlines(True), str(golden),
