@@ -18,7 +18,7 @@ from typing import Any
 from netspec.errors import Diagnostic, SpecError, UsageError
 from netspec.graph import Graph, Node
 from netspec.layers.base import KerasCall
-from netspec.load import load_spec
+from netspec.load import Loaded, loaded
 from netspec.source import diagnostic_at
 
 # Output layers compute in float32, so that softmax and losses stay stable under
@@ -136,13 +136,13 @@ def build_model(spec) -> Any:
     """
     import keras
 
-    spec = load_spec(spec)
-    graph: Graph = spec._graph
-    with recursion_headroom(FRAMES_PER_LAYER * graph_depth(graph)):
-        return _build(keras, spec, graph)
+    result = loaded(spec)
+    with recursion_headroom(FRAMES_PER_LAYER * graph_depth(result.graph)):
+        return _build(keras, result)
 
 
-def _build(keras, spec, graph: Graph):
+def _build(keras, result: Loaded):
+    spec, graph, source = result.spec, result.graph, result.source
     tensors: dict[str, list] = {}
     model_inputs = []
     for i, spec_input in enumerate(spec.inputs):
@@ -150,7 +150,7 @@ def _build(keras, spec, graph: Graph):
             tensor = keras.Input(shape=tuple(spec_input.shape), dtype=spec_input.dtype, name=spec_input.name,
                                  sparse=spec_input.sparse)
         except Exception as exc:  # noqa: BLE001 - whatever Keras raises becomes a located diagnostic
-            raise SpecError([_keras_diagnostic(spec, ("inputs", i), f"input `{spec_input.name}`", exc)]) from exc
+            raise SpecError([_keras_diagnostic(source, ("inputs", i), f"input `{spec_input.name}`", exc)]) from exc
         tensors[spec_input.name] = [tensor]
         model_inputs.append(tensor)
     for node in graph.nodes:
@@ -160,7 +160,7 @@ def _build(keras, spec, graph: Graph):
             out = call_layer(layer, node.layer.call_convention, args)
         except Exception as exc:  # noqa: BLE001
             what = f"layer `{node.name}` (keras.layers.{node.layer.keras_class})"
-            raise SpecError([_keras_diagnostic(spec, node.path, what, exc)]) from exc
+            raise SpecError([_keras_diagnostic(source, node.path, what, exc)]) from exc
         tensors[node.name] = list(out) if isinstance(out, list | tuple) else [out]
     outputs = [tensors[ref.name][ref.index] for ref in graph.outputs]
     try:
@@ -171,7 +171,7 @@ def _build(keras, spec, graph: Graph):
         )
     except Exception as exc:  # noqa: BLE001
         path = ("outputs",) if spec.outputs is not None else ()
-        raise SpecError([_keras_diagnostic(spec, path, f"model `{spec.name}`", exc)]) from exc
+        raise SpecError([_keras_diagnostic(source, path, f"model `{spec.name}`", exc)]) from exc
     return refreeze(model)
 
 
@@ -192,14 +192,14 @@ def refreeze(model):
     return model
 
 
-def _keras_diagnostic(spec, path: tuple, what: str, exc: Exception) -> Diagnostic:
+def _keras_diagnostic(source, path: tuple, what: str, exc: Exception) -> Diagnostic:
     """A Keras exception as a diagnostic at `path` of the spec (its line and column)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     if len(text) > MAX_MESSAGE:
         text = text[: MAX_MESSAGE - 3] + "..."
     message = f"Keras could not build {what}: {type(exc).__name__}: {text}"
     hint = "netspec's checks passed but Keras refused the arguments; check them against the Keras documentation"
-    return diagnostic_at(spec.source, path, message, hint)
+    return diagnostic_at(source, path, message, hint)
 
 
 # ----- saving and loading -----

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from netspec.errors import SpecError
 from netspec.layers.base import Layer
 from netspec.names import auto_names, did_you_mean
-from netspec.schema import Spec
-from netspec.source import diagnostic_at
+from netspec.schema import Input, Spec
+from netspec.source import Source, diagnostic_at
 
 _REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
 
@@ -45,7 +45,7 @@ class Node:
 
 @dataclass
 class Graph:
-    spec: Spec
+    model_inputs: list[Input]  # the spec's `inputs` (shapes, dtypes), one for each node of `inputs`
     inputs: list[Node]
     nodes: list[Node]  # layers in order
     outputs: list[Ref]
@@ -54,8 +54,8 @@ class Graph:
         return {n.name: n for n in (*self.inputs, *self.nodes)}
 
 
-def resolve_graph(spec: Spec) -> Graph:
-    source = spec.source
+def resolve_graph(spec: Spec, source: Source | None) -> Graph:
+    """The graph of a validated spec; `source` (where the spec was written, or None) locates its problems."""
     problems = []
 
     def problem(path, message, hint=None, key=False):
@@ -137,7 +137,7 @@ def resolve_graph(spec: Spec) -> Graph:
                     "list it in some layer's `inputs`, or remove it")
     if problems:
         raise SpecError(problems)
-    return Graph(spec, inputs, nodes, outputs)
+    return Graph(list(spec.inputs), inputs, nodes, outputs)
 
 
 def _check_reachable(nodes: list[Node], outputs: list[Ref], problem) -> None:

@@ -314,9 +314,12 @@ def source_kind(source: str, format: str = "auto", base_dir: Path | None = None)
 def lower_data(spec, options, inputs, outputs, *, source, kind: str, test=None, validation=None) -> DataPlan:
     """The data plan of `options` (the spec's `data`): `source`, `test` and `validation` as the running program
     names them (paths, or Refs). Separate test and validation files are read as a file `source` is (`kind`),
-    or by their own suffix beside a named source (builtin:, keras:, synthetic)."""
+    or by their own suffix beside a named source (builtin:, keras:, synthetic). `spec`: a Spec or Loaded."""
+    from netspec.load import loaded
+
+    result = loaded(spec)
     written = {"test": options.test, "validation": options.validation}
-    base_dir = spec.source.base_dir if spec.source is not None else None
+    base_dir = result.source.base_dir if result.source is not None else None
 
     def part(which, given):
         if written[which] is None:
@@ -328,7 +331,7 @@ def lower_data(spec, options, inputs, outputs, *, source, kind: str, test=None, 
         source=options.source, kind=kind, reader=reader(kind, source, options, inputs, outputs),
         test=part("test", test), validation=part("validation", validation), test_split=options.test_split,
         validation_split=(options.validation_split if options.validation_split is not None
-                          else spec.training.validation_split),
+                          else result.spec.training.validation_split),
         shuffle=options.shuffle)
 
 
@@ -336,14 +339,15 @@ def lower_data(spec, options, inputs, outputs, *, source, kind: str, test=None, 
 
 
 def ports(spec) -> tuple[tuple[Port, ...], tuple[Port, ...]]:
-    """The model's inputs and outputs (shapes from netspec's own inference)."""
-    from netspec.load import shapes
+    """The model's inputs and outputs (shapes from netspec's own inference) of a Spec or Loaded."""
+    from netspec.load import loaded
 
-    inferred = shapes(spec)
+    result = loaded(spec)
+    spec, inferred = result.spec, result.shapes
     by_name = inferred.by_name()
     inputs = tuple(Port(i.name, tuple(i.shape), i.dtype) for i in spec.inputs)
     outputs = []
-    for ref in spec._graph.outputs:
+    for ref in result.graph.outputs:
         if ref.name in by_name:
             shape = tuple(by_name[ref.name].outputs[ref.index])
         else:  # a model input used directly as an output
@@ -354,9 +358,10 @@ def ports(spec) -> tuple[tuple[Port, ...], tuple[Port, ...]]:
 
 def step_flops(spec) -> float:
     """Forward and backward FLOPs of one training batch (about 3x the forward pass), from the shape inference."""
-    from netspec.load import shapes
+    from netspec.load import loaded
 
-    return 3.0 * sum(layer.flops for layer in shapes(spec).layers) * spec.training.batch_size
+    result = loaded(spec)
+    return 3.0 * sum(layer.flops for layer in result.shapes.layers) * result.spec.training.batch_size
 
 
 def execution_settings(training, tuned: dict | None = None) -> dict:
@@ -374,16 +379,21 @@ def execution_settings(training, tuned: dict | None = None) -> dict:
 def lower_program(spec, *, data_source=None, data_kind: str | None = None, test=None, validation=None,
                   tuned: dict | None = None) -> Program:
     """The program of a loaded spec. `data_source` (a path or Ref) and `data_kind` say how the running program
-    names and reads `data.source` (default: as the spec writes it); `tuned` replaces execution settings."""
+    names and reads `data.source` (default: as the spec writes it); `tuned` replaces execution settings.
+    `spec`: a Spec or Loaded."""
+    from netspec.load import loaded
+
+    result = loaded(spec)
+    spec = result.spec
     training = spec.training
-    inputs, outputs = ports(spec)
+    inputs, outputs = ports(result)
     names = [p.name for p in outputs]
     data = None
     if spec.data is not None:
-        base_dir = spec.source.base_dir if spec.source is not None else None
+        base_dir = result.source.base_dir if result.source is not None else None
         kind = data_kind or source_kind(spec.data.source, spec.data.format, base_dir)
         source = data_source if data_source is not None else spec.data.source
-        data = lower_data(spec, spec.data, inputs, outputs, source=source, kind=kind, test=test,
+        data = lower_data(result, spec.data, inputs, outputs, source=source, kind=kind, test=test,
                           validation=validation)
     settings = execution_settings(training, tuned)
     return Program(
@@ -393,4 +403,4 @@ def lower_program(spec, *, data_source=None, data_kind: str | None = None, test=
         callbacks=tuple(lower_callback(c) for c in training.callbacks),
         data=data, batch_size=training.batch_size, epochs=training.epochs, seed=training.seed,
         precision=settings["precision"], jit_compile=settings["jit_compile"],
-        steps_per_execution=settings["steps_per_execution"], step_flops=step_flops(spec))
+        steps_per_execution=settings["steps_per_execution"], step_flops=step_flops(result))

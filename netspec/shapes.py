@@ -14,7 +14,7 @@ from netspec.errors import Diagnostic, ShapeError, SpecError
 from netspec.graph import Graph, Node
 from netspec.layers.base import Inference, Shape, ShapeMismatch, fmt_shape
 from netspec.schema import MAX_PARAMS  # the parameter budget: larger specs are refused before anything is allocated
-from netspec.source import diagnostic_at
+from netspec.source import Source, diagnostic_at
 
 
 @dataclass
@@ -52,16 +52,16 @@ class Shapes:
         return {i.node.name: i for i in self.layers}
 
 
-def infer_shapes(graph: Graph) -> Shapes:
-    """Every layer's output shapes and parameters; ShapeError lists every layer that fails."""
-    spec = graph.spec
+def infer_shapes(graph: Graph, source: Source | None) -> Shapes:
+    """Every layer's output shapes and parameters; ShapeError lists every layer that fails, located in
+    `source` (where the spec was written, or None)."""
     result = Shapes(graph)
     known: dict[str, list[Shape]] = {}
-    for spec_input, node in zip(spec.inputs, graph.inputs):
+    for spec_input, node in zip(graph.model_inputs, graph.inputs):
         shape = tuple(spec_input.shape)
         known[node.name] = [shape]
         result.input_shapes[node.name] = shape
-    dtypes = {i.name: i.dtype for i in spec.inputs}
+    dtypes = {i.name: i.dtype for i in graph.model_inputs}
     problems: list[Diagnostic] = []
     total = 0
     for node in graph.nodes:
@@ -72,21 +72,21 @@ def infer_shapes(graph: Graph) -> Shapes:
             _check_dtype(node, dtypes)
             info = node.layer.infer(shapes)
         except ShapeMismatch as exc:
-            problems.append(_diagnostic(spec, node, exc, graph))
+            problems.append(_diagnostic(source, node, exc, graph))
             continue
         trainable, non_trainable = (info.trainable, info.non_trainable) if node.layer.trainable else (0, info.trainable + info.non_trainable)
         known[node.name] = info.outputs
         dtypes[node.name] = _out_dtype(node, dtypes)
         total += trainable + non_trainable
         if total > MAX_PARAMS:
-            problems.append(_diagnostic(spec, node, ShapeMismatch(
+            problems.append(_diagnostic(source, node, ShapeMismatch(
                 f"the model would have more than {MAX_PARAMS:,} parameters (the parameter budget) "
                 f"at this layer ({total:,})", "reduce `units`, `filters` or the input size")))
             break
         result.layers.append(LayerInfo(node, info.outputs, trainable, non_trainable, info.flops))
     for j, ref in enumerate(graph.outputs):
         if ref.name in known and ref.index >= len(known[ref.name]):
-            problems.append(_located(spec, ("outputs", j), _no_such_output(ref, known[ref.name])))
+            problems.append(_located(source, ("outputs", j), _no_such_output(ref, known[ref.name])))
     if problems:
         raise ShapeError(problems)
     return result
@@ -121,7 +121,7 @@ def _out_dtype(node: Node, dtypes: dict[str, str]) -> str:
     return "float32"
 
 
-def _diagnostic(spec, node: Node, exc: ShapeMismatch, graph: Graph | None = None) -> Diagnostic:
+def _diagnostic(source: Source | None, node: Node, exc: ShapeMismatch, graph: Graph | None = None) -> Diagnostic:
     path = node.path + ((exc.field,) if exc.field and exc.field in node.layer.model_fields_set else ())
     hint = exc.hint
     if hint and "{input}" in hint and graph is not None and node.inputs:
@@ -129,11 +129,11 @@ def _diagnostic(spec, node: Node, exc: ShapeMismatch, graph: Graph | None = None
         producer = graph.by_name().get(node.inputs[0].name)
         where = f"layers[{producer.index}]" if producer and producer.layer is not None else f"input `{node.inputs[0].name}`"
         hint = hint.replace("{input}", where)
-    return _located(spec, path, ShapeMismatch(exc.message, hint))
+    return _located(source, path, ShapeMismatch(exc.message, hint))
 
 
-def _located(spec, path: tuple, exc: ShapeMismatch) -> Diagnostic:
-    return diagnostic_at(spec.source, path, exc.message, exc.hint)
+def _located(source: Source | None, path: tuple, exc: ShapeMismatch) -> Diagnostic:
+    return diagnostic_at(source, path, exc.message, exc.hint)
 
 
 __all__ = ["Inference", "LayerInfo", "MAX_PARAMS", "Shapes", "SpecError", "fmt_shape", "infer_shapes"]

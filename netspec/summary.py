@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from netspec.load import load_spec
-from netspec.shapes import LayerInfo, Shapes, infer_shapes
+from netspec.load import loaded
+from netspec.shapes import LayerInfo
 
 # Bytes per value: float32, and the float16/bfloat16 activations of mixed precision.
 # Weights stay float32 under mixed precision, so parameter memory is float32 either way.
@@ -47,8 +47,8 @@ def summarize(spec) -> dict:
     Unknown dimensions (null) count as 1, so for specs with variable
     lengths these are per step of the unknown axis.
     """
-    model = load_spec(spec)
-    shapes: Shapes = model._shapes or infer_shapes(model._graph)
+    result = loaded(spec)
+    model, shapes = result.spec, result.shapes
     values = sum(_elements(s) for s in shapes.input_shapes.values())
     values += sum(_elements(s) for info in shapes.layers for s in info.outputs)
     unknown = any(d is None for info in shapes.layers for s in info.outputs for d in s)

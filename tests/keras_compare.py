@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import netspec
-from netspec.load import load_spec
+from netspec.load import load_spec, loaded
 
 
 def keras_layer_facts(model) -> dict[str, dict]:
@@ -28,7 +28,7 @@ def assert_matches_keras(spec):
     """Build the Keras model of `spec` and assert every layer's shapes and counts equal netspec's;
     returns the model."""
     model_spec = load_spec(spec)
-    shapes = model_spec._shapes
+    shapes = loaded(model_spec).shapes
     model = netspec.build_model(model_spec)
     keras_facts = keras_layer_facts(model)
     ours = {

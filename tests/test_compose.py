@@ -16,7 +16,7 @@ from conftest import ROOT
 from netspec import cli
 from netspec.compose import expand
 from netspec.errors import ShapeError, SpecError, UsageError
-from netspec.load import expand_spec, load_spec
+from netspec.load import expand_spec, load_spec, loaded
 from netspec.source import read_source
 from netspec.summary import summarize
 
@@ -172,9 +172,9 @@ layers:
 
 def test_repeat_names_copies_and_keeps_references_local():
     spec = load_spec(RESIDUAL)
-    names = [n.name for n in spec._graph.nodes]
+    names = [n.name for n in loaded(spec).graph.nodes]
     assert names == ["stem", "res_conv", "res_sum", "res_1_conv", "res_1_sum", "res_2_conv", "res_2_sum", "flatten"]
-    inputs = {n.name: [str(r) for r in n.inputs] for n in spec._graph.nodes}
+    inputs = {n.name: [str(r) for r in n.inputs] for n in loaded(spec).graph.nodes}
     assert inputs["res_sum"] == ["stem", "res_conv"]  # the block's input is the layer before the use
     assert inputs["res_1_conv"] == ["res_sum"]  # copy 2 reads copy 1's last layer
     assert inputs["res_1_sum"] == ["res_sum", "res_1_conv"]  # ... and its own conv, not copy 1's
@@ -234,7 +234,7 @@ layers:
   - {type: dense, units: 4, inputs: [a], name: da}
   - {type: block, block: merge_scale, inputs: [da, b], repeat: 2}
 """)
-    inputs = {n.name: [str(r) for r in n.inputs] for n in spec._graph.nodes}
+    inputs = {n.name: [str(r) for r in n.inputs] for n in loaded(spec).graph.nodes}
     assert inputs["merge_scale_add"] == ["da", "b"]
     assert inputs["merge_scale_1_add"] == ["merge_scale_dense", "b"]  # first input: the previous copy
 

@@ -21,7 +21,7 @@ from strategies import GENERATORS, MULTI_INPUT, mixed_specs, specs_led_by
 
 from netspec.errors import ShapeError
 from netspec.layers import LAYER_TYPES
-from netspec.load import load_spec
+from netspec.load import load, load_spec
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def check(spec) -> None:
     non-trainable weights that Keras's optimizer and `model.summary()` see."""
     try:
         model = assert_matches_keras(spec)
-        shapes = load_spec(spec)._shapes
+        shapes = load(spec).shapes
         trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
         assert (shapes.trainable, shapes.non_trainable) == (trainable, model.count_params() - trainable), (
             f"model: netspec (trainable, non-trainable) = {(shapes.trainable, shapes.non_trainable)}, "

@@ -16,7 +16,8 @@ def graph_of(layers, inputs=(("x", [16]),), outputs=None):
     spec = {"name": "g", "inputs": [{"name": n, "shape": s} for n, s in inputs], "layers": layers}
     if outputs is not None:
         spec["outputs"] = outputs
-    return resolve_graph(validate_schema(read_source(spec)))
+    source = read_source(spec)
+    return resolve_graph(validate_schema(source), source)
 
 
 def graph_problems(layers, **kwargs) -> list[tuple[str, str, str | None]]:

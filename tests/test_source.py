@@ -240,9 +240,9 @@ def _spec_text(layers: int) -> str:
 
 @pytest.mark.slow
 def test_a_10000_layer_spec_validates():
-    from netspec.load import load_spec
+    from netspec.load import load
 
     # Its speed and linear growth are measured by benchmarks/bench_summary.py, not asserted here.
-    spec = load_spec(_spec_text(10_000))
-    assert len(spec._shapes.layers) == 10_000
-    assert spec._shapes.layers[-1].outputs == [(32,)]  # without the batch axis
+    shapes = load(_spec_text(10_000)).shapes
+    assert len(shapes.layers) == 10_000
+    assert shapes.layers[-1].outputs == [(32,)]  # without the batch axis

@@ -13,6 +13,7 @@ from keras_compare import assert_matches_keras, keras_layer_facts
 
 import netspec
 from netspec.build import precision_report
+from netspec.load import loaded
 
 SPEC_FILES = sorted(SPECS.glob("*.yaml")) + sorted(SPECS.glob("*.json"))
 PUBLISHED = re.compile(r'"Total params: ([\d,]+)"')
@@ -83,7 +84,7 @@ def test_spec_under_mixed_precision_has_float32_outputs(path):
     # a mixed policy changes dtypes, never shapes or counts
     spec = netspec.load_spec(path)
     facts = keras_layer_facts(model)
-    for info in spec._shapes.layers:
+    for info in loaded(spec).shapes.layers:
         assert facts[info.node.name]["outputs"] == [tuple(s) for s in info.outputs]
         assert facts[info.node.name]["trainable"] + facts[info.node.name]["non_trainable"] == info.params
 

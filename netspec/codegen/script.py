@@ -41,7 +41,7 @@ from netspec.codegen.pycode import (
 )
 from netspec.errors import SpecError, UsageError
 from netspec.layers.base import KerasCall
-from netspec.load import load_spec, shapes
+from netspec.load import Loaded, loaded
 from netspec.lowering import TUNING_FILE, Ref, RunPath, RuntimeCall
 from netspec.schema.data import Data
 from netspec.schema.training import PRECISIONS
@@ -82,9 +82,9 @@ def generate_script(spec, *, tuned_from: str | os.PathLike | None = None,
     relative to the spec's folder), and the script reads them from its own
     folder. The same spec gives the same script byte for byte.
     """
-    model = load_spec(spec)
+    result = loaded(spec)
     tuned = read_tuning(tuned_from) if tuned_from is not None else None
-    context = _context(model, tuned, tuned_from, script_dir)
+    context = _context(result, tuned, tuned_from, script_dir)
     return _environment().get_template("train.py.j2").render(**context)
 
 
@@ -132,18 +132,18 @@ def _assign(target: str, expr, indent: int = 0) -> list[str]:
 # ----- the context -----
 
 
-def _context(spec, tuned: dict | None, tuned_from, script_dir) -> dict:
+def _context(result: Loaded, tuned: dict | None, tuned_from, script_dir) -> dict:
     from netspec import __version__
 
-    info = shapes(spec)
+    spec, source, info = result.spec, result.source, result.shapes
     options = spec.data or Data(source="data.npz")  # without `data:`, --data names an .npz file
-    kind = data_kind(spec)
+    kind = data_kind(spec, source)
     sources = {"source": Ref("source"), "test": Ref("TEST_DATA"), "validation": Ref("VALIDATION_DATA")}
-    program = lowering.lower_program(spec, data_source=sources["source"], data_kind=kind, test=sources["test"],
+    program = lowering.lower_program(result, data_source=sources["source"], data_kind=kind, test=sources["test"],
                                      validation=sources["validation"], tuned=tuned)
     inputs, outputs = program.inputs, program.outputs
-    plan = program.data or lowering.lower_data(spec, options, inputs, outputs, source=sources["source"], kind=kind)
-    spec_file, spec_hash = spec_identity(spec)
+    plan = program.data or lowering.lower_data(result, options, inputs, outputs, source=sources["source"], kind=kind)
+    spec_file, spec_hash = spec_identity(spec, source)
     readers = [c.function for c in (plan.reader, plan.test, plan.validation) if c is not None]
     return {
         "name": Code(_identifier(spec.name, "name")),
@@ -153,7 +153,7 @@ def _context(spec, tuned: dict | None, tuned_from, script_dir) -> dict:
         "description": Code(string_literal(spec.description)) if spec.description else Code(""),
         "tuned_from": Code(string_literal(os.fspath(tuned_from))) if tuned is not None else Code(""),
         "data_words": Code(KIND_WORDS[kind]),
-        "constants": _lines(_constants(spec, program, plan, options, kind, script_dir)),
+        "constants": _lines(_constants(spec, source, program, plan, options, kind, script_dir)),
         "build_model_body": _lines(build_model_lines(spec, info)),
         "load_data_body": _lines(_load_data_lines(plan)),
         "runtime_functions": Code("\n\n\n".join(runtime_source(f) for f in (*dict.fromkeys(readers),
@@ -179,9 +179,9 @@ def runtime_source(function: str) -> str:
     return _runtime_functions()[function]
 
 
-def spec_identity(spec) -> tuple[str | None, str]:
-    """The spec's file (as given) and a sha256: of the file's bytes, or of the data's canonical JSON."""
-    source = spec.source
+def spec_identity(spec, source) -> tuple[str | None, str]:
+    """The spec's file (as given) and a sha256: of the file's bytes, or of the data's canonical JSON
+    (`source`: where the spec was written, or None for a Spec built in Python)."""
     file = getattr(source, "file", None)
     if file and file != "<string>":
         try:
@@ -214,7 +214,7 @@ def _identifier(value: str, what: str) -> str:
 
 def build_model_lines(spec, info) -> list[str]:
     """The body of build_model(): one statement a model input and a layer, then the Model."""
-    graph = spec._graph
+    graph = info.graph
     namer = Namer(script_names(), max_length=MAX_VARIABLE)
     variable: dict[str, str] = {}
     lines: list[str] = []
@@ -291,7 +291,7 @@ CONSTANTS = ("INPUTS", "LABELS", "OUTPUTS", "DATA", "TEST_DATA", "VALIDATION_DAT
              "STEPS_PER_EXECUTION", "STEP_FLOPS")
 
 
-def _constants(spec, program, plan, options, kind: str, script_dir) -> list[str]:
+def _constants(spec, source, program, plan, options, kind: str, script_dir) -> list[str]:
     lines = ["# Each model input's features and output's labels: {name: (shape, dtype)}."]
     lines += _assign("INPUTS", literal({p.name: p.features for p in program.inputs}))
     lines += _assign("LABELS", literal({p.name: p.labels for p in program.outputs}))
@@ -299,10 +299,10 @@ def _constants(spec, program, plan, options, kind: str, script_dir) -> list[str]
         lines += ["# The outputs, and the kind of labels their losses take (for synthetic data)."]
         lines += _assign("OUTPUTS", literal({p.name: (p.shape, p.label_kind) for p in program.outputs}))
     if spec.data is not None and kind in FILE_KINDS:
-        lines += _assign("DATA", _data_path(spec, spec.data.source, kind, script_dir))
+        lines += _assign("DATA", _data_path(source, spec.data.source, kind, script_dir))
     for constant, given in (("TEST_DATA", options.test), ("VALIDATION_DATA", options.validation)):
         if given is not None:
-            lines += _assign(constant, _data_path(spec, given, kind, script_dir))
+            lines += _assign(constant, _data_path(source, given, kind, script_dir))
     lines += ["# XLA, and training steps per call: \"auto\" decides on the machine that runs this."]
     lines += _assign("JIT_COMPILE", literal(program.jit_compile))
     lines += _assign("STEPS_PER_EXECUTION", literal(program.steps_per_execution))
@@ -317,13 +317,14 @@ def _scientific(value: float) -> str:
     return f"{mantissa.rstrip('0').rstrip('.') or '0'}e{int(exponent)}"
 
 
-def _data_path(spec, given: str, kind: str, script_dir):
-    """A data source as the script names it: a file path relative to the script's own folder."""
+def _data_path(source, given: str, kind: str, script_dir):
+    """A data source as the script names it: a file path relative to the script's own folder
+    (`source`: where the spec was written, whose folder the spec's paths are relative to)."""
     if kind not in FILE_KINDS or os.path.isabs(given):
         return literal(given)
     relative = given  # as the spec writes it: relative to the spec's folder, where the script is by default
     if script_dir is not None:
-        base = spec.source.base_dir if spec.source is not None and spec.source.base_dir else Path.cwd()
+        base = source.base_dir if source is not None and source.base_dir else Path.cwd()
         relative = Path(os.path.relpath(Path(base) / given, script_dir)).as_posix()
     here = call("os.path.dirname", call("os.path.abspath", Atom("__file__")))
     return call("os.path.join", here, literal(relative))
@@ -395,25 +396,24 @@ def _compile_lines(program) -> list[str]:
     return lines + statement(compile_call, 1) + _assign("callbacks", callbacks, 1)
 
 
-def data_kind(spec) -> str:
-    """Which reader the script gets: npz, npy, csv, image_folder, text_folder, digits, keras or synthetic."""
+def data_kind(spec, source) -> str:
+    """Which reader the script gets: npz, npy, csv, image_folder, text_folder, digits, keras or synthetic.
+    `source`: where the spec was written (None for a Spec built in Python), for its paths and errors."""
     data = spec.data
     if data is None:
         return "npz"  # a spec without data trains on an .npz file given with --data
-    source = data.source
-    if source.startswith("builtin:") and source not in ("builtin:digits", "builtin:digits_sequence"):
-        raise _data_error(spec, f"unknown built-in data set {source!r}",
+    given = data.source
+    if given.startswith("builtin:") and given not in ("builtin:digits", "builtin:digits_sequence"):
+        raise _data_error(source, f"unknown built-in data set {given!r}",
                           "use `builtin:digits` or `builtin:digits_sequence`")
-    if source.startswith("keras:") and not is_identifier(source[len("keras:"):]):
-        raise _data_error(spec, f"{source!r} is not a keras.datasets name", "write it as `keras:mnist`")
-    base_dir = spec.source.base_dir if spec.source is not None else None
-    return lowering.source_kind(source, data.format, base_dir)
+    if given.startswith("keras:") and not is_identifier(given[len("keras:"):]):
+        raise _data_error(source, f"{given!r} is not a keras.datasets name", "write it as `keras:mnist`")
+    base_dir = source.base_dir if source is not None else None
+    return lowering.source_kind(given, data.format, base_dir)
 
 
-def _data_error(spec, message: str, hint: str) -> SpecError:
-    from netspec.source import diagnostic_at
-
-    return SpecError([diagnostic_at(spec.source, ("data", "source"), message, hint)])
+def _data_error(source, message: str, hint: str) -> SpecError:
+    return SpecError([diagnostic_at(source, ("data", "source"), message, hint)])
 
 
 

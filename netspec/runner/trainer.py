@@ -26,7 +26,7 @@ from typing import Any
 
 from netspec.build import load_model, save_model
 from netspec.errors import DataError, UsageError
-from netspec.load import load_spec
+from netspec.load import Loaded, load, load_spec
 from netspec.runner import callbacks as cb
 from netspec.runner import data as data_module
 from netspec.runner import sources
@@ -82,11 +82,11 @@ def train(
                  "seed": seed, "out": out, "execution": execution}
         return _resume(resume, epochs=epochs, export=list(export), verbose=verbose,
                        conflicting=[k for k, v in given.items() if v not in (None, [])])
-    loaded = load_spec(spec, overrides=overrides)
-    spec_data = _resolved_data(loaded, data=data, epochs=epochs, batch_size=batch_size, precision=precision,
+    given = load(spec, overrides=overrides)
+    spec_data = _resolved_data(given, data=data, epochs=epochs, batch_size=batch_size, precision=precision,
                                seed=seed)
-    session = Session(out=out, runs_root=runs_root, execution=execution, source=loaded.source)
-    return _run(load_spec(spec_data), spec_data, session, export=list(export), verbose=verbose)
+    session = Session(out=out, runs_root=runs_root, execution=execution, source=given.source)
+    return _run(load(spec_data), spec_data, session, export=list(export), verbose=verbose)
 
 
 @dataclass
@@ -101,10 +101,11 @@ class Session:
     source: Any = None  # where the spec was written, for located errors
 
 
-def _resolved_data(loaded, *, data, epochs, batch_size, precision, seed) -> dict:
+def _resolved_data(given: Loaded, *, data, epochs, batch_size, precision, seed) -> dict:
     """The spec as data (composition already expanded), with the run's settings written in."""
-    source = loaded.source
-    resolved = copy.deepcopy(source.data) if source is not None else loaded.model_dump(mode="json", exclude_unset=True)
+    source = given.source
+    resolved = (copy.deepcopy(source.data) if source is not None
+                else given.spec.model_dump(mode="json", exclude_unset=True))
     training = resolved.setdefault("training", {})
     for key, value in (("epochs", epochs), ("batch_size", batch_size), ("precision", precision), ("seed", seed)):
         if value is not None:
@@ -154,8 +155,8 @@ def _resume(resume, *, epochs, export, verbose, conflicting) -> TrainResult:
     if previous.get("status") == "finished":
         _say(verbose, f"{run.path} finished already ({previous.get('epochs_run')} epochs); nothing to resume")
         return _finished_result(run, previous, export, verbose)
-    spec = load_spec(run.spec_file)  # from the file, so that errors point into it
-    return _run(spec, spec_data, Session(run=run, previous=previous), export=export, verbose=verbose)
+    loaded = load(run.spec_file)  # from the file, so that errors point into it
+    return _run(loaded, spec_data, Session(run=run, previous=previous), export=export, verbose=verbose)
 
 
 # What Keras's BackupAndRestore keeps in its folder: the weights (with the optimizer's) and the epoch.
@@ -163,23 +164,24 @@ BACKUP_WEIGHTS = "latest.weights.h5"
 BACKUP_METADATA = "training_metadata.json"
 
 
-def _run(spec, spec_data: dict, session: Session, *, export: list[str], verbose) -> TrainResult:
+def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str], verbose) -> TrainResult:
     import keras
 
     from netspec import lowering, runtime
     from netspec.build import build_model, instantiate
     from netspec.runner.compile import _made
 
+    spec = loaded.spec
     if spec.data is None:
         raise DataError(f"no training data for `{spec.name}`: give --data (e.g. --data builtin:digits, --data "
                         "synthetic, --data train.npz) or a `data:` section in the spec")
     training = spec.training
     seed = training.seed
     previous = session.previous
-    source = session.source or spec.source
+    source = session.source or loaded.source
     device = detect_device()
     backend = keras.backend.backend()
-    program = lowering.lower_program(spec, data_kind=sources.kind_of(spec.data.source, spec.data.format))
+    program = lowering.lower_program(loaded, data_kind=sources.kind_of(spec.data.source, spec.data.format))
 
     keras.utils.set_random_seed(seed)
     # Data, model and compilation errors all come before the run folder exists.
@@ -190,7 +192,7 @@ def _run(spec, spec_data: dict, session: Session, *, export: list[str], verbose)
         program.step_flops)
     with dtype_policy(previous["precision"] if previous else policy):
         policy = keras.config.dtype_policy().name
-        model = build_model(spec)
+        model = build_model(loaded)
         tuning = None
         if previous:
             execution = Execution(**previous["execution"])

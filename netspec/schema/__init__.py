@@ -52,9 +52,7 @@ def validate_schema(source: Source) -> Spec:
         rank = {key: i for i, key in enumerate(data)}
         raise SpecError(sorted(diagnostics, key=lambda d: (
             d.line or 0, d.column or 0, rank.get(re.match(r"[^.\[]*", d.path).group(), -1))))
-    spec = Spec.model_construct(**dict(head), layers=layers)
-    spec._source = source
-    return spec
+    return Spec.model_construct(**dict(head), layers=layers)
 
 
 def validate_layer(item, path: tuple, source: Source, diagnostics: list[Diagnostic]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, PrivateAttr
+from pydantic import BeforeValidator, Field
 
 from netspec.layers import AnyLayer
 from netspec.layers.base import MAX_SIZE, Identifier, SpecModel
@@ -45,12 +45,3 @@ class Spec(SpecHead):
     """A netspec network spec."""
 
     layers: list[AnyLayer] = Field(min_length=1, description="Layers, applied in order.")
-
-    # Where the spec came from (file, positions), set by `load_spec`.
-    _source = PrivateAttr(None)
-    _graph = PrivateAttr(None)
-    _shapes = PrivateAttr(None)
-
-    @property
-    def source(self):
-        return self._source

@@ -16,7 +16,7 @@ import netspec
 from netspec.cli import main as cli_main
 from netspec.codegen import script as codegen
 from netspec.errors import SpecError, UsageError
-from netspec.load import load_spec
+from netspec.load import load_spec, loaded
 
 MNIST = ROOT / "specs" / "mnist_convnet.yaml"
 
@@ -43,8 +43,9 @@ def test_build_model_is_one_line_a_layer_with_keras_names(path):
     spec = load_spec(path)
     body = function(netspec.generate_script(spec), "build_model").body
     statements = body[1:]  # after the docstring
-    assert len(statements) == len(spec.inputs) + len(spec._graph.nodes) + 1
-    for node, stmt in zip(spec._graph.nodes, statements[len(spec.inputs):-1]):
+    nodes = loaded(spec).graph.nodes
+    assert len(statements) == len(spec.inputs) + len(nodes) + 1
+    for node, stmt in zip(nodes, statements[len(spec.inputs):-1]):
         call = stmt.value
         layer_call = call.func
         assert ast.unparse(layer_call.func) == f"keras.layers.{node.layer.keras_class}"

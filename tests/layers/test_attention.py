@@ -9,7 +9,7 @@ from layer_checks import assert_config_round_trip, one_layer, shape_errors
 
 import netspec
 from netspec.layers import LAYER_TYPES
-from netspec.load import load_spec
+from netspec.load import load
 
 
 def attention_spec(layer: dict, *shapes) -> dict:
@@ -49,13 +49,13 @@ def test_matches_keras(case):
 
 def test_parameter_count_includes_every_projection():
     layer = {**MHA, "value_dim": 3, "output_shape": 5}
-    shapes = load_spec(attention_spec(layer, (5, 8), (7, 6), (7, 2)))._shapes
+    shapes = load(attention_spec(layer, (5, 8), (7, 6), (7, 2))).shapes
     query, key, value, output = 8 * 8 + 8, 2 * 8 + 8, 6 * 6 + 6, 6 * 5 + 5
     assert shapes.total == query + key + value + output
 
 
 def test_flops_per_sample():
-    (info,) = load_spec(attention_spec(MHA, (5, 8), (7, 6)))._shapes.layers
+    (info,) = load(attention_spec(MHA, (5, 8), (7, 6))).shapes.layers
     projections = 2 * (5 * 8 * 8 + 7 * 6 * 8 + 7 * 6 * 8 + 5 * 8 * 8)
     assert info.flops == projections + 2 * 2 * 5 * 7 * (4 + 4)
 
@@ -195,7 +195,7 @@ def test_flash_attention_is_refused_on_the_tensorflow_backend(monkeypatch):
     assert (diagnostic.path, diagnostic.line) == ("layers[0].flash_attention", 5)
     assert "not supported by Keras's TensorFlow backend" in diagnostic.message
     monkeypatch.setenv("KERAS_BACKEND", "jax")
-    assert load_spec(text)._shapes.total == 288
+    assert load(text).shapes.total == 288
     (diagnostic,) = shape_errors(text.replace("flash_attention: true", "flash_attention: true, dropout: 0.1"))
     assert (diagnostic.path, diagnostic.line) == ("layers[0].dropout", 5)
     assert "is not supported with flash attention" in diagnostic.message

@@ -9,7 +9,7 @@ from layer_checks import assert_config_round_trip, one_layer, shape_errors
 
 from netspec.errors import ShapeError
 from netspec.layers import LAYER_TYPES
-from netspec.load import load_spec
+from netspec.load import load, load_spec
 
 # (input shape, layer, input dtype): each one model, compared layer by layer with Keras.
 MATCHES = {
@@ -72,14 +72,14 @@ def test_stack_of_core_layers_matches_keras():
 
 
 def test_frozen_weights_count_as_non_trainable():
-    shapes = load_spec(one_layer((8,), {"type": "dense", "units": 4, "trainable": False}))._shapes
+    shapes = load(one_layer((8,), {"type": "dense", "units": 4, "trainable": False})).shapes
     assert (shapes.trainable, shapes.non_trainable) == (0, 36)
-    lora = load_spec(one_layer((8,), {"type": "dense", "units": 4, "lora_rank": 2}))._shapes
+    lora = load(one_layer((8,), {"type": "dense", "units": 4, "lora_rank": 2})).shapes
     assert (lora.trainable, lora.non_trainable) == (8 * 2 + 2 * 4 + 4, 32)
 
 
 def test_dense_flops_per_sample():
-    info = load_spec(one_layer((5, 8), {"type": "dense", "units": 3}))._shapes.layers[0]
+    info = load(one_layer((5, 8), {"type": "dense", "units": 3})).shapes.layers[0]
     assert info.flops == 2 * 5 * 8 * 3
 
 

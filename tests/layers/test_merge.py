@@ -8,7 +8,7 @@ from keras_compare import assert_matches_keras
 
 from netspec.errors import ShapeError, SpecError
 from netspec.layers import LAYER_TYPES
-from netspec.load import load_spec
+from netspec.load import load, load_spec
 
 
 def spec(shapes: list, *layers, **extra) -> dict:
@@ -88,8 +88,8 @@ def test_keras_config_round_trip(kind):
 
 
 def test_flops():
-    layers = load_spec(spec([[4, 3]] * 3, merge("add", ["a", "b", "c"]), merge("dot", ["add", "a"], axes=1),
-                            merge("concatenate", ["dot", "dot"])))._shapes.layers
+    layers = load(spec([[4, 3]] * 3, merge("add", ["a", "b", "c"]), merge("dot", ["add", "a"], axes=1),
+                            merge("concatenate", ["dot", "dot"]))).shapes.layers
     assert [info.flops for info in layers] == [2 * 12, 2 * 4 * 3 * 3, 0]
     assert [info.outputs for info in layers] == [[(4, 3)], [(3, 3)], [(3, 6)]]
 

@@ -7,7 +7,7 @@ from keras_compare import assert_matches_keras
 from layer_checks import assert_config_round_trip, one_layer, shape_errors
 
 from netspec.layers import LAYER_TYPES
-from netspec.load import load_spec
+from netspec.load import load
 
 MATCHES = {
     "batch_norm_dense": ((6,), {"type": "batch_normalization"}),
@@ -56,16 +56,16 @@ def test_conv_block_with_batch_norm_matches_keras():
 
 
 def test_batch_norm_statistics_are_non_trainable():
-    shapes = load_spec(one_layer((4, 4, 3), {"type": "batch_normalization"}))._shapes
+    shapes = load(one_layer((4, 4, 3), {"type": "batch_normalization"})).shapes
     assert (shapes.trainable, shapes.non_trainable) == (6, 6)
-    renorm = load_spec(one_layer((4, 4, 3), {"type": "batch_normalization", "renorm": True}))._shapes
+    renorm = load(one_layer((4, 4, 3), {"type": "batch_normalization", "renorm": True})).shapes
     assert (renorm.trainable, renorm.non_trainable) == (6, 15)
-    frozen = load_spec(one_layer((4, 4, 3), {"type": "batch_normalization", "trainable": False}))._shapes
+    frozen = load(one_layer((4, 4, 3), {"type": "batch_normalization", "trainable": False})).shapes
     assert (frozen.trainable, frozen.non_trainable) == (0, 12)
 
 
 def test_flops_per_sample():
-    layers = load_spec(one_layer((4, 3), {"type": "batch_normalization"}, {"type": "layer_normalization"}))._shapes
+    layers = load(one_layer((4, 3), {"type": "batch_normalization"}, {"type": "layer_normalization"})).shapes
     assert [info.flops for info in layers.layers] == [2 * 12, 8 * 12]
 
 

@@ -7,7 +7,7 @@ from keras_compare import assert_matches_keras
 from layer_checks import assert_config_round_trip, one_layer, shape_errors
 
 from netspec.errors import SpecError
-from netspec.load import load_spec
+from netspec.load import load_spec, loaded
 
 CF = "channels_first"
 
@@ -94,7 +94,7 @@ def test_flops():
     spec = load_spec(one_layer(
         (8, 8, 3), {"type": "max_pooling2d"}, {"type": "average_pooling2d", "pool_size": 3, "strides": 1},
         {"type": "global_average_pooling2d"}))
-    assert [info.flops for info in spec._shapes.layers] == [2 * 2 * 16 * 3, 3 * 3 * 4 * 3, 4 * 3]
+    assert [info.flops for info in loaded(spec).shapes.layers] == [2 * 2 * 16 * 3, 3 * 3 * 4 * 3, 4 * 3]
 
 
 HEAD = """\

@@ -9,7 +9,7 @@ from layer_checks import assert_config_round_trip, one_layer, shape_errors
 
 import netspec
 from netspec.layers import LAYER_TYPES
-from netspec.load import load_spec
+from netspec.load import load
 
 MATCHES = {
     "rescaling": ((8, 8, 3), {"type": "rescaling", "scale": 0.00392156862745098}),
@@ -72,9 +72,9 @@ def test_augmentation_pipeline_before_a_convnet_matches_keras():
 
 def test_normalization_weights_are_counted_exactly():
     """Without mean and variance Keras keeps them as weights, plus a scalar sample count."""
-    adapted = load_spec(one_layer((4, 6), {"type": "normalization"}))._shapes
+    adapted = load(one_layer((4, 6), {"type": "normalization"})).shapes
     assert (adapted.trainable, adapted.non_trainable) == (0, 6 + 6 + 1)
-    given = load_spec(one_layer((4, 6), {"type": "normalization", "mean": 0.0, "variance": 1.0}))._shapes
+    given = load(one_layer((4, 6), {"type": "normalization", "mean": 0.0, "variance": 1.0})).shapes
     assert given.total == 0
 
 

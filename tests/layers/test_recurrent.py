@@ -8,7 +8,7 @@ from keras_compare import assert_matches_keras
 from netspec.errors import ShapeError, SpecError
 from netspec.layers import LAYER_TYPES
 from netspec.layers.base import CONSTRAINTS, INITIALIZERS, REGULARIZERS, KerasCall
-from netspec.load import load_spec
+from netspec.load import load, load_spec
 
 
 def spec(shape, *layers, **extra) -> dict:
@@ -127,18 +127,18 @@ def test_lowering_emits_only_non_defaults():
 
 @pytest.mark.parametrize(("reset_after", "params"), [(True, 3 * (5 * 4 + 4 * 4 + 2 * 4)), (False, 3 * (5 * 4 + 4 * 4 + 4))])
 def test_gru_parameter_formula(reset_after, params):
-    info = load_spec(spec([6, 5], {"type": "gru", "units": 4, "reset_after": reset_after}))._shapes.layers[0]
+    info = load(spec([6, 5], {"type": "gru", "units": 4, "reset_after": reset_after})).shapes.layers[0]
     assert (info.trainable, info.non_trainable) == (params, 0)
 
 
 def test_flops_are_per_step_matmuls_times_steps():
-    shapes = load_spec(spec([10, 8], {"type": "lstm", "units": 16, "return_sequences": True},
-                            {"type": "simple_rnn", "units": 4}))._shapes.layers
+    shapes = load(spec([10, 8], {"type": "lstm", "units": 16, "return_sequences": True},
+                            {"type": "simple_rnn", "units": 4})).shapes.layers
     assert shapes[0].flops == 2 * (8 * 64 + 16 * 64) * 10
     assert shapes[1].flops == 2 * (16 * 4 + 4 * 4) * 10
-    unknown = load_spec(spec([None, 8], {"type": "gru", "units": 2}))._shapes.layers[0]
+    unknown = load(spec([None, 8], {"type": "gru", "units": 2})).shapes.layers[0]
     assert unknown.flops == 2 * (8 * 6 + 2 * 6)  # one step where the length is unknown
-    conv = load_spec(spec([5, 6, 6, 2], {"type": "conv_lstm2d", "filters": 3, "kernel_size": 3}))._shapes.layers[0]
+    conv = load(spec([5, 6, 6, 2], {"type": "conv_lstm2d", "filters": 3, "kernel_size": 3})).shapes.layers[0]
     assert conv.flops == 2 * (9 * 2 * 12 + 9 * 3 * 12) * 16 * 5
 
 

@@ -11,7 +11,7 @@ from keras_compare import assert_matches_keras
 from netspec.build import lower_node
 from netspec.errors import ShapeError, SpecError
 from netspec.layers import LAYER_TYPES
-from netspec.load import load_spec
+from netspec.load import load, load_spec, loaded
 
 
 def spec(shape, *layers, **extra) -> dict:
@@ -113,7 +113,7 @@ def test_output_wrappers_compute_in_float32():
     """Mixed precision: the nested layer computes the output (e.g. its softmax), so it gets float32 too."""
     model = load_spec(spec([6, 5], bidirectional({**LSTM4, "return_sequences": True}),
                            time_distributed({"type": "dense", "units": 3, "activation": "softmax"})))
-    graph = model._graph
+    graph = loaded(model).graph
     inner, outer = (lower_node(node, graph) for node in graph.nodes)
     assert "dtype" not in inner.kwargs_dict and "dtype" not in inner.kwargs_dict["layer"].kwargs_dict
     assert outer.kwargs_dict["dtype"] == "float32"
@@ -264,8 +264,8 @@ def test_wrapper_shape_errors():
 
 
 def test_counts_and_flops_of_wrappers():
-    layers = load_spec(spec([6, 5], bidirectional({**LSTM4, "return_sequences": True}),
-                            time_distributed({"type": "dense", "units": 3})))._shapes.layers
+    layers = load(spec([6, 5], bidirectional({**LSTM4, "return_sequences": True}),
+                            time_distributed({"type": "dense", "units": 3}))).shapes.layers
     lstm_params = 4 * (5 * 4 + 4 * 4 + 4)
     assert (layers[0].trainable, layers[0].outputs) == (2 * lstm_params, [(6, 8)])
     assert layers[0].flops == 2 * 2 * (5 * 16 + 4 * 16) * 6

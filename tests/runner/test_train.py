@@ -10,6 +10,7 @@ from runner_support import tiny_spec
 
 from netspec import DataError, load_spec
 from netspec.cli import main
+from netspec.load import loaded
 from netspec.runner import train
 
 pytestmark = pytest.mark.slow
@@ -48,7 +49,7 @@ def test_history_json_and_csv(result):
 def test_resolved_spec_reloads_to_the_same_model(result):
     spec = load_spec(result.run_dir / "spec.yaml")
     assert spec.training.epochs == 3 and spec.training.seed == 1 and spec.data.source == "builtin:digits"
-    assert spec._shapes.total == result.model.count_params()
+    assert loaded(spec).shapes.total == result.model.count_params()
 
 
 def test_saved_model_predicts_like_the_trained_one(result):
