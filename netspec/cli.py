@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
 
     verbs.add_parser("schema", help="print the JSON Schema of the format")
 
+    p = verbs.add_parser("layers", help="list the layer types, or one type's keys",
+                         description="List the layer types of the format, or the keys of one (docs/format.md has all).")
+    p.add_argument("type", nargs="?", metavar="TYPE", help="a layer type, e.g. conv2d")
+
     p = verb("generate", "render a standalone training script")
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     p.add_argument("--tuned-from", metavar="RUN_DIR", help="take execution settings from a tuned run")
@@ -192,6 +196,13 @@ def _schema(args) -> int:
     return EXIT_OK
 
 
+def _layers(args) -> int:
+    from netspec.docs import layer_help, layer_list
+
+    print(layer_help(args.type) if args.type else layer_list())
+    return EXIT_OK
+
+
 def _generate(args) -> int:
     from netspec import atomic
     from netspec.codegen import generate_script
@@ -255,5 +266,5 @@ def _predict(args) -> int:
 
 _VERBS = {
     "validate": _validate, "summary": _summary, "schema": _schema, "generate": _generate, "build": _build,
-    "expand": _expand, "train": _train, "evaluate": _evaluate, "predict": _predict,
+    "expand": _expand, "train": _train, "evaluate": _evaluate, "predict": _predict, "layers": _layers,
 }

@@ -26,7 +26,7 @@ report["import netspec"] = loaded()
 from netspec.cli import main
 spec = sys.argv[1]
 for verb in (["validate", spec], ["validate", "--json", spec], ["summary", spec], ["summary", "--json", spec],
-             ["schema"]):
+             ["schema"], ["layers"], ["layers", "lstm"]):
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(verb) == 0, verb
     report[" ".join(v for v in verb if v != spec)] = loaded()
@@ -55,6 +55,6 @@ def probe() -> dict:
 @pytest.mark.slow
 def test_light_verbs_never_import_tensorflow_or_keras():
     report = probe()
-    assert {"import netspec", "validate", "validate --json", "summary", "summary --json", "schema",
-            "library API"} <= set(report)
+    assert {"import netspec", "validate", "validate --json", "summary", "summary --json", "schema", "layers",
+            "layers lstm", "library API"} <= set(report)
     assert report == {step: [] for step in report}
