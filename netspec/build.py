@@ -128,17 +128,26 @@ def graph_depth(graph: Graph) -> int:
 # ----- building -----
 
 
-def build_model(spec) -> Any:
-    """Compile a spec (path, text, mapping or Spec) into a `keras.Model`.
+def build_model(spec, *, compile: bool | None = None) -> Any:
+    """Build a spec (path, text, mapping or Spec) into a `keras.Model`, ready for `fit` when it says how to train.
 
-    The model has the spec's name, inputs, layer names and outputs. Anything
-    Keras still refuses becomes a `SpecError` at the layer's line in the spec.
+    The model has the spec's name, inputs, layer names and outputs. With
+    `compile` (default: whether the spec has a `training` section) it is
+    compiled with the spec's optimizer, loss and metrics, as `netspec train`
+    and generated scripts compile it. Anything Keras still refuses becomes a
+    `SpecError` at its line in the spec.
     """
     import keras
 
     result = loaded(spec)
     with recursion_headroom(FRAMES_PER_LAYER * graph_depth(result.graph)):
-        return _build(keras, result)
+        model = _build(keras, result)
+    written = result.source.data if result.source is not None else result.spec.model_dump(exclude_unset=True)
+    if compile if compile is not None else "training" in written:
+        from netspec.runner.compile import compile_model
+
+        compile_model(model, result.spec.training, source=result.source)
+    return model
 
 
 def _build(keras, result: Loaded):

@@ -21,7 +21,7 @@ class Diagnostic:
     severity: str = "error"
 
     def format(self) -> str:
-        """`FILE:LINE:COL: error: PATH: MESSAGE`, as DESIGN.md section 2 fixes it."""
+        """`FILE:LINE:COL: error: PATH: MESSAGE` (and ` Hint: ...`): the one line a problem is printed as."""
         where = self.file or "<spec>"
         if self.line is not None:
             where += f":{self.line}:{self.column or 1}"

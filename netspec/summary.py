@@ -21,7 +21,7 @@ def _layer_json(info: LayerInfo) -> dict:
         "type": info.node.layer.type,
         "output_shape": outputs[0] if len(outputs) == 1 else outputs,
         "params": info.params,
-        # extras beyond DESIGN.md section 2:
+        # extras beyond the fixed summary object (name, type, output_shape, params):
         "trainable_params": info.trainable,
         "non_trainable_params": info.non_trainable,
         "inputs": [str(ref) for ref in info.node.inputs],
@@ -38,7 +38,9 @@ def _elements(shape) -> int:
 
 
 def summarize(spec) -> dict:
-    """The summary object of DESIGN.md section 2, plus `inputs`, `outputs` and `cost`.
+    """`netspec summary --json`'s object: `name`, `total_params`, `trainable_params`, `non_trainable_params` and
+    `layers` (each `name`, `type`, `output_shape`, `params`: what Keras reports for the built model), plus
+    `inputs`, `outputs` and `cost`.
 
     `cost` holds forward FLOPs per sample (a multiply-add counts as 2),
     activation memory per sample (the inputs and every layer output, at 4

@@ -192,7 +192,7 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
         program.step_flops)
     with dtype_policy(previous["precision"] if previous else policy):
         policy = keras.config.dtype_policy().name
-        model = build_model(loaded)
+        model = build_model(loaded, compile=False)
         tuning = None
         if previous:
             execution = Execution(**previous["execution"])

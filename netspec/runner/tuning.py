@@ -327,7 +327,7 @@ def _rebuilt(spec, policy: str, initial) -> Any:
     from netspec.runner.precision import dtype_policy
 
     with dtype_policy(policy):
-        model = build_model(spec)
+        model = build_model(spec, compile=False)
     _restore(_pairs(model, initial))
     return model
 
