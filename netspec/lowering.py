@@ -389,7 +389,7 @@ def lower_program(spec, *, data_source=None, data_kind: str | None = None, test=
     inputs, outputs = ports(result)
     names = [p.name for p in outputs]
     data = None
-    if spec.data is not None:
+    if spec.data is not None and data_kind != "memory":  # data a caller holds in memory is not read by a reader
         base_dir = result.source.base_dir if result.source is not None else None
         kind = data_kind or source_kind(spec.data.source, spec.data.format, base_dir)
         source = data_source if data_source is not None else spec.data.source

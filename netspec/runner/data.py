@@ -126,6 +126,66 @@ def read_whole(source: str, inputs, outputs, *, labels_required: bool) -> Part:
     return Part(*fitting.fit(raw, inputs, outputs, source, labels_required=labels_required))
 
 
+# ----- data held in memory (the library API) -----
+
+MEMORY = "memory:arrays"  # what a run folder's spec records as the source of in-memory data
+
+
+def memory_splits(data, inputs, outputs, *, seed: int, test_split: float, validation_split: float,
+                  validation=None, test=None) -> Splits:
+    """NumPy data a caller holds, checked, conformed and split as file data is (runtime.split): the test and
+    validation shares are held out only where `test` and `validation` are not given."""
+    from netspec import runtime
+
+    train = fitting.fit(memory_raw(data, inputs, outputs, "data"), inputs, outputs, "data")
+    parts = {name: fitting.fit(memory_raw(value, inputs, outputs, f"{name}_data"), inputs, outputs,
+                               f"{name}_data")
+             for name, value in (("validation", validation), ("test", test)) if value is not None}
+    n = len(Part(*train))
+    test_split = 0.0 if "test" in parts else test_split
+    validation_split = 0.0 if "validation" in parts else validation_split
+    held = _count(n, test_split, "test_split", "data")
+    held += _count(n - held, validation_split, "validation_split", "data")
+    if held >= n:
+        raise DataError(f"data has {n} samples: none is left for training after the test and validation splits.")
+    train, validation, test = runtime.split(train, seed, test_split, validation_split, **parts)
+    return Splits(Part(*train), _part(validation), _part(test), "in-memory arrays")
+
+
+def memory_raw(value, inputs, outputs, where: str) -> sources.Raw:
+    """`(x, y)`, `x` alone, or a dict keyed by input and output names, as a Raw in the model's port order.
+
+    `x` and `y` are arrays (one input or output), lists of arrays in port order, or dicts by port name.
+    """
+    names = {p.name for p in inputs} | {p.name for p in outputs}
+    if isinstance(value, dict) and set(value) <= names:
+        x = {p.name: value[p.name] for p in inputs if p.name in value}
+        y = {p.name: value[p.name] for p in outputs if p.name in value} or None
+    elif isinstance(value, tuple) and len(value) == 2:
+        x, y = value
+    else:
+        x, y = value, None
+    features, keys = _in_port_order(x, inputs, "input", where)
+    labels, label_keys = _in_port_order(y, outputs, "output", where) if y is not None else ([], [])
+    return sources.Raw(features, labels, keys, label_keys)
+
+
+def _in_port_order(value, ports, what: str, where: str) -> tuple[list, list[str]]:
+    wanted = [p.name for p in ports]
+    if isinstance(value, dict):
+        missing = [name for name in wanted if name not in value]
+        unknown = [name for name in value if name not in wanted]
+        if missing or unknown:
+            raise DataError(f"{where} has arrays for {sorted(value)}, but the model's {what}s are {wanted}; "
+                            f"name each array after its {what}.")
+        return [value[name] for name in wanted], wanted
+    arrays = list(value) if isinstance(value, list | tuple) else [value]
+    if len(arrays) != len(ports):
+        raise DataError(f"{where} gives {len(arrays)} {what} array(s), but the model has {len(ports)} {what}(s) "
+                        f"{wanted}; pass a dict keyed by {what} name.")
+    return [np.asarray(a) if not hasattr(a, "shape") else a for a in arrays], wanted
+
+
 def fit_arguments(part: Part, *, batch_size: int, shuffle: bool = False, training: bool = True, **_) -> dict:
     """Keyword arguments for `model.fit` / `evaluate` / `predict`."""
     args = {"x": part.x, "batch_size": batch_size}

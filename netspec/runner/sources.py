@@ -43,7 +43,7 @@ def resolve_path(source: str, base_dir: Path | None) -> str:
 
 
 def is_named(source: str) -> bool:
-    return source == "synthetic" or source.startswith(("builtin:", "keras:"))
+    return source == "synthetic" or source.startswith(("builtin:", "keras:", "memory:"))
 
 
 def kind_of(source: str, format: str = "auto") -> str:
@@ -51,6 +51,9 @@ def kind_of(source: str, format: str = "auto") -> str:
     if source.startswith("builtin:") and source[len("builtin:"):] not in BUILTIN_DATASETS:
         raise DataError(f"unknown built-in data set `{source}`; expected one of: "
                         + ", ".join(f"`builtin:{name}`" for name in BUILTIN_DATASETS))
+    if source.startswith("memory:"):
+        raise DataError("this run trained on data held in memory, which netspec cannot read again; train anew "
+                        "from Python with netspec.train(spec, data=(x, y))")
     if is_named(source):
         from netspec.lowering import source_kind
 

@@ -58,7 +58,9 @@ class TrainResult:
 def train(
     spec,
     *,
-    data: str | None = None,
+    data=None,
+    validation_data=None,
+    test_data=None,
     out: str | os.PathLike | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
@@ -73,8 +75,12 @@ def train(
 ) -> TrainResult:
     """Train a spec (path, text, mapping or Spec) and write a run folder; see `netspec train --help`.
 
-    `data` replaces the spec's `data.source`; `epochs`, `batch_size`, `precision`, `seed` replace the
-    spec's `training` values. `resume` continues the run in that folder from its last finished epoch.
+    `data` replaces the spec's `data.source`: a source (a path, `builtin:digits`, `synthetic`, ...), or data held
+    in memory: `(x, y)` of NumPy arrays (or lists of arrays in input/output order, or dicts by input and output
+    name), or a dict keyed by the model's input and output names. In-memory data is checked against the model
+    as file data is, and split by the spec's `test_split` and `validation_split` unless `validation_data` and
+    `test_data` (of the same kinds) are given. `epochs`, `batch_size`, `precision`, `seed` replace the spec's
+    `training` values. `resume` continues the run in that folder from its last finished epoch.
     `verbose`: None shows Keras's progress bar on a terminal and one line per epoch otherwise; 0 is silent.
     """
     if resume is not None:
@@ -82,10 +88,16 @@ def train(
                  "seed": seed, "out": out, "execution": execution}
         return _resume(resume, epochs=epochs, export=list(export), verbose=verbose,
                        conflicting=[k for k, v in given.items() if v not in (None, [])])
+    in_memory = data is not None and not isinstance(data, str | os.PathLike)
+    if not in_memory and (validation_data is not None or test_data is not None):
+        raise UsageError("validation_data and test_data go with data held in memory; a file source takes "
+                         "`data.validation` and `data.test` in the spec")
     given = load(spec, overrides=overrides)
-    spec_data = _resolved_data(given, data=data, epochs=epochs, batch_size=batch_size, precision=precision,
-                               seed=seed)
-    session = Session(out=out, runs_root=runs_root, execution=execution, source=given.source)
+    source_given = data_module.MEMORY if in_memory else None if data is None else os.fspath(data)
+    spec_data = _resolved_data(given, data=source_given, epochs=epochs,
+                               batch_size=batch_size, precision=precision, seed=seed)
+    arrays = {"data": data, "validation": validation_data, "test": test_data} if in_memory else None
+    session = Session(out=out, runs_root=runs_root, execution=execution, source=given.source, arrays=arrays)
     return _run(load(spec_data), spec_data, session, export=list(export), verbose=verbose)
 
 
@@ -99,6 +111,7 @@ class Session:
     run: RunFolder | None = None
     previous: dict | None = None  # run.json of the run being resumed
     source: Any = None  # where the spec was written, for located errors
+    arrays: dict | None = None  # data held in memory: {"data", "validation", "test"} as the caller passed them
 
 
 def _resolved_data(given: Loaded, *, data, epochs, batch_size, precision, seed) -> dict:
@@ -126,7 +139,7 @@ def _resolved_data(given: Loaded, *, data, epochs, batch_size, precision, seed) 
             # Paths in the spec are relative to the spec file, and --data to the working directory;
             # the resolved spec holds absolute paths so that it works from anywhere.
             path = sources.resolve_path(value, base_dir if data is None else None)
-            if not path.startswith(("builtin:", "keras:")) and path != "synthetic":
+            if not sources.is_named(path):
                 path = str(Path(path).resolve())
             resolved["data"][key] = path
     return resolved
@@ -181,11 +194,20 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
     source = session.source or loaded.source
     device = detect_device()
     backend = keras.backend.backend()
-    program = lowering.lower_program(loaded, data_kind=sources.kind_of(spec.data.source, spec.data.format))
+    in_memory = session.arrays is not None
+    kind = "memory" if in_memory else sources.kind_of(spec.data.source, spec.data.format)
+    program = lowering.lower_program(loaded, data_kind=kind)
 
     keras.utils.set_random_seed(seed)
     # Data, model and compilation errors all come before the run folder exists.
-    splits = data_module.load_splits(program.data, program.inputs, program.outputs, seed=seed)
+    if in_memory:
+        validation_split = spec.data.validation_split
+        splits = data_module.memory_splits(
+            session.arrays["data"], program.inputs, program.outputs, seed=seed, test_split=spec.data.test_split,
+            validation_split=training.validation_split if validation_split is None else validation_split,
+            validation=session.arrays["validation"], test=session.arrays["test"])
+    else:
+        splits = data_module.load_splits(program.data, program.inputs, program.outputs, seed=seed)
     steps_per_epoch = math.ceil(len(splits.train) / training.batch_size)
     policy, jit_compile, steps = runtime.choose_settings(
         program.precision, program.jit_compile, program.steps_per_execution, capability(device), steps_per_epoch,
@@ -260,7 +282,7 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
         if initial_epoch < training.epochs:
             model.fit(*_pair(splits.train), batch_size=training.batch_size, epochs=training.epochs,
                       validation_data=_pair(splits.validation) if splits.validation is not None else None,
-                      shuffle=program.data.shuffle, callbacks=[c for c in callbacks if c is not None],
+                      shuffle=spec.data.shuffle, callbacks=[c for c in callbacks if c is not None],
                       verbose=0 if verbose == 0 else 1 if sys.stdout.isatty() else 2)
         fit_seconds = time.perf_counter() - started
 
