@@ -39,7 +39,7 @@ from netspec.compose.located import IDENTIFIER, REF, Located, rechain
 from netspec.compose.stacks import STACKS, generate
 from netspec.compose.variables import Scope, substitute
 from netspec.errors import Diagnostic
-from netspec.names import auto_names, did_you_mean
+from netspec.names import auto_names, did_you_mean, suggest_key
 from netspec.source import Origin, describe_type, format_path, shorten
 
 USE_KEYS = ("type", "block", "args", "repeat", "name", "inputs", "trainable")
@@ -369,7 +369,7 @@ class Expander:
         ok = True
         for key in item.value:
             if key not in allowed:
-                hint = did_you_mean(key, allowed) or f"expected one of: {', '.join(allowed)}"
+                hint = suggest_key(key, allowed) or f"expected one of: {', '.join(allowed)}"
                 self._problem(item, (key,), f"unknown key `{key}` for a {what}", hint, key=True)
                 ok = False
         return ok
