@@ -231,6 +231,9 @@ def _diagnostic(item: _Item, source: Source) -> Diagnostic:
         message = f"unknown {_kind_of(path)} `{tag}`"
         hint = (layer_type_hint(tag, tags) if _kind_of(path) == "layer type" and isinstance(tag, str) else None) \
             or _suggest(tag, tags) or f"expected one of: {', '.join(tags)}"
+        group = _group_in_wrapper(tag, path, source.data) if isinstance(tag, str) else None
+        if group is not None:
+            message, hint = group
         path = (*path, "type")
     elif kind == "union_tag_not_found":
         message = "missing key `type`"
@@ -302,6 +305,25 @@ def _kind_of(path: tuple) -> str:
     if names and names[-1] == "learning_rate":
         return "schedule"
     return "layer type"
+
+
+def _group_in_wrapper(tag: str, path: tuple, data) -> tuple[str, str] | None:
+    """A stack or block use nested in a wrapper: a wrapper takes one layer, so say how to write that."""
+    from netspec.compose.stacks import STACKS
+
+    wrapper = _get(data, path[:-1])
+    if not (path and path[-1] in ("layer", "backward_layer") and isinstance(wrapper, dict)) \
+            or (tag not in STACKS and tag != "block"):
+        return None
+    kind = wrapper.get("type")
+    what = "a block use" if tag == "block" else f"`{tag}`, a stack,"
+    if kind == "time_distributed":
+        how = ("write its layers one by one, each in its own `time_distributed`, e.g. "
+               "`{type: time_distributed, layer: {type: conv2d, filters: 16, kernel_size: 3}}`")
+    else:
+        how = (f"write one recurrent layer here, e.g. `{{type: {kind}, layer: {{type: lstm, units: 64}}}}`, "
+               f"and one `{kind}` per layer of the stack")
+    return f"`{kind}` wraps one layer, and {what} expands to several", how
 
 
 def _suggest(value, options) -> str | None:
