@@ -665,3 +665,18 @@ def test_expand_and_validate_never_import_tensorflow():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+
+
+def test_a_bad_var_used_twice_is_reported_once():
+    spec = """
+name: m
+vars: {width: 8}
+inputs: [{name: x, shape: [8]}]
+layers:
+  - {type: dense, units: "${width}"}
+  - {type: dense, units: "${width}"}
+"""
+    found = errors(spec, overrides=["vars.width=abc"])
+    assert [d.path for d in found] == ["vars.width"]
+    assert "from `--set vars.width=abc`" in found[0].message
+    assert len(errors(spec.replace("width: 8", "width: abc"))) == 1
