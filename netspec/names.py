@@ -76,7 +76,6 @@ KERAS_TYPE_ALIASES = {
         ("global_max_pool", "global_max_pooling"), ("convolution", "conv"))},
     **{f"convolution{d}d_transpose": f"conv{d}d_transpose" for d in (1, 2, 3)},
     **{f"separable_convolution{d}d": f"separable_conv{d}d" for d in (1, 2)},
-    "relu": "re_lu", "leaky_relu": "leaky_re_lu", "prelu": "p_re_lu",
 }
 
 # Keras 3 layers that the format does not offer (yet): a spec naming one is told so.
