@@ -7,6 +7,7 @@ user sees every mistake at once, not one per run.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, replace
 
 
@@ -44,8 +45,23 @@ class SpecError(NetspecError):
     """A spec that cannot be used; holds every diagnostic found."""
 
     def __init__(self, diagnostics: list[Diagnostic]):
-        self.diagnostics = list(diagnostics)
+        self.diagnostics = once(diagnostics)
         super().__init__("\n".join(d.format() for d in self.diagnostics))
+
+
+_USE_SITE = re.compile(r"substituted for `\$\{[^`]*\}` at [^;)]*")
+
+
+def once(diagnostics) -> list[Diagnostic]:
+    """Each mistake once: a bad value of a var (or `--set` flag) is reported where it was written, and
+    its uses differ only in where it was substituted; the first use stands for the others."""
+    seen, out = set(), []
+    for d in diagnostics:
+        key = (d.file, d.line, d.column, d.path, d.hint, _USE_SITE.sub("substituted", d.message))
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
 
 
 class SpecFileError(SpecError):

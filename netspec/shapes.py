@@ -14,7 +14,7 @@ from netspec.errors import Diagnostic, ShapeError, SpecError
 from netspec.graph import Graph, Node
 from netspec.layers.base import Inference, Shape, ShapeMismatch, fmt_shape
 from netspec.schema import MAX_PARAMS  # the parameter budget: larger specs are refused before anything is allocated
-from netspec.source import Source, diagnostic_at
+from netspec.source import Source, diagnostic_at, format_path
 
 
 @dataclass
@@ -127,9 +127,34 @@ def _diagnostic(source: Source | None, node: Node, exc: ShapeMismatch, graph: Gr
     if hint and "{input}" in hint and graph is not None and node.inputs:
         # Name the layer that produced the input, where the fix usually belongs.
         producer = graph.by_name().get(node.inputs[0].name)
-        where = f"layers[{producer.index}]" if producer and producer.layer is not None else f"input `{node.inputs[0].name}`"
+        if exc.producer_key and not _has_key(producer, exc.producer_key):
+            hint = exc.otherwise
+        where = _layer_at(source, producer) if producer and producer.layer is not None else f"input `{node.inputs[0].name}`"
         hint = hint.replace("{input}", where)
     return _located(source, path, ShapeMismatch(exc.message, hint))
+
+
+def _has_key(node: Node | None, key: str) -> bool:
+    """Whether the layer (or the layer a wrapper holds) takes `key`; a model input takes none."""
+    layer = node.layer if node is not None else None
+    while layer is not None:
+        if key in type(layer).model_fields:
+            return True
+        layer = getattr(layer, "layer", None)
+    return False
+
+
+def _layer_at(source: Source | None, node: Node) -> str:
+    """`layers[6]`; for a layer that composition wrote, also its name and where the user wrote it
+    (`layers[6] (`stage_1_pool`, blocks.stage.layers[1], in block stage, copy 2, used at layers[1])`)."""
+    text = f"layers[{node.index}]"
+    origin = source.origin(node.path) if source is not None and source.origins else None
+    if origin is None or (not origin.chain and origin.path == tuple(node.path)):
+        return text
+    written = format_path(origin.path) or "top level"
+    if origin.source.file != source.file:
+        written += f" of {origin.source.file or '<spec>'}"
+    return f"{text} (`{node.name}`, {'; '.join((written, *origin.chain))})"
 
 
 def _located(source: Source | None, path: tuple, exc: ShapeMismatch) -> Diagnostic:

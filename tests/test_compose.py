@@ -173,11 +173,12 @@ layers:
 def test_repeat_names_copies_and_keeps_references_local():
     spec = load_spec(RESIDUAL)
     names = [n.name for n in loaded(spec).graph.nodes]
-    assert names == ["stem", "res_conv", "res_sum", "res_1_conv", "res_1_sum", "res_2_conv", "res_2_sum", "flatten"]
+    # every copy is numbered, the first too
+    assert names == ["stem", "res_0_conv", "res_0_sum", "res_1_conv", "res_1_sum", "res_2_conv", "res_2_sum", "flatten"]
     inputs = {n.name: [str(r) for r in n.inputs] for n in loaded(spec).graph.nodes}
-    assert inputs["res_sum"] == ["stem", "res_conv"]  # the block's input is the layer before the use
-    assert inputs["res_1_conv"] == ["res_sum"]  # copy 2 reads copy 1's last layer
-    assert inputs["res_1_sum"] == ["res_sum", "res_1_conv"]  # ... and its own conv, not copy 1's
+    assert inputs["res_0_sum"] == ["stem", "res_0_conv"]  # the block's input is the layer before the use
+    assert inputs["res_1_conv"] == ["res_0_sum"]  # copy 2 reads copy 1's last layer
+    assert inputs["res_1_sum"] == ["res_0_sum", "res_1_conv"]  # ... and its own conv, not copy 1's
     assert inputs["res_2_sum"] == ["res_1_sum", "res_2_conv"]
     assert inputs["flatten"] == ["res_2_sum"]  # a use's name is its last layer
 
@@ -235,8 +236,8 @@ layers:
   - {type: block, block: merge_scale, inputs: [da, b], repeat: 2}
 """)
     inputs = {n.name: [str(r) for r in n.inputs] for n in loaded(spec).graph.nodes}
-    assert inputs["merge_scale_add"] == ["da", "b"]
-    assert inputs["merge_scale_1_add"] == ["merge_scale_dense", "b"]  # first input: the previous copy
+    assert inputs["merge_scale_0_add"] == ["da", "b"]
+    assert inputs["merge_scale_1_add"] == ["merge_scale_0_dense", "b"]  # first input: the previous copy
 
 
 def test_block_port_count_and_first_layer_with_several_model_inputs():
@@ -261,7 +262,7 @@ layers:
 def test_trainable_false_freezes_every_layer_of_the_use():
     spec = load_spec(RESIDUAL.replace("repeat: 3, name: res}", "repeat: 3, name: res, trainable: false}"))
     frozen = [layer.name for layer in spec.layers if not layer.trainable]
-    assert frozen == ["res_conv", "res_sum", "res_1_conv", "res_1_sum", "res_2_conv", "res_2_sum"]
+    assert frozen == ["res_0_conv", "res_0_sum", "res_1_conv", "res_1_sum", "res_2_conv", "res_2_sum"]
     assert summarize(spec)["trainable_params"] == 8  # the stem's 1x1 conv only
 
 
@@ -664,3 +665,18 @@ def test_expand_and_validate_never_import_tensorflow():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+
+
+def test_a_bad_var_used_twice_is_reported_once():
+    spec = """
+name: m
+vars: {width: 8}
+inputs: [{name: x, shape: [8]}]
+layers:
+  - {type: dense, units: "${width}"}
+  - {type: dense, units: "${width}"}
+"""
+    found = errors(spec, overrides=["vars.width=abc"])
+    assert [d.path for d in found] == ["vars.width"]
+    assert "from `--set vars.width=abc`" in found[0].message
+    assert len(errors(spec.replace("width: 8", "width: abc"))) == 1

@@ -12,14 +12,16 @@ layers:
   - {type: block, block: residual, args: {filters: 32}, repeat: 2, name: stage1}
 ```
 
-Names. Every copy of a block gets an instance name, Keras-style: the use's
-`name` (else the block's name) for the first copy, then `_1`, `_2`, ...
-(counted over the whole list the use is in). Each layer of a copy is named
-`<instance>_<name in the block>`; a layer without a name in the block gets
-its Keras-style name within the copy (`conv2d`, `conv2d_1`, ...). So copy 2
-of `stage1` above holds `stage1_1_conv`. Built-in stacks name their layers
-the same way (`conv_stack_conv2d_1`). A block used inside a block nests the
-prefixes (`stage1_1_res_conv`).
+Names. Every copy of a block gets a numbered instance name: the use's
+`name` (else the block's name) with `_0`, `_1`, `_2`, ... (counted over the
+whole list the use is in, so a second use of the same name goes on counting).
+Each layer of a copy is named `<instance>_<name in the block>`; a layer
+without a name in the block gets its Keras-style name within the copy
+(`conv2d`, `conv2d_1`, ...). So the copies of `stage1` above hold
+`stage1_0_conv` and `stage1_1_conv`. Built-in stacks name their layers the
+same way, but Keras-style like a layer: the first `conv_stack` unnumbered
+(`conv_stack_conv2d_1`), the next `conv_stack_1_...`. A block used inside a
+block nests the prefixes (`stage1_1_res_0_conv`).
 
 References. Inside a copy, `inputs` that name a layer of the block (or a
 block use in it) mean that copy's layer; names of the block's `inputs` mean
@@ -27,7 +29,8 @@ what the use feeds it; other names are left as written (the spec's layers
 and model inputs). The first layer of the block reads the use's `inputs`
 (or, without them, the previous layer); copy 2 reads copy 1's last layer.
 A use's `name` refers to its last copy's last layer, so later layers and
-`outputs` can name the block as a whole.
+`outputs` can name the block as a whole; `<name>_<inner>` names the block
+use `inner` inside its last copy (`enc_convs` for `enc_0_convs`).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from netspec.compose.located import IDENTIFIER, REF, Located, rechain
 from netspec.compose.stacks import STACKS, generate
 from netspec.compose.variables import Scope, substitute
 from netspec.errors import Diagnostic
-from netspec.names import auto_names, did_you_mean
+from netspec.names import auto_names, did_you_mean, suggest_key
 from netspec.source import Origin, describe_type, format_path, shorten
 
 USE_KEYS = ("type", "block", "args", "repeat", "name", "inputs", "trainable")
@@ -251,6 +254,7 @@ class Expander:
         prefix = use.get("name") or name
         outs: list[Out] = []
         aliases: Aliases = {}
+        last_aliases: Aliases = {}
         self.active.append(name)
         try:
             for copy in range(1, repeat + 1):
@@ -269,13 +273,18 @@ class Expander:
                     continue
                 # copy 1 reads the use's inputs; later copies (or a use without inputs) read the layer before
                 sources = feeds_here if feeds_here is not None else [Prev(sub_outs[0]), *_bound(feeds or [])[1:]]
-                self._finish_copy(item, sub_outs, sub_aliases, _instance(prefix, counters), dict(zip(ports, sources)))
+                last_aliases = dict(sub_aliases)
+                self._finish_copy(item, sub_outs, sub_aliases, _instance(prefix, counters, numbered=True),
+                                  dict(zip(ports, sources)))
                 outs.extend(sub_outs)
                 aliases.update(sub_aliases)
         finally:
             self.active.pop()
         if outs and use.get("name"):
             aliases[use["name"]] = (outs[-1], item.where("name"))
+            # `<use>_<inner use>` names that block use in the last copy, as `<use>` names the last copy
+            for alias, (target, _) in last_aliases.items():
+                aliases.setdefault(f"{use['name']}_{alias}", (target, item.where("name")))
         return outs, aliases
 
     def _use_stack(self, item: Located, counters: dict[str, int]) -> tuple[list[Out], Aliases]:
@@ -369,7 +378,7 @@ class Expander:
         ok = True
         for key in item.value:
             if key not in allowed:
-                hint = did_you_mean(key, allowed) or f"expected one of: {', '.join(allowed)}"
+                hint = suggest_key(key, allowed) or f"expected one of: {', '.join(allowed)}"
                 self._problem(item, (key,), f"unknown key `{key}` for a {what}", hint, key=True)
                 ok = False
         return ok
@@ -378,10 +387,12 @@ class Expander:
         self.problems.append(loc.diagnostic(path, message, hint, key=key))
 
 
-def _instance(prefix: str, counters: dict[str, int]) -> str:
+def _instance(prefix: str, counters: dict[str, int], numbered: bool = False) -> str:
+    """A block copy is always numbered (`stage_0`, `stage_1`, ...); a stack is named Keras-style (`conv_stack`,
+    `conv_stack_1`, ...), like a layer."""
     n = counters.get(prefix, 0)
     counters[prefix] = n + 1
-    return prefix if n == 0 else f"{prefix}_{n}"
+    return f"{prefix}_{n}" if numbered or n else prefix
 
 
 def _local_names(outs: list[Out]) -> dict[int, str]:

@@ -25,7 +25,7 @@ from pydantic import Field, ValidationError
 from netspec.compose.located import Located
 from netspec.errors import Diagnostic
 from netspec.layers.base import ActivationName, Identifier, PositiveInt, Rate, Size, SpecModel
-from netspec.names import did_you_mean
+from netspec.names import did_you_mean, suggest_key
 from netspec.source import shorten
 
 Generated = tuple[dict, dict]  # (layer, {path in the layer: path in the stack})
@@ -180,7 +180,7 @@ def _diagnostics(exc: ValidationError, item: Located, cls) -> list[Diagnostic]:
             message, hint = message.split("; ", 1)
         if error["type"] == "extra_forbidden":
             message = f"unknown key `{path[-1]}` for a `{kind}`"
-            hint = did_you_mean(path[-1], cls.model_fields) or f"expected one of: {', '.join(cls.model_fields)}"
+            hint = suggest_key(path[-1], cls.model_fields) or f"expected one of: {', '.join(cls.model_fields)}"
             key = True
         elif error["type"] == "missing":
             message = f"missing required key `{path[-1]}` for a `{kind}`"

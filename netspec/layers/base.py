@@ -27,11 +27,16 @@ MAX_SIZE = 2**31 - 1
 class ShapeMismatch(Exception):
     """Raised by `infer` when a layer cannot take the shapes it is given."""
 
-    def __init__(self, message: str, hint: str | None = None, field: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, field: str | None = None, *,
+                 producer_key: str | None = None, otherwise: str | None = None):
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.field = field
+        # A hint that tells to set `producer_key` on {input} holds only where that layer has the key;
+        # elsewhere `otherwise` is the hint.
+        self.producer_key = producer_key
+        self.otherwise = otherwise
 
 
 @dataclass

@@ -39,9 +39,10 @@ def sequence_input(shape, layer: str) -> tuple:
     message = (f"`{layer}` expects a sequence of rank 3 (batch, timesteps, features); "
                f"received shape {fmt_shape(shape)}")
     if len(shape) <= 1:
-        hint = ("the input has no time axis: set `return_sequences: true` on {input} if it is a recurrent layer, "
-                "so that it passes on the whole sequence; otherwise add a `reshape` or a `repeat_vector` "
-                "that gives it a time axis")
+        raise ShapeMismatch(message, "the input has no time axis: set `return_sequences: true` on {input}, so that "
+                            "it passes on the whole sequence", producer_key="return_sequences",
+                            otherwise="the input has no time axis: add a `reshape` or a `repeat_vector` after "
+                            "{input} that gives it one")
     elif len(shape) == 3:
         rows, cols, channels = shape
         hint = (f"the input looks like an image: add a `reshape` with target_shape [{_dim(rows)}, "

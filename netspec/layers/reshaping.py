@@ -141,8 +141,9 @@ class RepeatVector(Layer):
         if len(shape) != 1:
             raise ShapeMismatch(
                 f"`repeat_vector` expects input of rank 2 (batch, features); received shape {fmt_shape(shape)}",
-                "it repeats one vector per sample: if {input} is recurrent, set `return_sequences: false` on it; "
-                "otherwise add a `flatten` or a global pooling layer before this one",
+                "it repeats one vector per sample: set `return_sequences: false` on {input}",
+                producer_key="return_sequences",
+                otherwise="it repeats one vector per sample: add a `flatten` or a global pooling layer before this one",
             )
         return Inference([(self.n, shape[0])])
 

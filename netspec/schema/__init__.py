@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from netspec.errors import Diagnostic, SpecError
 from netspec.layers import LAYER_TYPES
 from netspec.layers.base import MAX_SIZE
-from netspec.names import closest, did_you_mean
+from netspec.names import KERAS2_RENAMES, closest, did_you_mean, layer_type_hint, suggest_key
 from netspec.schema.spec import FORMAT_VERSION, Input, Spec, SpecHead
 from netspec.source import Source, shorten
 
@@ -67,7 +67,7 @@ def validate_layer(item, path: tuple, source: Source, diagnostics: list[Diagnost
         return None
     cls = LAYER_TYPES.get(tag) if isinstance(tag, str) else None
     if cls is None:
-        hint = did_you_mean(tag, LAYER_TYPES) if isinstance(tag, str) else None
+        hint = layer_type_hint(tag, LAYER_TYPES) if isinstance(tag, str) else None
         diagnostics.append(source.diagnostic((*path, "type"), f"unknown layer type `{tag}`",
                                              hint or "run `netspec schema` for the list of layer types"))
         return None
@@ -180,7 +180,8 @@ def _drop_misspelled_missing(items: list[_Item], source: Source) -> list[_Item]:
     for item in items:
         if item.kind == "extra_forbidden":
             allowed = _owner(source.data, item.path[:-1]).get("allowed", [])
-            match = closest(item.path[-1], allowed)
+            match = KERAS2_RENAMES.get(item.path[-1])
+            match = match if match in allowed else closest(item.path[-1], allowed)
             if match is not None and (*item.path[:-1], match) in missing:
                 drop.add(id(missing[(*item.path[:-1], match)]))
     return [i for i in items if id(i) not in drop]
@@ -222,13 +223,17 @@ def _diagnostic(item: _Item, source: Source) -> Diagnostic:
         owner = _owner(source.data, path[:-1])
         allowed = owner.get("allowed", [])
         message = f"unknown key `{key}`" + (f" for a `{owner['type']}` {owner['kind']}" if owner.get("type") else "")
-        hint = did_you_mean(key, allowed) or (f"expected one of: {', '.join(allowed)}" if allowed else None)
+        hint = suggest_key(key, allowed) or (f"expected one of: {', '.join(allowed)}" if allowed else None)
         at_key = True
     elif kind == "union_tag_invalid":
         tag = ctx.get("tag", value)
         tags = _union_tags(error)
         message = f"unknown {_kind_of(path)} `{tag}`"
-        hint = _suggest(tag, tags) or f"expected one of: {', '.join(tags)}"
+        hint = (layer_type_hint(tag, tags) if _kind_of(path) == "layer type" and isinstance(tag, str) else None) \
+            or _suggest(tag, tags) or f"expected one of: {', '.join(tags)}"
+        group = _group_in_wrapper(tag, path, source.data) if isinstance(tag, str) else None
+        if group is not None:
+            message, hint = group
         path = (*path, "type")
     elif kind == "union_tag_not_found":
         message = "missing key `type`"
@@ -300,6 +305,25 @@ def _kind_of(path: tuple) -> str:
     if names and names[-1] == "learning_rate":
         return "schedule"
     return "layer type"
+
+
+def _group_in_wrapper(tag: str, path: tuple, data) -> tuple[str, str] | None:
+    """A stack or block use nested in a wrapper: a wrapper takes one layer, so say how to write that."""
+    from netspec.compose.stacks import STACKS
+
+    wrapper = _get(data, path[:-1])
+    if not (path and path[-1] in ("layer", "backward_layer") and isinstance(wrapper, dict)) \
+            or (tag not in STACKS and tag != "block"):
+        return None
+    kind = wrapper.get("type")
+    what = "a block use" if tag == "block" else f"`{tag}`, a stack,"
+    if kind == "time_distributed":
+        how = ("write its layers one by one, each in its own `time_distributed`, e.g. "
+               "`{type: time_distributed, layer: {type: conv2d, filters: 16, kernel_size: 3}}`")
+    else:
+        how = (f"write one recurrent layer here, e.g. `{{type: {kind}, layer: {{type: lstm, units: 64}}}}`, "
+               f"and one `{kind}` per layer of the stack")
+    return f"`{kind}` wraps one layer, and {what} expands to several", how
 
 
 def _suggest(value, options) -> str | None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BeforeValidator, Discriminator, Field, PlainValidator, Tag, WithJsonSchema, model_validator
 
 from netspec.layers.base import PositiveInt, SpecModel
-from netspec.names import did_you_mean
+from netspec.names import did_you_mean, suggest_key
 
 _COMMON_OPT_ARGS = ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "use_ema", "ema_momentum",
                     "ema_overwrite_frequency", "loss_scale_factor", "gradient_accumulation_steps")
@@ -105,9 +105,10 @@ class Optimizer(SpecModel):
         allowed = set(OPTIMIZERS[self.type][1]) | set(_COMMON_OPT_ARGS)
         for key, value in (self.model_extra or {}).items():
             if key not in allowed:
-                hint = did_you_mean(key, allowed | {"learning_rate"})
+                names = ["learning_rate", *sorted(allowed)]
+                hint = suggest_key(key, names)
                 raise ValueError(f"unknown argument `{key}` for optimizer `{self.type}`" + (f"; {hint}" if hint else
-                                 f"; expected one of: {', '.join(sorted(allowed))}"))
+                                 f"; expected one of: {', '.join(names)}"))
             if not isinstance(value, int | float | bool):
                 raise ValueError(f"optimizer argument `{key}` must be a number or boolean; received {value!r}")
         if isinstance(self.learning_rate, float) and self.learning_rate <= 0:

@@ -176,7 +176,8 @@ def test_up_sampling2d_fed_a_sequence_of_images():
 def test_repeat_vector_fed_a_sequence():
     (error,) = shape_errors(HEAD % "[5, 3]" + "  - {type: repeat_vector, n: 2}\n")
     assert error.message == "`repeat_vector` expects input of rank 2 (batch, features); received shape (None, 5, 3)"
-    assert "if input `x` is recurrent, set `return_sequences: false` on it" in error.hint
+    # a model input has no `return_sequences`: the hint does not suggest it
+    assert error.hint == "it repeats one vector per sample: add a `flatten` or a global pooling layer before this one"
 
 
 def test_permute_of_the_wrong_rank():
