@@ -113,6 +113,6 @@ def layer_type_hint(tag: str, choices) -> str | None:
                 "write the computation as a Keras layer class in a Python module (a plugin layer, once plugins "
                 "land), or for now generate the script (`netspec generate`) and edit it by hand")
     if tag in KERAS_ONLY_LAYERS:
-        return (f"`{tag}` is a Keras layer that netspec does not support yet; run `netspec schema` for the layer "
-                "types it has, or generate the script (`netspec generate`) and add it by hand")
+        return (f"`{tag}` is a Keras layer that netspec does not support yet; `netspec layers` lists the types "
+                "it has, or generate the script (`netspec generate`) and add it by hand")
     return did_you_mean(tag, choices)

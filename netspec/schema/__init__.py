@@ -69,7 +69,7 @@ def validate_layer(item, path: tuple, source: Source, diagnostics: list[Diagnost
     if cls is None:
         hint = layer_type_hint(tag, LAYER_TYPES) if isinstance(tag, str) else None
         diagnostics.append(source.diagnostic((*path, "type"), f"unknown layer type `{tag}`",
-                                             hint or "run `netspec schema` for the list of layer types"))
+                                             hint or "`netspec layers` lists the layer types (docs/format.md describes each)"))
         return None
     try:
         return cls.model_validate(item)
