@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DataError", "Diagnostic", "NetspecError", "ShapeError", "SpecError", "UsageError",
-    "build_model", "generate_script", "json_schema", "load_spec", "summarize", "train",
+    "build_model", "generate_script", "json_schema", "load_model", "load_spec", "summarize", "train",
     "evaluate", "predict", "expand",
 ]
 
@@ -22,6 +22,7 @@ _LAZY = {
     "load_spec": ("netspec.load", "load_spec"),
     "summarize": ("netspec.summary", "summarize"),
     "build_model": ("netspec.build", "build_model"),
+    "load_model": ("netspec.build", "load_model"),
     "generate_script": ("netspec.codegen", "generate_script"),
     "train": ("netspec.runner", "train"),
     "evaluate": ("netspec.runner", "evaluate"),

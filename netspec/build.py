@@ -235,8 +235,15 @@ def save_model(model, path: str | Path) -> Path:
 
 
 def load_model(path: str | Path):
-    """`keras.saving.load_model` (safe mode) with room for deep models (see `recursion_headroom`)."""
+    """A saved model: a `.keras` file, or a run folder's `model.keras`, loaded by `keras.saving.load_model`
+    (safe mode) with room for deep models (see `recursion_headroom`)."""
     import keras
+
+    if Path(path).is_dir():
+        if not (Path(path) / "model.keras").exists():
+            raise UsageError(f"{str(path)!r} holds no model.keras; pass a run folder of `netspec train` or a "
+                             ".keras file")
+        path = Path(path) / "model.keras"
 
     with recursion_headroom(FRAMES_PER_LAYER * _saved_layer_count(path)):
         return refreeze(keras.saving.load_model(path))
