@@ -102,7 +102,7 @@ def netspec_model_facts(spec, seed: int) -> tuple[dict, list]:
     keras.mixed_precision.set_global_policy("float32")
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    model = netspec.build_model(spec)
+    model = netspec.build_model(spec, compile=False)  # as the script's build_model(): compiled in main()
     facts = {
         "json": model.to_json(),
         "params": int(model.count_params()),

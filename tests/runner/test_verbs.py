@@ -102,6 +102,6 @@ def test_cli_evaluate_and_predict(run, tmp_path, capsys):
 def test_evaluate_an_uncompiled_model_file(tmp_path):
     from netspec import build_model
 
-    build_model(tiny_spec()).save(tmp_path / "m.keras")
+    build_model(tiny_spec(), compile=False).save(tmp_path / "m.keras")
     with pytest.raises(UsageError, match="saved without a loss"):
         evaluate(tmp_path / "m.keras", data="builtin:digits")
