@@ -233,8 +233,7 @@ def _train(args) -> int:
                    precision=args.precision, execution=args.execution, resume=args.resume,
                    export=args.export, overrides=args.overrides)
     print(f"run folder: {result.run_dir}")
-    print("test metrics: " + json.dumps(result.metrics))
-    return EXIT_OK
+    return EXIT_INVALID if result.export_errors else EXIT_OK  # the trainer printed each failed export's line
 
 
 def _evaluate(args) -> int:

@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from netspec.build import load_model, save_model
-from netspec.errors import DataError, UsageError
+from netspec.errors import DataError, ExportError, UsageError
 from netspec.load import Loaded, load, load_spec
 from netspec.runner import callbacks as cb
 from netspec.runner import data as data_module
 from netspec.runner import sources
 from netspec.runner.execution import Execution, choose_execution
-from netspec.runner.export import check_export, export_model
+from netspec.runner.export import export_model, tflite_problem
 from netspec.runner.precision import Device, capability, detect_device, dtype_policy
 from netspec.runner.run import RUN_FILE, RunFolder
 from netspec.runner.tuning import TUNING_FILE
@@ -49,6 +49,7 @@ class TrainResult:
     exports: dict[str, Path] = field(default_factory=dict)
     fit_seconds: float = 0.0
     samples_per_second: float = 0.0
+    export_errors: dict[str, str] = field(default_factory=dict)  # format -> why it failed (no file written)
 
     @property
     def epochs(self) -> int:
@@ -193,6 +194,8 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
     with dtype_policy(previous["precision"] if previous else policy):
         policy = keras.config.dtype_policy().name
         model = build_model(loaded)
+        if "tflite" in export and (problem := tflite_problem(model)):  # refused now, not after training
+            raise UsageError(f"cannot export `{spec.name}` as tflite: {problem}")
         tuning = None
         if previous:
             execution = Execution(**previous["execution"])
@@ -291,7 +294,7 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
     if cb.backup_settings(training.callbacks).delete_checkpoint:
         shutil.rmtree(backup_dir, ignore_errors=True)
     return TrainResult(run.path, metrics, history, model, policy, execution, device, exports, fit_seconds,
-                       samples_per_second)
+                       samples_per_second, info.get("export_errors", {}))
 
 
 def _pair(part) -> tuple:
@@ -299,13 +302,21 @@ def _pair(part) -> tuple:
 
 
 def _exports(model, formats, run, splits, info, verbose) -> dict[str, Path]:
-    """Write each export, and record how far its predictions are from the Keras model's on test samples."""
+    """Write each export, and record how far its predictions are from the Keras model's on test samples.
+    An export that fails leaves no file; its error goes into `info["export_errors"]` and is printed as a line."""
     exports = {}
+    sample = None
+    if splits is not None and splits.test is not None and len(model.inputs) == 1 and len(model.outputs) == 1:
+        sample = splits.test.take(slice(0, 64)).x
     for format in formats:
-        exports[format] = export_model(model, format, run.path)
-        if splits.test is not None and len(model.inputs) == 1 and len(model.outputs) == 1:
-            sample = splits.test.take(slice(0, 64)).x
-            info.setdefault("export_max_abs_diff", {})[format] = check_export(exports[format], model, sample)
+        try:
+            exports[format], diff = export_model(model, format, run.path, sample)
+        except ExportError as exc:
+            info.setdefault("export_errors", {})[format] = str(exc)
+            print(f"netspec: error: exporting as {format} failed: {exc}", file=sys.stderr, flush=True)
+            continue
+        if diff is not None:
+            info.setdefault("export_max_abs_diff", {})[format] = diff
         _say(verbose, f"exported {format}: {exports[format]}")
     return exports
 
@@ -315,16 +326,14 @@ def _finished_result(run: RunFolder, info: dict, export: list[str], verbose) -> 
 
     model = load_model(run.model_file)
     exports = {k: Path(v) for k, v in info.get("exports", {}).items()}
-    for format in export:
-        exports[format] = export_model(model, format, run.path)
-        _say(verbose, f"exported {format}: {exports[format]}")
     if export:
+        exports.update(_exports(model, export, run, None, info, verbose))
         info["exports"] = {k: str(v) for k, v in exports.items()}
         run.write_json(RUN_FILE, info)
     execution = Execution(**info["execution"]) if info.get("execution") else None
     return TrainResult(run.path, run.read_json("metrics.json"), run.read_json("history.json"), model,
                        info.get("precision", "float32"), execution, None, exports, info.get("fit_seconds", 0.0),
-                       info.get("samples_per_second", 0.0))
+                       info.get("samples_per_second", 0.0), info.get("export_errors", {}))
 
 
 def _size(arrays) -> int:
