@@ -67,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
 
     verb("expand", "print the spec with blocks, vars and includes expanded")
 
-    p = verb("train", "train the model; writes a run folder")
+    p = verb("train", "train the model; writes a run folder", spec=False)
+    p.add_argument("spec", metavar="SPEC", nargs="?",
+                   help="spec file (.yaml or .json); optional with --resume, where it must be the run's spec")
     p.add_argument("--data", metavar="SOURCE")
     p.add_argument("--epochs", type=int, metavar="N")
     p.add_argument("--batch-size", type=int, metavar="N")
@@ -108,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `netspec schema | head`
         sys.stderr.close()
         return EXIT_OK
-    except KeyboardInterrupt:
-        print("netspec: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a run says how to resume it
+        print(f"netspec: {exc or 'interrupted'}", file=sys.stderr)
         return 130
 
 
@@ -229,6 +231,8 @@ def _expand(args) -> int:
 def _train(args) -> int:
     from netspec.runner import train
 
+    if args.spec is None and args.resume is None:
+        raise UsageError("train needs SPEC (or --resume RUN_DIR to continue a run)")
     result = train(args.spec, data=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
                    precision=args.precision, execution=args.execution, resume=args.resume,
                    export=args.export, overrides=args.overrides)

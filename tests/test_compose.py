@@ -664,3 +664,12 @@ def test_expand_and_validate_never_import_tensorflow():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+
+
+def test_set_values_are_yaml_in_a_json_spec_too(tmp_path):
+    spec = tmp_path / "s.json"
+    spec.write_text('{"name": "s", "inputs": [{"name": "x", "shape": [4]}], "layers": [{"type": "dense", "units": 2}]}')
+    from netspec.load import load_spec
+
+    loaded = load_spec(spec, overrides=["training.batch_size=32", "layers[0].units=3"])
+    assert loaded.training.batch_size == 32 and loaded.layers[0].units == 3

@@ -120,7 +120,8 @@ def _yaml(raw: str, flag: Origin):
     if "\n" in raw:
         return raw
     try:
-        return parse_text(f"value: {raw}", file=flag.source.file).data["value"]
+        # YAML whatever the spec file is: a JSON spec's `--set training.epochs=5` is the number 5 too.
+        return parse_text(f"value: {raw}").data["value"]
     except SpecError:
         return raw  # not YAML (`a: b: c`): the text itself
 

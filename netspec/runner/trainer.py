@@ -16,6 +16,7 @@ import json
 import math
 import os
 import random
+import shlex
 import shutil
 import sys
 import time
@@ -77,12 +78,15 @@ def train(
     `data` replaces the spec's `data.source`; `epochs`, `batch_size`, `precision`, `seed` replace the
     spec's `training` values. `resume` continues the run in that folder from its last finished epoch.
     `verbose`: None shows Keras's progress bar on a terminal and one line per epoch otherwise; 0 is silent.
+    With `resume`, `spec` may be None; a spec given must be the run's (its resolved form, `overrides` applied).
     """
     if resume is not None:
-        given = {"spec overrides": list(overrides), "data": data, "batch_size": batch_size, "precision": precision,
-                 "seed": seed, "out": out, "execution": execution}
-        return _resume(resume, epochs=epochs, export=list(export), verbose=verbose,
+        given = {"data": data, "batch_size": batch_size, "precision": precision, "seed": seed, "out": out,
+                 "execution": execution, "spec overrides": list(overrides) if spec is None else []}
+        return _resume(resume, spec=spec, overrides=overrides, epochs=epochs, export=list(export), verbose=verbose,
                        conflicting=[k for k, v in given.items() if v not in (None, [])])
+    if spec is None:
+        raise UsageError("train needs a spec (or --resume RUN_DIR to continue a run)")
     given = load(spec, overrides=overrides)
     spec_data = _resolved_data(given, data=data, epochs=epochs, batch_size=batch_size, precision=precision,
                                seed=seed)
@@ -133,7 +137,52 @@ def _resolved_data(given: Loaded, *, data, epochs, batch_size, precision, seed) 
     return resolved
 
 
-def _resume(resume, *, epochs, export, verbose, conflicting) -> TrainResult:
+def first_difference(a, b, path: str = "") -> str | None:
+    """The first path (`layers[2].units`) where two spec data differ, or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            if key not in a or key not in b:
+                return f"{path}.{key}" if path else str(key)
+            found = first_difference(a[key], b[key], f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = first_difference(x, y, f"{path}[{i}]")
+            if found:
+                return found
+        return None if len(a) == len(b) else f"{path}[{min(len(a), len(b))}]"
+    return None if a == b and isinstance(a, bool) == isinstance(b, bool) else path or "(root)"
+
+
+def _check_same_spec(spec, overrides, run_data: dict, run: RunFolder, epochs) -> None:
+    """A spec given with --resume must be the run's: the same once resolved as the run resolved it (its seed,
+    where the spec leaves it to chance; its epochs, where --epochs changes them)."""
+    given = load(spec, overrides=overrides)
+    training = run_data.get("training") or {}
+    resolved = _resolved_data(given, data=None, batch_size=None, precision=None,
+                              epochs=training.get("epochs") if epochs is not None else None,
+                              seed=None if given.spec.training.seed is not None else training.get("seed"))
+    path = first_difference(resolved, run_data)
+    if path is not None:
+        def at(data):
+            for part in path.replace("[", ".[").split("."):
+                if not part:
+                    continue
+                try:
+                    data = data[int(part[1:-1])] if part.startswith("[") else data[part]
+                except (KeyError, IndexError, TypeError):
+                    return "(absent)"
+            return json.dumps(data)
+
+        name = spec if isinstance(spec, str | os.PathLike) else "the spec"
+        raise UsageError(f"{name} is not the spec of the run in {str(run.path)!r}: they differ at `{path}` "
+                         f"({at(resolved)} here, {at(run_data)} in the run); leave out the spec to continue the "
+                         "run, or train the new spec without --resume")
+
+
+def _resume(resume, *, spec, overrides, epochs, export, verbose, conflicting) -> TrainResult:
     import yaml
 
     if conflicting:
@@ -142,6 +191,8 @@ def _resume(resume, *, epochs, export, verbose, conflicting) -> TrainResult:
     run = RunFolder.open(resume)
     previous = run.read_json(RUN_FILE)
     spec_data = yaml.safe_load(run.spec_file.read_text(encoding="utf-8"))
+    if spec is not None:
+        _check_same_spec(spec, overrides, spec_data, run, epochs)
     run.remove_stale_temporaries()
     if epochs is not None and epochs != spec_data["training"].get("epochs"):
         if previous.get("status") == "finished":
@@ -261,10 +312,16 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
         callbacks += [recorder, cb.backup(training.callbacks, run)]
         started = time.perf_counter()
         if initial_epoch < training.epochs:
-            model.fit(*_pair(splits.train), batch_size=training.batch_size, epochs=training.epochs,
-                      validation_data=_pair(splits.validation) if splits.validation is not None else None,
-                      shuffle=program.data.shuffle, callbacks=[c for c in callbacks if c is not None],
-                      verbose=0 if verbose == 0 else 1 if sys.stdout.isatty() else 2)
+            try:
+                model.fit(*_pair(splits.train), batch_size=training.batch_size, epochs=training.epochs,
+                          validation_data=_pair(splits.validation) if splits.validation is not None else None,
+                          shuffle=program.data.shuffle, callbacks=[c for c in callbacks if c is not None],
+                          verbose=0 if verbose == 0 else 1 if sys.stdout.isatty() else 2)
+            except KeyboardInterrupt:  # Ctrl-C: the run keeps its last finished epoch, and says how to go on
+                info.update({"status": "interrupted", "interrupted": _now(), "epochs_run": recorder.epochs})
+                run.write_json(RUN_FILE, info)
+                raise KeyboardInterrupt(f"interrupted after {recorder.epochs} finished epoch(s); continue with: "
+                                        f"netspec train --resume {shlex.quote(str(run.path))}") from None
         fit_seconds = time.perf_counter() - started
 
         metrics = {}
