@@ -673,3 +673,14 @@ def test_set_values_are_yaml_in_a_json_spec_too(tmp_path):
 
     loaded = load_spec(spec, overrides=["training.batch_size=32", "layers[0].units=3"])
     assert loaded.training.batch_size == 32 and loaded.layers[0].units == 3
+
+
+def test_a_mapping_made_by_set_is_located_at_the_flag(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: s\ninputs: [{name: x, shape: [4]}]\nlayers:\n  - {type: dense, units: 2}\n")
+    from netspec.load import load_spec
+
+    with pytest.raises(SpecError) as info:
+        load_spec(spec, overrides=["data.x=frames"])
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.line is None and "from `--set data.x=frames`" in diagnostic.format(), diagnostic.format()

@@ -20,7 +20,7 @@ import shlex
 import shutil
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,8 @@ from netspec.runner.export import export_model, tflite_problem
 from netspec.runner.precision import Device, capability, detect_device, dtype_policy
 from netspec.runner.run import RUN_FILE, RunFolder
 from netspec.runner.tuning import TUNING_FILE
+from netspec.schema.spec import Spec
+from netspec.source import read_source
 
 
 @dataclass
@@ -87,9 +89,14 @@ def train(
                        conflicting=[k for k, v in given.items() if v not in (None, [])])
     if spec is None:
         raise UsageError("train needs a spec (or --resume RUN_DIR to continue a run)")
+    overrides = list(overrides)
+    if data is not None and not isinstance(spec, Spec | Loaded):
+        # --data sets `data.source` as the first --set does, so that `--set data.x=...` adds to it, and an
+        # error in what the command line gave points at the command line.
+        overrides.insert(0, _data_override(spec, data))
     given = load(spec, overrides=overrides)
     spec_data = _resolved_data(given, data=data, epochs=epochs, batch_size=batch_size, precision=precision,
-                               seed=seed)
+                               seed=seed, data_set=data is not None and not isinstance(spec, Spec | Loaded))
     session = Session(out=out, runs_root=runs_root, execution=execution, source=given.source)
     return _run(load(spec_data), spec_data, session, export=list(export), verbose=verbose)
 
@@ -106,8 +113,20 @@ class Session:
     source: Any = None  # where the spec was written, for located errors
 
 
-def _resolved_data(given: Loaded, *, data, epochs, batch_size, precision, seed) -> dict:
-    """The spec as data (composition already expanded), with the run's settings written in."""
+# What a spec's `data` keeps when --data replaces its source: how to split and feed, not how to read the old file.
+KEPT_BY_DATA = ("validation_split", "test_split", "shuffle", "cache", "samples", "num_classes", "image_size")
+
+
+def _data_override(spec, data: str) -> str:
+    """`--set data={...}` for `--data SOURCE`: the new source with the spec's splitting settings."""
+    old = read_source(spec).data.get("data") if not isinstance(spec, Mapping) else spec.get("data")
+    old = old if isinstance(old, dict) else {}
+    return "data=" + json.dumps({"source": data, **{k: old[k] for k in KEPT_BY_DATA if k in old}})
+
+
+def _resolved_data(given: Loaded, *, data, epochs, batch_size, precision, seed, data_set: bool = False) -> dict:
+    """The spec as data (composition already expanded), with the run's settings written in. `data_set`: --data
+    is in the spec already (as an override); else `data` replaces the spec's source here."""
     source = given.source
     resolved = (copy.deepcopy(source.data) if source is not None
                 else given.spec.model_dump(mode="json", exclude_unset=True))
@@ -117,11 +136,10 @@ def _resolved_data(given: Loaded, *, data, epochs, batch_size, precision, seed) 
             training[key] = value
     if training.get("seed") is None:
         training["seed"] = random.SystemRandom().randrange(2**31)  # recorded, so a resumed run splits alike
-    if data is not None:
-        kept = ("validation_split", "test_split", "shuffle", "cache", "samples", "num_classes", "image_size")
+    if data is not None and not data_set:
         old = resolved.get("data")
         old = {"source": old} if isinstance(old, str) else (old or {})
-        resolved["data"] = {"source": data, **{k: old[k] for k in kept if k in old}}
+        resolved["data"] = {"source": data, **{k: old[k] for k in KEPT_BY_DATA if k in old}}
     elif isinstance(resolved.get("data"), str):
         resolved["data"] = {"source": resolved["data"]}
     base_dir = getattr(source, "base_dir", None)

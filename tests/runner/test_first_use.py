@@ -1,0 +1,37 @@
+"""What a first-time user hit: --data with --set data.*, evaluate of a spec, and the run's own lines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from netspec.cli import main
+
+pytestmark = pytest.mark.slow
+
+SPEC = """\
+name: s
+inputs: [{name: frames, shape: [4]}]
+layers:
+  - {type: dense, units: 3, activation: softmax, name: labels}
+training: {loss: sparse_categorical_crossentropy, metrics: [accuracy], batch_size: 4, seed: 0, epochs: 1}
+"""
+
+
+@pytest.fixture
+def files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(SPEC)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "other.npz", frames=rng.random((40, 4), dtype="float32"), labels=rng.integers(0, 3, 40))
+    return tmp_path
+
+
+def test_data_and_set_data_combine(files, capsys):
+    code = main(["train", "s.yaml", "--data", "other.npz", "--set", "data.x=frames", "--set", "data.y=labels",
+                 "--set", "data.test_split=0.25", "--out", "run"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    spec = (files / "run" / "spec.yaml").read_text()
+    assert "x: frames" in spec and "y: labels" in spec and str(files / "other.npz") in spec
+    assert captured.out.count("test: ") == 1 and "test metrics" not in captured.out  # printed once
