@@ -260,6 +260,10 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
     policy, jit_compile, steps = runtime.choose_settings(
         program.precision, program.jit_compile, program.steps_per_execution, capability(device), steps_per_epoch,
         program.step_flops)
+    if policy == "mixed_float16" and capability(device) is None and not previous:
+        auto = runtime.choose_settings("auto", "auto", "auto", None, steps_per_epoch, program.step_flops)[0]
+        print(f"note: mixed_float16 on a CPU is slower than float32 (CPUs compute float16 by converting it); "
+              f"precision auto would pick {auto} here", file=sys.stderr, flush=True)
     with dtype_policy(previous["precision"] if previous else policy):
         policy = keras.config.dtype_policy().name
         model = build_model(loaded)

@@ -35,3 +35,15 @@ def test_data_and_set_data_combine(files, capsys):
     spec = (files / "run" / "spec.yaml").read_text()
     assert "x: frames" in spec and "y: labels" in spec and str(files / "other.npz") in spec
     assert captured.out.count("test: ") == 1 and "test metrics" not in captured.out  # printed once
+
+
+def test_mixed_float16_on_a_cpu_says_so(files, capsys):
+    from netspec.runner.precision import capability, detect_device
+
+    if capability(detect_device()) is not None:
+        pytest.skip("a GPU runs mixed_float16 well")
+    assert main(["train", "s.yaml", "--data", "other.npz", "--set", "data.x=frames", "--set", "data.y=labels",
+                 "--precision", "mixed_float16", "--out", "run"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "mixed_float16" in line]
+    assert notes == ["note: mixed_float16 on a CPU is slower than float32 (CPUs compute float16 by converting it); "
+                     "precision auto would pick float32 here"]
