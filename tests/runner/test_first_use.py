@@ -47,3 +47,11 @@ def test_mixed_float16_on_a_cpu_says_so(files, capsys):
     notes = [line for line in capsys.readouterr().err.splitlines() if "mixed_float16" in line]
     assert notes == ["note: mixed_float16 on a CPU is slower than float32 (CPUs compute float16 by converting it); "
                      "precision auto would pick float32 here"]
+
+
+def test_plots_tick_whole_epochs():
+    from netspec.runner.run import plot
+
+    figure = plot({"loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.6, 0.5]}, "loss")
+    ticks = figure.axes[0].get_xticks()
+    assert len(ticks) and all(t == int(t) for t in ticks), ticks
