@@ -47,9 +47,10 @@ def _parser() -> argparse.ArgumentParser:
         return p
 
     p = verbs.add_parser("validate", help="check spec files", description="Check spec files; exit 0 valid, 1 invalid.")
-    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (.yaml or .json)")
     p.add_argument("--json", action="store_true", help="print diagnostics as JSON")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a value, e.g. --set training.epochs=5 (repeatable)")
 
     p = verb("summary", "per-layer output shapes and parameter counts")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -61,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("type", nargs="?", metavar="TYPE", help="a layer type, e.g. conv2d")
 
     p = verb("generate", "render a standalone training script")
-    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="the script to write (.py)")
     p.add_argument("--tuned-from", metavar="RUN_DIR", help="take execution settings from a tuned run")
 
     p = verb("build", "compile and save the Keras model")
@@ -71,23 +72,43 @@ def _parser() -> argparse.ArgumentParser:
 
     verb("expand", "print the spec with blocks, vars and includes expanded")
 
-    p = verb("train", "train the model; writes a run folder")
-    p.add_argument("--data", metavar="SOURCE")
-    p.add_argument("--epochs", type=int, metavar="N")
-    p.add_argument("--batch-size", type=int, metavar="N")
-    p.add_argument("--precision", choices=PRECISIONS)
+    p = verb("train", "train the model; writes a run folder", spec=False)
+    p.add_argument("spec", metavar="SPEC", nargs="?",
+                   help="spec file (.yaml or .json); optional with --resume, where it must be the run's spec")
+    p.add_argument("--data", metavar="SOURCE",
+                   help="training data, replacing the spec's data.source: a file (.npz, .npy, .csv, a folder), "
+                        "builtin:digits, keras:NAME or synthetic; --set data.x=... adds to it")
+    p.add_argument("--epochs", type=int, metavar="N", help="epochs to train (replaces training.epochs)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="samples a batch (replaces training.batch_size)")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="dtype policy; auto: float32 on CPUs, mixed_bfloat16 on GPUs of compute capability 8.0+, "
+                        "else mixed_float16")
     p.add_argument("--execution", metavar="MODE", help="auto, tuned, or jit_compile=...,steps_per_execution=...")
-    p.add_argument("--out", metavar="DIR")
-    p.add_argument("--resume", metavar="RUN_DIR")
-    p.add_argument("--export", action="append", default=[], choices=["saved_model", "tflite"])
+    p.add_argument("--out", metavar="DIR", help="the run folder (default runs/<name>/<timestamp>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last finished epoch")
+    p.add_argument("--export", action="append", default=[], choices=["saved_model", "tflite"],
+                   help="also write the trained model in this format, checked by running it (repeatable)")
 
-    p = verb("evaluate", "evaluate a spec's or saved model's metrics on data", sets=True)
-    p.add_argument("--data", metavar="SOURCE", help="data to evaluate on (default for a run folder: its test split)")
+    model_help = "a run folder (runs/<name>/<timestamp>) or a saved model (.keras)"
+    p = verb("evaluate", "metrics of a trained model on data", spec=False, sets=False)
+    p.add_argument("spec", metavar="MODEL", help=model_help)
+    p.add_argument("--data", metavar="SOURCE",
+                   help="data to score: a file (.npz, .npy, .csv, a folder), builtin:digits, keras:NAME or synthetic "
+                        "(default for a run folder: its held-out test part)")
+    p.add_argument("--split", choices=("all", "test"), default="all",
+                   help="all: every sample of --data; test: its held-out test part, split as the run split its "
+                        "data (a run folder only)")
     p.add_argument("--out", metavar="DIR", help="where to write metrics.json")
 
-    p = verb("predict", "write predictions of a saved model", sets=False)
-    p.add_argument("--data", metavar="SOURCE", required=True)
-    p.add_argument("-o", "--output", required=True, metavar="FILE", help="predictions (.npy)")
+    p = verb("predict", "write predictions of a trained model", spec=False, sets=False)
+    p.add_argument("spec", metavar="MODEL", help=model_help)
+    p.add_argument("--data", metavar="SOURCE", required=True,
+                   help="features to predict on: a file (.npz, .npy, .csv, a folder), builtin:digits, keras:NAME "
+                        "or synthetic; labels in it are ignored")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="predictions: .npy (one output) or .npz (several, by output name)")
+    p.add_argument("--classes", action="store_true",
+                   help="write class ids instead of probabilities (argmax of a softmax, > 0.5 for one sigmoid unit)")
     return parser
 
 
@@ -112,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `netspec schema | head`
         sys.stderr.close()
         return EXIT_OK
-    except KeyboardInterrupt:
-        print("netspec: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a run says how to resume it
+        print(f"netspec: {exc or 'interrupted'}", file=sys.stderr)
         return 130
 
 
@@ -240,18 +261,19 @@ def _expand(args) -> int:
 def _train(args) -> int:
     from netspec.runner import train
 
+    if args.spec is None and args.resume is None:
+        raise UsageError("train needs SPEC (or --resume RUN_DIR to continue a run)")
     result = train(args.spec, data=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
                    precision=args.precision, execution=args.execution, resume=args.resume,
                    export=args.export, overrides=args.overrides)
     print(f"run folder: {result.run_dir}")
-    print("test metrics: " + json.dumps(result.metrics))
-    return EXIT_OK
+    return EXIT_INVALID if result.export_errors else EXIT_OK  # the trainer printed each failed export's line
 
 
 def _evaluate(args) -> int:
     from netspec.runner import evaluate
 
-    metrics = evaluate(args.spec, data=args.data, out=args.out, overrides=args.overrides)
+    metrics = evaluate(args.spec, data=args.data, out=args.out, split=args.split)
     print(json.dumps(metrics))
     return EXIT_OK
 
@@ -259,7 +281,7 @@ def _evaluate(args) -> int:
 def _predict(args) -> int:
     from netspec.runner import predict
 
-    path = predict(args.spec, data=args.data, output=args.output)
+    path = predict(args.spec, data=args.data, output=args.output, classes=args.classes)
     print(f"wrote {path}")
     return EXIT_OK
 

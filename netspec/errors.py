@@ -78,3 +78,7 @@ class DataError(NetspecError):
 
 class UsageError(NetspecError):
     """A command line or API call that is malformed (exit code 2)."""
+
+
+class ExportError(NetspecError):
+    """An export that could not be written or does not run; nothing of it is left on disk."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -151,3 +152,28 @@ def test_build_prints_no_tensorflow_start_up_lines(tmp_path):
                            str(tmp_path / "m.keras")], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert done.returncode == 0 and "wrote" in done.stdout
     assert done.stderr == ""
+
+
+def test_every_option_says_what_it_takes(capsys):
+    from netspec.cli import _parser
+
+    parser = _parser()
+    verbs = next(a for a in parser._actions if a.dest == "verb").choices
+    for name, sub in verbs.items():
+        for action in sub._actions:
+            if action.dest != "help":
+                assert action.help, f"netspec {name} {action.option_strings or action.dest} has no help"
+    for name in ("evaluate", "predict"):
+        spec = next(a for a in verbs[name]._actions if a.dest == "spec")
+        assert spec.metavar == "MODEL" and "run folder" in spec.help and ".keras" in spec.help
+
+
+def test_readme_says_which_verbs_take_set():
+    from netspec.cli import _parser
+
+    parser = _parser()
+    verbs = next(a for a in parser._actions if a.dest == "verb").choices
+    taking = sorted(n for n, sub in verbs.items() if any(a.dest == "overrides" for a in sub._actions))
+    readme = (ROOT / "README.md").read_text()
+    claim = readme[readme.index("take `--set PATH=VALUE`") - 120:readme.index("take `--set PATH=VALUE`")]
+    assert sorted(re.findall(r"`(\w+)`", claim)) == taking, (claim, taking)

@@ -680,3 +680,23 @@ layers:
     assert [d.path for d in found] == ["vars.width"]
     assert "from `--set vars.width=abc`" in found[0].message
     assert len(errors(spec.replace("width: 8", "width: abc"))) == 1
+
+
+def test_set_values_are_yaml_in_a_json_spec_too(tmp_path):
+    spec = tmp_path / "s.json"
+    spec.write_text('{"name": "s", "inputs": [{"name": "x", "shape": [4]}], "layers": [{"type": "dense", "units": 2}]}')
+    from netspec.load import load_spec
+
+    loaded = load_spec(spec, overrides=["training.batch_size=32", "layers[0].units=3"])
+    assert loaded.training.batch_size == 32 and loaded.layers[0].units == 3
+
+
+def test_a_mapping_made_by_set_is_located_at_the_flag(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: s\ninputs: [{name: x, shape: [4]}]\nlayers:\n  - {type: dense, units: 2}\n")
+    from netspec.load import load_spec
+
+    with pytest.raises(SpecError) as info:
+        load_spec(spec, overrides=["data.x=frames"])
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.line is None and "from `--set data.x=frames`" in diagnostic.format(), diagnostic.format()

@@ -47,12 +47,13 @@ def apply_overrides(doc: Located, overrides: Iterable[str], spec_file: str | Non
     for text, path, raw in parsed:
         flag = Origin(Source({}, file=spec_file), path, (f"from `--set {text}`",))
         try:
-            value, path = _set(value, path, raw, flag)
+            value, path, created = _set(value, path, raw, flag)
         except _Refused as exc:
             problems.append(flag.diagnostic(str(exc), exc.hint))
             continue
         drop_under(inner, path)
-        inner[path] = Origin(flag.source, path, flag.chain)
+        for where in (*created, path):  # a mapping the flag made is the flag's too (`data` of `--set data.x=...`)
+            inner[where] = Origin(flag.source, where, flag.chain)
     return Located(value, doc.origin, inner)
 
 
@@ -62,11 +63,13 @@ class _Refused(Exception):
         self.hint = hint
 
 
-def _set(data: dict, path: tuple, raw: str, flag: Origin) -> tuple[dict, tuple]:
-    """A copy of `data` with the value at `path` replaced; the containers along the way are copied, not changed."""
+def _set(data: dict, path: tuple, raw: str, flag: Origin) -> tuple[dict, tuple, list[tuple]]:
+    """A copy of `data` with the value at `path` replaced; the containers along the way are copied, not changed.
+    Also the paths of the mappings it had to create."""
     root = dict(data)
     node = root
     done: list = []
+    created: list[tuple] = []
     for depth, part in enumerate(path):
         last = depth == len(path) - 1
         where = format_path(done) or "the spec"
@@ -85,14 +88,15 @@ def _set(data: dict, path: tuple, raw: str, flag: Origin) -> tuple[dict, tuple]:
         done.append(part)
         if last:
             node[part] = _typed(raw, root, tuple(done), flag)
-            return root, tuple(done)
+            return root, tuple(done), created
         child = node.get(part) if isinstance(node, dict) else node[part]
         if child is None and isinstance(node, dict):
             child = {}
+            created.append(tuple(done))
         child = dict(child) if isinstance(child, dict) else list(child) if isinstance(child, list) else child
         node[part] = child
         node = child
-    return root, tuple(done)
+    return root, tuple(done), created
 
 
 def _typed(raw: str, data: dict, path: tuple, flag: Origin):
@@ -120,7 +124,8 @@ def _yaml(raw: str, flag: Origin):
     if "\n" in raw:
         return raw
     try:
-        return parse_text(f"value: {raw}", file=flag.source.file).data["value"]
+        # YAML whatever the spec file is: a JSON spec's `--set training.epochs=5` is the number 5 too.
+        return parse_text(f"value: {raw}").data["value"]
     except SpecError:
         return raw  # not YAML (`a: b: c`): the text itself
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -41,18 +41,6 @@ def _open_model(target):
     return None, target, None
 
 
-def _spec_model(spec, overrides):
-    """An untrained model compiled from a spec (for evaluating a spec as it stands)."""
-    from netspec.build import build_model
-    from netspec.load import load_spec
-    from netspec.runner.compile import compile_model
-
-    spec = load_spec(spec, overrides=overrides)
-    model = build_model(spec)
-    compile_model(model, spec.training)
-    return model, spec
-
-
 def _ports(spec, model):
     from netspec.lowering import ports
 
@@ -60,15 +48,23 @@ def _ports(spec, model):
 
 
 def evaluate(spec_or_model, *, data: str | None = None, out: str | os.PathLike | None = None,
-             overrides: Iterable[str] = (), batch_size: int | None = None) -> dict:
-    """Metrics of a run folder's model, a .keras model, or a spec's (untrained) model, on `data`.
+             batch_size: int | None = None, split: str = "all", verbose: int | None = None) -> dict:
+    """Metrics of a trained model (a run folder or a .keras file) on `data`.
 
-    `data` is read whole (no splits). Without it, a run folder is evaluated on its own held-out test
-    split (the same samples as at the end of training). Writes `metrics.json` into `out` if given.
+    `split="all"` scores every sample of `data`; `split="test"` (a run folder only) its held-out test part:
+    `data` split as the run split its own (same fractions and seed), or without `data` the run's own test
+    part, which is also the default for a run folder without `data`. A spec is refused: its weights would be
+    freshly initialised. Writes `metrics.json` into `out` if given; says how many samples it scored unless
+    `verbose` is 0.
     """
+    if split not in ("all", "test"):
+        raise UsageError(f"--split takes `all` or `test`; received {split!r}")
     model, spec, run = _open_model(spec_or_model)
     if model is None:
-        model, spec = _spec_model(spec, overrides)
+        name = spec if isinstance(spec, str | os.PathLike) else "a spec"
+        raise UsageError(f"evaluate takes a trained model (a run folder or a .keras file), not {name}: a spec's "
+                         f"weights are freshly initialised. Train it first (netspec train {name} --data ...), "
+                         "then evaluate the run folder it prints")
     if not model.compiled or model.loss is None:
         if spec is None:
             raise UsageError("the model was saved without a loss; evaluate its spec or run folder instead")
@@ -77,26 +73,51 @@ def evaluate(spec_or_model, *, data: str | None = None, out: str | os.PathLike |
         compile_model(model, spec.training)
     inputs, outputs = _ports(spec, model)
     batch = batch_size or (spec.training.batch_size if spec is not None else DEFAULT_BATCH_SIZE)
-    if data is not None:
+    if split == "test" and run is None:
+        raise UsageError("--split test needs the run folder (it holds the seed and fractions the data was split "
+                         "with), not a .keras file")
+    if data is not None and split == "all":
         arrays = data_module.read_whole(data, inputs, outputs, labels_required=True)
+        what = f"all {len(arrays)} samples of {data}"
+        if run is None:
+            what += " (if the model was trained on them, evaluate its run folder with --split test)"
     elif run is not None:
-        splits = data_module.spec_splits(spec, seed=run.read_json(RUN_FILE)["seed"])
+        from netspec.load import load_spec
+
+        seed = run.read_json(RUN_FILE)["seed"]
+        if data is not None:  # the same fractions and seed as the run: its test part of this data
+            spec = load_spec(run.spec_file, overrides=[f"data.source={data}"])
+        splits = data_module.spec_splits(spec, seed=seed)
         arrays = splits.test if splits.test is not None else splits.validation
         if arrays is None:
             raise UsageError(f"the run in {str(run.path)!r} held out no test data; give --data")
+        what = (f"the {len(arrays)} held-out {'test' if splits.test is not None else 'validation'} samples of "
+                f"{data or spec.data.source}")
     else:
         raise UsageError("evaluate needs --data (or a run folder, whose test split it reuses)")
     metrics = model.evaluate(arrays.x, arrays.y, batch_size=batch, verbose=0, return_dict=True)
     metrics = {k: float(v) for k, v in metrics.items()}
+    if verbose != 0:
+        print(f"scored {what}", file=sys.stderr, flush=True)
     if out is not None:
         atomic.write_text(Path(out) / "metrics.json", to_json(metrics))
     return metrics
 
 
-def predict(model_path, *, data: str, output: str | os.PathLike, batch_size: int | None = None) -> Path:
+def class_ids(probabilities) -> np.ndarray:
+    """Class ids of a classifier's outputs: the argmax of several units, > 0.5 for a single (sigmoid) unit."""
+    p = np.asarray(probabilities)
+    if p.ndim >= 2 and p.shape[-1] > 1:
+        return p.argmax(axis=-1).astype("int32")
+    return (p[..., 0] > 0.5 if p.ndim >= 2 else p > 0.5).astype("int32")
+
+
+def predict(model_path, *, data: str, output: str | os.PathLike, batch_size: int | None = None,
+            classes: bool = False) -> Path:
     """Write a model's predictions on `data` (labels, if any, are ignored) to `output`.
 
-    One output: an .npy array. Several outputs: an .npz archive keyed by output name.
+    One output: an .npy array. Several outputs: an .npz archive keyed by output name. `classes`: class ids
+    (`class_ids`) instead of probabilities.
     """
     model, spec, _ = _open_model(model_path)
     if model is None:
@@ -106,6 +127,10 @@ def predict(model_path, *, data: str, output: str | os.PathLike, batch_size: int
     arrays = data_module.read_whole(data, inputs, outputs, labels_required=False)
     batch = batch_size or (spec.training.batch_size if spec is not None else DEFAULT_BATCH_SIZE)
     predictions = model.predict(arrays.x, batch_size=batch, verbose=0)
+    if classes:
+        predictions = ({k: class_ids(v) for k, v in predictions.items()} if isinstance(predictions, dict)
+                       else [class_ids(v) for v in predictions] if isinstance(predictions, list)
+                       else class_ids(predictions))
     output = Path(output)
     buffer = io.BytesIO()
     if isinstance(predictions, dict | list):

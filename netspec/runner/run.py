@@ -128,24 +128,11 @@ class RunFolder:
 
     def write_plots(self, history: dict[str, list]) -> list[Path]:
         """One PNG per metric (training and validation curves), with matplotlib's Agg canvas."""
-        from matplotlib.figure import Figure
-
         written = []
         for key in history:
             if key.startswith("val_"):
                 continue
-            figure = Figure(figsize=(6, 4), dpi=100)
-            axes = figure.subplots()
-            epochs = range(1, len(history[key]) + 1)
-            axes.plot(epochs, _floats(history[key]), marker="o", label="training")
-            if f"val_{key}" in history:
-                axes.plot(epochs, _floats(history[f"val_{key}"]), marker="o", label="validation")
-            axes.set_xlabel("epoch")
-            axes.set_ylabel(key)
-            axes.set_title(key)
-            axes.grid(alpha=0.3)
-            axes.legend()
-            figure.tight_layout()
+            figure = plot(history, key)
             path = self.path / "plots" / f"{key}.png"
             with atomic.atomic_path(path) as tmp:
                 figure.savefig(tmp, format="png")
@@ -157,6 +144,27 @@ class RunFolder:
         for tmp in self.path.rglob(".*.tmp*"):
             if tmp.is_file():
                 tmp.unlink()
+
+
+def plot(history: dict[str, list], key: str):
+    """The figure of one metric: training and validation curves over whole epochs (matplotlib's Agg canvas)."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(6, 4), dpi=100)
+    axes = figure.subplots()
+    epochs = range(1, len(history[key]) + 1)
+    axes.plot(epochs, _floats(history[key]), marker="o", label="training")
+    if f"val_{key}" in history:
+        axes.plot(epochs, _floats(history[f"val_{key}"]), marker="o", label="validation")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no ticks at 1.5
+    axes.set_xlabel("epoch")
+    axes.set_ylabel(key)
+    axes.set_title(key)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    return figure
 
 
 def _write_text(path: Path, text: str, durable: bool) -> None:

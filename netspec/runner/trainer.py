@@ -16,25 +16,28 @@ import json
 import math
 import os
 import random
+import shlex
 import shutil
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from netspec.build import load_model, save_model
-from netspec.errors import DataError, UsageError
+from netspec.errors import DataError, ExportError, UsageError
 from netspec.load import Loaded, load, load_spec
 from netspec.runner import callbacks as cb
 from netspec.runner import data as data_module
 from netspec.runner import sources
 from netspec.runner.execution import Execution, choose_execution
-from netspec.runner.export import check_export, export_model
+from netspec.runner.export import export_model, tflite_problem
 from netspec.runner.precision import Device, capability, detect_device, dtype_policy
 from netspec.runner.run import RUN_FILE, RunFolder
 from netspec.runner.tuning import TUNING_FILE
+from netspec.schema.spec import Spec
+from netspec.source import read_source
 
 
 @dataclass
@@ -49,6 +52,7 @@ class TrainResult:
     exports: dict[str, Path] = field(default_factory=dict)
     fit_seconds: float = 0.0
     samples_per_second: float = 0.0
+    export_errors: dict[str, str] = field(default_factory=dict)  # format -> why it failed (no file written)
 
     @property
     def epochs(self) -> int:
@@ -82,20 +86,30 @@ def train(
     `test_data` (of the same kinds) are given. `epochs`, `batch_size`, `precision`, `seed` replace the spec's
     `training` values. `resume` continues the run in that folder from its last finished epoch.
     `verbose`: None shows Keras's progress bar on a terminal and one line per epoch otherwise; 0 is silent.
+    With `resume`, `spec` may be None; a spec given must be the run's (its resolved form, `overrides` applied).
     """
     if resume is not None:
-        given = {"spec overrides": list(overrides), "data": data, "batch_size": batch_size, "precision": precision,
-                 "seed": seed, "out": out, "execution": execution}
-        return _resume(resume, epochs=epochs, export=list(export), verbose=verbose,
+        given = {"data": data, "batch_size": batch_size, "precision": precision, "seed": seed, "out": out,
+                 "execution": execution, "spec overrides": list(overrides) if spec is None else []}
+        return _resume(resume, spec=spec, overrides=overrides, epochs=epochs, export=list(export), verbose=verbose,
                        conflicting=[k for k, v in given.items() if v not in (None, [])])
+    if spec is None:
+        raise UsageError("train needs a spec (or --resume RUN_DIR to continue a run)")
     in_memory = data is not None and not isinstance(data, str | os.PathLike)
     if not in_memory and (validation_data is not None or test_data is not None):
         raise UsageError("validation_data and test_data go with data held in memory; a file source takes "
                          "`data.validation` and `data.test` in the spec")
+    if data is not None and not in_memory:
+        data = os.fspath(data)
+    overrides = list(overrides)
+    data_set = data is not None and not in_memory and not isinstance(spec, Spec | Loaded)
+    if data_set:
+        # --data sets `data.source` as the first --set does, so that `--set data.x=...` adds to it, and an
+        # error in what the command line gave points at the command line.
+        overrides.insert(0, _data_override(spec, data))
     given = load(spec, overrides=overrides)
-    source_given = data_module.MEMORY if in_memory else None if data is None else os.fspath(data)
-    spec_data = _resolved_data(given, data=source_given, epochs=epochs,
-                               batch_size=batch_size, precision=precision, seed=seed)
+    spec_data = _resolved_data(given, data=data_module.MEMORY if in_memory else data, epochs=epochs,
+                               batch_size=batch_size, precision=precision, seed=seed, data_set=data_set)
     arrays = {"data": data, "validation": validation_data, "test": test_data} if in_memory else None
     session = Session(out=out, runs_root=runs_root, execution=execution, source=given.source, arrays=arrays)
     return _run(load(spec_data), spec_data, session, export=list(export), verbose=verbose)
@@ -114,8 +128,20 @@ class Session:
     arrays: dict | None = None  # data held in memory: {"data", "validation", "test"} as the caller passed them
 
 
-def _resolved_data(given: Loaded, *, data, epochs, batch_size, precision, seed) -> dict:
-    """The spec as data (composition already expanded), with the run's settings written in."""
+# What a spec's `data` keeps when --data replaces its source: how to split and feed, not how to read the old file.
+KEPT_BY_DATA = ("validation_split", "test_split", "shuffle", "cache", "samples", "num_classes", "image_size")
+
+
+def _data_override(spec, data: str) -> str:
+    """`--set data={...}` for `--data SOURCE`: the new source with the spec's splitting settings."""
+    old = read_source(spec).data.get("data") if not isinstance(spec, Mapping) else spec.get("data")
+    old = old if isinstance(old, dict) else {}
+    return "data=" + json.dumps({"source": data, **{k: old[k] for k in KEPT_BY_DATA if k in old}})
+
+
+def _resolved_data(given: Loaded, *, data, epochs, batch_size, precision, seed, data_set: bool = False) -> dict:
+    """The spec as data (composition already expanded), with the run's settings written in. `data_set`: --data
+    is in the spec already (as an override); else `data` replaces the spec's source here."""
     source = given.source
     resolved = (copy.deepcopy(source.data) if source is not None
                 else given.spec.model_dump(mode="json", exclude_unset=True))
@@ -125,11 +151,10 @@ def _resolved_data(given: Loaded, *, data, epochs, batch_size, precision, seed) 
             training[key] = value
     if training.get("seed") is None:
         training["seed"] = random.SystemRandom().randrange(2**31)  # recorded, so a resumed run splits alike
-    if data is not None:
-        kept = ("validation_split", "test_split", "shuffle", "cache", "samples", "num_classes", "image_size")
+    if data is not None and not data_set:
         old = resolved.get("data")
         old = {"source": old} if isinstance(old, str) else (old or {})
-        resolved["data"] = {"source": data, **{k: old[k] for k in kept if k in old}}
+        resolved["data"] = {"source": data, **{k: old[k] for k in KEPT_BY_DATA if k in old}}
     elif isinstance(resolved.get("data"), str):
         resolved["data"] = {"source": resolved["data"]}
     base_dir = getattr(source, "base_dir", None)
@@ -145,7 +170,52 @@ def _resolved_data(given: Loaded, *, data, epochs, batch_size, precision, seed) 
     return resolved
 
 
-def _resume(resume, *, epochs, export, verbose, conflicting) -> TrainResult:
+def first_difference(a, b, path: str = "") -> str | None:
+    """The first path (`layers[2].units`) where two spec data differ, or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            if key not in a or key not in b:
+                return f"{path}.{key}" if path else str(key)
+            found = first_difference(a[key], b[key], f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = first_difference(x, y, f"{path}[{i}]")
+            if found:
+                return found
+        return None if len(a) == len(b) else f"{path}[{min(len(a), len(b))}]"
+    return None if a == b and isinstance(a, bool) == isinstance(b, bool) else path or "(root)"
+
+
+def _check_same_spec(spec, overrides, run_data: dict, run: RunFolder, epochs) -> None:
+    """A spec given with --resume must be the run's: the same once resolved as the run resolved it (its seed,
+    where the spec leaves it to chance; its epochs, where --epochs changes them)."""
+    given = load(spec, overrides=overrides)
+    training = run_data.get("training") or {}
+    resolved = _resolved_data(given, data=None, batch_size=None, precision=None,
+                              epochs=training.get("epochs") if epochs is not None else None,
+                              seed=None if given.spec.training.seed is not None else training.get("seed"))
+    path = first_difference(resolved, run_data)
+    if path is not None:
+        def at(data):
+            for part in path.replace("[", ".[").split("."):
+                if not part:
+                    continue
+                try:
+                    data = data[int(part[1:-1])] if part.startswith("[") else data[part]
+                except (KeyError, IndexError, TypeError):
+                    return "(absent)"
+            return json.dumps(data)
+
+        name = spec if isinstance(spec, str | os.PathLike) else "the spec"
+        raise UsageError(f"{name} is not the spec of the run in {str(run.path)!r}: they differ at `{path}` "
+                         f"({at(resolved)} here, {at(run_data)} in the run); leave out the spec to continue the "
+                         "run, or train the new spec without --resume")
+
+
+def _resume(resume, *, spec, overrides, epochs, export, verbose, conflicting) -> TrainResult:
     import yaml
 
     if conflicting:
@@ -154,6 +224,8 @@ def _resume(resume, *, epochs, export, verbose, conflicting) -> TrainResult:
     run = RunFolder.open(resume)
     previous = run.read_json(RUN_FILE)
     spec_data = yaml.safe_load(run.spec_file.read_text(encoding="utf-8"))
+    if spec is not None:
+        _check_same_spec(spec, overrides, spec_data, run, epochs)
     run.remove_stale_temporaries()
     if epochs is not None and epochs != spec_data["training"].get("epochs"):
         if previous.get("status") == "finished":
@@ -212,9 +284,15 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
     policy, jit_compile, steps = runtime.choose_settings(
         program.precision, program.jit_compile, program.steps_per_execution, capability(device), steps_per_epoch,
         program.step_flops)
+    if policy == "mixed_float16" and capability(device) is None and not previous:
+        auto = runtime.choose_settings("auto", "auto", "auto", None, steps_per_epoch, program.step_flops)[0]
+        print(f"note: mixed_float16 on a CPU is slower than float32 (CPUs compute float16 by converting it); "
+              f"precision auto would pick {auto} here", file=sys.stderr, flush=True)
     with dtype_policy(previous["precision"] if previous else policy):
         policy = keras.config.dtype_policy().name
         model = build_model(loaded, compile=False)
+        if "tflite" in export and (problem := tflite_problem(model)):  # refused now, not after training
+            raise UsageError(f"cannot export `{spec.name}` as tflite: {problem}")
         tuning = None
         if previous:
             execution = Execution(**previous["execution"])
@@ -280,10 +358,16 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
         callbacks += [recorder, cb.backup(training.callbacks, run)]
         started = time.perf_counter()
         if initial_epoch < training.epochs:
-            model.fit(*_pair(splits.train), batch_size=training.batch_size, epochs=training.epochs,
-                      validation_data=_pair(splits.validation) if splits.validation is not None else None,
-                      shuffle=spec.data.shuffle, callbacks=[c for c in callbacks if c is not None],
-                      verbose=0 if verbose == 0 else 1 if sys.stdout.isatty() else 2)
+            try:
+                model.fit(*_pair(splits.train), batch_size=training.batch_size, epochs=training.epochs,
+                          validation_data=_pair(splits.validation) if splits.validation is not None else None,
+                          shuffle=spec.data.shuffle, callbacks=[c for c in callbacks if c is not None],
+                          verbose=0 if verbose == 0 else 1 if sys.stdout.isatty() else 2)
+            except KeyboardInterrupt:  # Ctrl-C: the run keeps its last finished epoch, and says how to go on
+                info.update({"status": "interrupted", "interrupted": _now(), "epochs_run": recorder.epochs})
+                run.write_json(RUN_FILE, info)
+                raise KeyboardInterrupt(f"interrupted after {recorder.epochs} finished epoch(s); continue with: "
+                                        f"netspec train --resume {shlex.quote(str(run.path))}") from None
         fit_seconds = time.perf_counter() - started
 
         metrics = {}
@@ -313,7 +397,7 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
     if cb.backup_settings(training.callbacks).delete_checkpoint:
         shutil.rmtree(backup_dir, ignore_errors=True)
     return TrainResult(run.path, metrics, history, model, policy, execution, device, exports, fit_seconds,
-                       samples_per_second)
+                       samples_per_second, info.get("export_errors", {}))
 
 
 def _pair(part) -> tuple:
@@ -321,13 +405,21 @@ def _pair(part) -> tuple:
 
 
 def _exports(model, formats, run, splits, info, verbose) -> dict[str, Path]:
-    """Write each export, and record how far its predictions are from the Keras model's on test samples."""
+    """Write each export, and record how far its predictions are from the Keras model's on test samples.
+    An export that fails leaves no file; its error goes into `info["export_errors"]` and is printed as a line."""
     exports = {}
+    sample = None
+    if splits is not None and splits.test is not None and len(model.inputs) == 1 and len(model.outputs) == 1:
+        sample = splits.test.take(slice(0, 64)).x
     for format in formats:
-        exports[format] = export_model(model, format, run.path)
-        if splits.test is not None and len(model.inputs) == 1 and len(model.outputs) == 1:
-            sample = splits.test.take(slice(0, 64)).x
-            info.setdefault("export_max_abs_diff", {})[format] = check_export(exports[format], model, sample)
+        try:
+            exports[format], diff = export_model(model, format, run.path, sample)
+        except ExportError as exc:
+            info.setdefault("export_errors", {})[format] = str(exc)
+            print(f"netspec: error: exporting as {format} failed: {exc}", file=sys.stderr, flush=True)
+            continue
+        if diff is not None:
+            info.setdefault("export_max_abs_diff", {})[format] = diff
         _say(verbose, f"exported {format}: {exports[format]}")
     return exports
 
@@ -337,16 +429,14 @@ def _finished_result(run: RunFolder, info: dict, export: list[str], verbose) -> 
 
     model = load_model(run.model_file)
     exports = {k: Path(v) for k, v in info.get("exports", {}).items()}
-    for format in export:
-        exports[format] = export_model(model, format, run.path)
-        _say(verbose, f"exported {format}: {exports[format]}")
     if export:
+        exports.update(_exports(model, export, run, None, info, verbose))
         info["exports"] = {k: str(v) for k, v in exports.items()}
         run.write_json(RUN_FILE, info)
     execution = Execution(**info["execution"]) if info.get("execution") else None
     return TrainResult(run.path, run.read_json("metrics.json"), run.read_json("history.json"), model,
                        info.get("precision", "float32"), execution, None, exports, info.get("fit_seconds", 0.0),
-                       info.get("samples_per_second", 0.0))
+                       info.get("samples_per_second", 0.0), info.get("export_errors", {}))
 
 
 def _size(arrays) -> int:

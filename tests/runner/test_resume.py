@@ -94,3 +94,56 @@ def test_more_epochs_for_a_finished_run(tmp_path):
     train(tiny_spec(epochs=1), out=tmp_path / "deleted", verbose=0)
     with pytest.raises(UsageError, match="resume state was deleted"):
         train(None, resume=tmp_path / "deleted", epochs=2, verbose=0)
+
+
+def test_resume_alone_on_the_command_line_and_a_spec_must_be_the_runs(tmp_path, capsys):
+    from netspec.cli import main
+
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps(tiny_spec(epochs=1)))  # no seed given... the run's is recorded
+    data = tiny_spec(epochs=1)
+    del data["training"]["seed"]
+    spec.write_text(json.dumps(data))
+    run_dir = tmp_path / "run"
+    assert main(["train", str(spec), "--out", str(run_dir)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run_dir)]) == 0  # SPEC is not needed
+    assert "finished already" in capsys.readouterr().out
+    assert main(["train", str(spec), "--resume", str(run_dir)]) == 0  # the run's own spec, its seed left to chance
+    other = tmp_path / "other.json"
+    changed = tiny_spec(epochs=1)
+    changed["layers"][0]["filters"] = 16
+    other.write_text(json.dumps(changed))
+    assert main(["train", str(other), "--resume", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "differ at `layers[0].filters` (16 here, 8 in the run)" in err, err
+    assert main(["train", str(spec), "--resume", str(run_dir), "--set", "training.batch_size=32"]) == 2
+    assert "differ at `training.batch_size`" in capsys.readouterr().err
+    assert main(["train"]) == 2
+    assert "train needs SPEC (or --resume RUN_DIR" in capsys.readouterr().err
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_prints_the_resume_command(tmp_path, capsys, monkeypatch):
+    import keras
+
+    from netspec.cli import main
+    from netspec.runner import callbacks
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps(tiny_spec(epochs=3)))
+    run_dir = tmp_path / "run"
+    monkeypatch.setattr(callbacks, "scalar_log", lambda log_dir: CtrlC())
+    assert main(["train", str(spec), "--out", str(run_dir)]) == 130
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == f"netspec: interrupted after 1 finished epoch(s); continue with: netspec train " \
+                                   f"--resume {run_dir}", err
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(run_dir)]) == 0
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "finished" and info["epochs_run"] == 3 and info["resumed_after_epochs"] == [1]

@@ -165,7 +165,8 @@ def test_cli_train(tmp_path, capsys):
     spec.write_text(json.dumps(tiny_spec(epochs=1)))
     assert main(["train", str(spec), "--out", str(tmp_path / "r"), "--batch-size", "128"]) == 0
     out = capsys.readouterr().out
-    assert f"run folder: {tmp_path / 'r'}" in out and '"accuracy"' in out
+    assert f"run folder: {tmp_path / 'r'}" in out and "test: accuracy: " in out
+    assert "test metrics" not in out  # the test metrics once: the trainer's line
     assert load_spec(tmp_path / "r" / "spec.yaml").training.batch_size == 128
 
 

@@ -61,9 +61,32 @@ def test_evaluate_a_model_file_on_data(run, tmp_path):
     assert json.loads((tmp_path / "out" / "metrics.json").read_text()) == pytest.approx(metrics)
 
 
-def test_evaluate_a_spec_gives_untrained_metrics():
-    metrics = evaluate(tiny_spec(), data="builtin:digits")
-    assert set(metrics) == {"loss", "accuracy"} and metrics["accuracy"] < 0.5
+def test_evaluate_refuses_a_spec(tmp_path):
+    # A spec's weights are freshly initialised: its "metrics" would be a silent wrong answer.
+    with pytest.raises(UsageError, match=r"trained model .*netspec train"):
+        evaluate(tiny_spec(), data="builtin:digits")
+
+
+def test_evaluate_says_what_it_scored_and_splits_like_the_run(run, tmp_path, capsys):
+    assert main(["evaluate", str(run.run_dir / "model.keras"), "--data", "builtin:digits"]) == 0
+    err = capsys.readouterr().err
+    assert "scored all 1797 samples of builtin:digits" in err and "--split test" in err
+    assert main(["evaluate", str(run.run_dir), "--data", "builtin:digits", "--split", "test"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == pytest.approx(run.metrics, abs=1e-6)  # the run's own held-out part
+    assert "held-out test samples of builtin:digits" in captured.err
+    assert main(["evaluate", str(run.run_dir / "model.keras"), "--data", "builtin:digits", "--split", "test"]) == 2
+    assert "needs the run folder" in capsys.readouterr().err
+
+
+def test_predict_class_ids(run, tmp_path):
+    x, _ = digits(30)
+    np.save(tmp_path / "x.npy", x)
+    path = predict(run.run_dir, data=str(tmp_path / "x.npy"), output=tmp_path / "c.npy", classes=True)
+    np.testing.assert_array_equal(np.load(path), run.model.predict(x, verbose=0).argmax(-1))
+    from netspec.runner.inference import class_ids
+
+    np.testing.assert_array_equal(class_ids(np.array([[0.2], [0.7]])), [0, 1])
 
 
 def test_evaluate_needs_data_for_a_model_file(run):
