@@ -14,9 +14,10 @@ import os
 import re
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
-from netspec.errors import NetspecError, SpecError, SpecFileError, UsageError
+from netspec.errors import DataNote, NetspecError, SpecError, SpecFileError, UsageError
 from netspec.schema.training import PRECISIONS
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++ start-up chatter (CUDA probes, CPU-feature notes) buries netspec's own output.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = _parser().parse_args(argv)
+    warnings.showwarning = _show_note
     try:
         if args.verb in KERAS_VERBS:
             _start_keras_quietly()
@@ -136,6 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:  # a run says how to resume it
         print(f"netspec: {exc or 'interrupted'}", file=sys.stderr)
         return 130
+
+
+_show_warning = warnings.showwarning
+
+
+def _show_note(message, category, filename, lineno, file=None, line=None):
+    """netspec's notes as one line each (`netspec: note: ...`); other warnings as Python shows them."""
+    if issubclass(category, DataNote):
+        print(f"netspec: note: {message}", file=sys.stderr)
+    else:
+        _show_warning(message, category, filename, lineno, file, line)
 
 
 # The verbs that run Keras, and the start-up lines TensorFlow's C++ side writes straight to file descriptor 2

@@ -82,3 +82,7 @@ class UsageError(NetspecError):
 
 class ExportError(NetspecError):
     """An export that could not be written or does not run; nothing of it is left on disk."""
+
+
+class DataNote(UserWarning):
+    """Something netspec did to data that the user should know of (features reshaped to fit an input)."""

@@ -9,10 +9,11 @@ fits at all, and says why not in a `DataError` naming both sides.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
-from netspec.errors import DataError
+from netspec.errors import DataError, DataNote
 from netspec.layers.base import fmt_shape
 from netspec.lowering import Port
 from netspec.runner.sources import Raw
@@ -44,6 +45,10 @@ def fit(raw: Raw, inputs: tuple[Port, ...], outputs: tuple[Port, ...], where: st
         raise DataError(f"{where}: features and labels have different numbers of samples: {sorted(n)}.")
     if n == {0}:
         raise DataError(f"{where} has no samples.")
+    for array, port, key in zip(raw.features, inputs, raw.keys or ["x"] * len(inputs)):
+        if None not in port.shape and tuple(np.shape(array)[1:]) != tuple(port.shape):
+            warnings.warn(f"{where}: features `{key}` have samples of shape {fmt_shape(np.shape(array)[1:])}; "
+                          f"reshaped to input `{port.name}`'s {fmt_shape(port.shape)}", DataNote, stacklevel=2)
     x, y = runtime.conform((raw.features, raw.labels), {p.name: p.features for p in inputs},
                            {p.name: p.labels for p in outputs})
     return x, (y if raw.labels else None)

@@ -63,3 +63,18 @@ def test_a_run_on_memory_data_cannot_be_resumed_from_its_folder(tmp_path):
     (run / "run.json").write_text(json.dumps(info))
     with pytest.raises(DataError, match="held in memory"):
         netspec.train(None, resume=run, verbose=0)
+
+
+def test_a_reshape_of_the_features_is_said_in_one_line(tmp_path, capsys):
+    from netspec.cli import main
+    from netspec.errors import DataNote
+
+    x, y = digits()
+    with pytest.warns(DataNote, match=r"shape \(None, 64\); reshaped to input `image`'s \(None, 8, 8, 1\)"):
+        netspec.train(tiny_spec(epochs=1), data=(x.reshape(len(x), 64), y), out=tmp_path / "run", verbose=0)
+    np.savez(tmp_path / "flat.npz", x=x.reshape(len(x), 64), y=y)
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps(tiny_spec(epochs=1)))
+    assert main(["train", str(spec), "--data", str(tmp_path / "flat.npz"), "--out", str(tmp_path / "cli")]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "reshaped" in line]
+    assert len(notes) == 1 and notes[0].startswith("netspec: note: ") and "flat.npz: features `x`" in notes[0]
