@@ -157,6 +157,7 @@ class Program:
     jit_compile: bool | str
     steps_per_execution: int | str
     step_flops: float
+    class_weight: dict | str | None = None  # model.fit's: {class id: weight}, or "auto" (runtime's balanced)
 
 
 # ----- small rules -----
@@ -396,6 +397,13 @@ def lower_program(spec, *, data_source=None, data_kind: str | None = None, test=
         data = lower_data(result, spec.data, inputs, outputs, source=source, kind=kind, test=test,
                           validation=validation)
     settings = execution_settings(training, tuned)
+    if training.class_weight is not None and len(outputs) > 1:  # Keras's fit refuses it for several outputs
+        from netspec.errors import SpecError
+        from netspec.source import diagnostic_at
+
+        raise SpecError([diagnostic_at(result.source, ("training", "class_weight"),
+                                       f"`class_weight` weighs one output's classes; this model has {len(outputs)} "
+                                       "outputs", "leave it out, or weigh samples in the data instead")])
     return Program(
         name=spec.name, inputs=inputs, outputs=outputs,
         optimizer=lower_optimizer(training.optimizer),
@@ -403,4 +411,5 @@ def lower_program(spec, *, data_source=None, data_kind: str | None = None, test=
         callbacks=tuple(lower_callback(c) for c in training.callbacks),
         data=data, batch_size=training.batch_size, epochs=training.epochs, seed=training.seed,
         precision=settings["precision"], jit_compile=settings["jit_compile"],
-        steps_per_execution=settings["steps_per_execution"], step_flops=step_flops(result))
+        steps_per_execution=settings["steps_per_execution"], step_flops=step_flops(result),
+        class_weight=training.class_weight)

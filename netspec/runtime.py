@@ -162,6 +162,13 @@ def synthetic(inputs, outputs, samples, num_classes, seed):
     return x, y
 
 
+def balanced_class_weight(labels):
+    """{class id: n_samples / (n_classes * count)}: rare classes weigh more in the loss."""
+    classes, counts = np.unique(np.asarray(labels).reshape(-1), return_counts=True)
+    weights = len(labels) / (len(classes) * counts)
+    return {int(c): float(w) for c, w in zip(classes, weights)}
+
+
 # ----- arrays as the model takes them -----
 
 

@@ -145,6 +145,8 @@ def _context(result: Loaded, tuned: dict | None, tuned_from, script_dir) -> dict
     plan = program.data or lowering.lower_data(result, options, inputs, outputs, source=sources["source"], kind=kind)
     spec_file, spec_hash = spec_identity(spec, source)
     readers = [c.function for c in (plan.reader, plan.test, plan.validation) if c is not None]
+    if program.class_weight == "auto":
+        readers.append("balanced_class_weight")
     return {
         "name": Code(_identifier(spec.name, "name")),
         "version": Code(__version__ if re.fullmatch(r"[\w.+-]+", __version__, re.ASCII) else "?"),
@@ -162,7 +164,7 @@ def _context(result: Loaded, tuned: dict | None, tuned_from, script_dir) -> dict
         "data_argument": Code("args.data, seed" if kind in FILE_KINDS else "seed"),
         "load_data_parameters": Code("source, seed" if kind in FILE_KINDS else "seed"),
         "compile_body": _lines(_compile_lines(program)),
-        "fit_extra": Code("" if plan.shuffle else "\n" + INDENT * 2 + "shuffle=False,"),
+        "fit_extra": Code("".join("\n" + line for line in _fit_extra_lines(program, plan))),
     }
 
 
@@ -372,6 +374,16 @@ def _argument_lines(spec, program, kind: str) -> list[str]:
     lines = []
     for flag, kwargs in arguments:
         lines += statement(call("parser.add_argument", literal(flag), **kwargs), 1)
+    return lines
+
+
+def _fit_extra_lines(program, plan) -> list[str]:
+    """model.fit's arguments beyond the template's: shuffle where it is off, the class weights."""
+    lines = [] if plan.shuffle else [INDENT * 2 + "shuffle=False,"]
+    if program.class_weight == "auto":
+        lines.append(INDENT * 2 + "class_weight=balanced_class_weight(train[1]),")
+    elif program.class_weight is not None:
+        lines += statement(literal(program.class_weight), 2, "class_weight=", ",")
     return lines
 
 

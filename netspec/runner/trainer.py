@@ -358,8 +358,12 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
         callbacks += [recorder, cb.backup(training.callbacks, run)]
         started = time.perf_counter()
         if initial_epoch < training.epochs:
+            class_weight = program.class_weight
+            if class_weight == "auto":  # as the script computes it: netspec.runtime
+                class_weight = runtime.balanced_class_weight(splits.train.y)
             try:
                 model.fit(*_pair(splits.train), batch_size=training.batch_size, epochs=training.epochs,
+                          class_weight=class_weight,
                           validation_data=_pair(splits.validation) if splits.validation is not None else None,
                           shuffle=spec.data.shuffle, callbacks=[c for c in callbacks if c is not None],
                           verbose=0 if verbose == 0 else 1 if sys.stdout.isatty() else 2)

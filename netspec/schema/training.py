@@ -306,3 +306,6 @@ class Training(SpecModel):
         "auto", description="`auto` (fixed rule; measured when the run is long), `tuned` (measure the candidates and "
         "train with the fastest), or {jit_compile, steps_per_execution}.")
     callbacks: list[Annotated[Callback, BeforeValidator(_callback)]] = Field(default_factory=list, description="Keras callbacks, by name or {type, ...}.")
+    class_weight: Literal["auto"] | dict[Annotated[int, Field(ge=0)], Annotated[float, Field(gt=0)]] | None = Field(
+        None, description="Weight of each class in the loss (Keras's `fit` argument), {class id: weight}; `auto` "
+        "weighs classes by how rare they are in the training data (n_samples / (n_classes * count)). One output.")

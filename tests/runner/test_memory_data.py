@@ -78,3 +78,16 @@ def test_a_reshape_of_the_features_is_said_in_one_line(tmp_path, capsys):
     assert main(["train", str(spec), "--data", str(tmp_path / "flat.npz"), "--out", str(tmp_path / "cli")]) == 0
     notes = [line for line in capsys.readouterr().err.splitlines() if "reshaped" in line]
     assert len(notes) == 1 and notes[0].startswith("netspec: note: ") and "flat.npz: features `x`" in notes[0]
+
+
+def test_class_weight_weighs_the_loss_and_auto_balances(tmp_path):
+    from netspec import runtime
+
+    x, y = digits()
+    plain = netspec.train(tiny_spec(epochs=1), data=(x, y), out=tmp_path / "plain", verbose=0)
+    weighted = netspec.train(tiny_spec(epochs=1, class_weight={0: 50.0}), data=(x, y), out=tmp_path / "w",
+                             verbose=0)
+    assert weighted.history["loss"][0] > 2 * plain.history["loss"][0]  # class 0's errors count 50 times
+    assert weighted.history["val_loss"] != plain.history["val_loss"]  # and training went elsewhere
+    labels = np.array([0, 0, 0, 1])
+    assert runtime.balanced_class_weight(labels) == {0: 4 / 6, 1: 2.0}
