@@ -294,8 +294,8 @@ def _evaluate(args) -> int:
 def _predict(args) -> int:
     from netspec.runner import predict
 
-    path = predict(args.spec, data=args.data, output=args.output, classes=args.classes)
-    print(f"wrote {path}")
+    predict(args.spec, data=args.data, output=args.output, classes=args.classes)
+    print(f"wrote {args.output}")
     return EXIT_OK
 
 

@@ -23,9 +23,11 @@ def _is_run(path: Path) -> bool:
 
 
 def _open_model(target):
-    """(model, spec or None, run folder or None) for a run folder, a .keras file or a spec."""
+    """(model, spec or None, run folder or None) for a keras.Model, a run folder, a .keras file or a spec."""
     from netspec.build import load_model
 
+    if hasattr(target, "predict") and hasattr(target, "output_names"):  # a keras.Model already in hand
+        return target, None, None
     path = Path(target) if isinstance(target, str | os.PathLike) else None
     if path is not None and _is_run(path):
         from netspec.load import load_spec
@@ -47,9 +49,28 @@ def _ports(spec, model):
     return ports(spec) if spec is not None else data_module.model_ports(model)
 
 
-def evaluate(spec_or_model, *, data: str | None = None, out: str | os.PathLike | None = None,
+def _data(data, inputs, outputs, *, labels_required: bool):
+    """`data` as a Part: a source read whole, arrays held in memory (see `netspec.train`), or a tf.data.Dataset
+    (passed to Keras as it is)."""
+    if isinstance(data, str | os.PathLike):
+        return data_module.read_whole(os.fspath(data), inputs, outputs, labels_required=labels_required)
+    if type(data).__module__.startswith("tensorflow") and hasattr(data, "element_spec"):
+        return data_module.Part(data)
+    raw = data_module.memory_raw(data, inputs, outputs, "data")
+    from netspec.runner import fitting
+
+    return data_module.Part(*fitting.fit(raw, inputs, outputs, "data", labels_required=labels_required))
+
+
+def _describe(data) -> str:
+    return os.fspath(data) if isinstance(data, str | os.PathLike) else "the data given"
+
+
+def evaluate(spec_or_model, *, data=None, out: str | os.PathLike | None = None,
              batch_size: int | None = None, split: str = "all", verbose: int | None = None) -> dict:
-    """Metrics of a trained model (a run folder or a .keras file) on `data`.
+    """Metrics of a trained model (a keras.Model, a run folder or a .keras file) on `data`: a source, arrays
+    held in memory (`(x, y)`, or dicts by input and output name, as `netspec.train` takes them), or a
+    tf.data.Dataset of (features, labels) batches.
 
     `split="all"` scores every sample of `data`; `split="test"` (a run folder only) its held-out test part:
     `data` split as the run split its own (same fractions and seed), or without `data` the run's own test
@@ -77,14 +98,17 @@ def evaluate(spec_or_model, *, data: str | None = None, out: str | os.PathLike |
         raise UsageError("--split test needs the run folder (it holds the seed and fractions the data was split "
                          "with), not a .keras file")
     if data is not None and split == "all":
-        arrays = data_module.read_whole(data, inputs, outputs, labels_required=True)
-        what = f"all {len(arrays)} samples of {data}"
+        arrays = _data(data, inputs, outputs, labels_required=True)
+        what = (f"all {len(arrays)} samples of {_describe(data)}" if arrays.y is not None or
+                not hasattr(arrays.x, "element_spec") else "the dataset given")
         if run is None:
             what += " (if the model was trained on them, evaluate its run folder with --split test)"
     elif run is not None:
         from netspec.load import load_spec
 
         seed = run.read_json(RUN_FILE)["seed"]
+        if data is not None and not isinstance(data, str | os.PathLike):
+            raise UsageError("--split test splits a data source as the run split its own; pass the source")
         if data is not None:  # the same fractions and seed as the run: its test part of this data
             spec = load_spec(run.spec_file, overrides=[f"data.source={data}"])
         splits = data_module.spec_splits(spec, seed=seed)
@@ -95,7 +119,10 @@ def evaluate(spec_or_model, *, data: str | None = None, out: str | os.PathLike |
                 f"{data or spec.data.source}")
     else:
         raise UsageError("evaluate needs --data (or a run folder, whose test split it reuses)")
-    metrics = model.evaluate(arrays.x, arrays.y, batch_size=batch, verbose=0, return_dict=True)
+    if hasattr(arrays.x, "element_spec"):  # a dataset brings its own batches
+        metrics = model.evaluate(arrays.x, verbose=0, return_dict=True)
+    else:
+        metrics = model.evaluate(arrays.x, arrays.y, batch_size=batch, verbose=0, return_dict=True)
     metrics = {k: float(v) for k, v in metrics.items()}
     if verbose != 0:
         print(f"scored {what}", file=sys.stderr, flush=True)
@@ -112,33 +139,39 @@ def class_ids(probabilities) -> np.ndarray:
     return (p[..., 0] > 0.5 if p.ndim >= 2 else p > 0.5).astype("int32")
 
 
-def predict(model_path, *, data: str, output: str | os.PathLike, batch_size: int | None = None,
-            classes: bool = False) -> Path:
-    """Write a model's predictions on `data` (labels, if any, are ignored) to `output`.
-
-    One output: an .npy array. Several outputs: an .npz archive keyed by output name. `classes`: class ids
-    (`class_ids`) instead of probabilities.
+def predict(model, *, data, output: str | os.PathLike | None = None, batch_size: int | None = None,
+            classes: bool = False):
+    """A trained model's predictions on `data` (labels, if any, are ignored): an array, or a dict by output name
+    for several outputs. `model` is a keras.Model, a run folder or a .keras file; `data` a source, arrays held
+    in memory or a tf.data.Dataset. `classes`: class ids (`class_ids`) instead of probabilities. `output`
+    also writes them: an .npy array, or an .npz archive keyed by output name for several outputs.
     """
-    model, spec, _ = _open_model(model_path)
+    model, spec, _ = _open_model(model)
     if model is None:
-        raise UsageError(f"predict takes a run folder or a .keras model; received {str(model_path)!r}. "
+        raise UsageError(f"predict takes a run folder or a .keras model; received {str(model)!r}. "
                          "Train the spec first (netspec train), or build it (netspec build SPEC -o model.keras)")
     inputs, outputs = _ports(spec, model)
-    arrays = data_module.read_whole(data, inputs, outputs, labels_required=False)
+    arrays = _data(data, inputs, outputs, labels_required=False)
     batch = batch_size or (spec.training.batch_size if spec is not None else DEFAULT_BATCH_SIZE)
-    predictions = model.predict(arrays.x, batch_size=batch, verbose=0)
+    predictions = model.predict(arrays.x, batch_size=None if hasattr(arrays.x, "element_spec") else batch,
+                                verbose=0)
+    if isinstance(predictions, list):
+        predictions = dict(zip(model.output_names, predictions))
     if classes:
         predictions = ({k: class_ids(v) for k, v in predictions.items()} if isinstance(predictions, dict)
-                       else [class_ids(v) for v in predictions] if isinstance(predictions, list)
                        else class_ids(predictions))
-    output = Path(output)
+    if output is not None:
+        _write_predictions(predictions, Path(output))
+    return predictions
+
+
+def _write_predictions(predictions, output: Path) -> None:
     buffer = io.BytesIO()
-    if isinstance(predictions, dict | list):
-        named = predictions if isinstance(predictions, dict) else dict(zip(model.output_names, predictions))
+    if isinstance(predictions, dict):
         if output.suffix != ".npz":
-            raise DataError(f"the model has {len(named)} outputs; write them to an .npz file (-o predictions.npz)")
-        np.savez(buffer, **{k: np.asarray(v) for k, v in named.items()})
+            raise DataError(f"the model has {len(predictions)} outputs; write them to an .npz file "
+                            "(-o predictions.npz)")
+        np.savez(buffer, **{k: np.asarray(v) for k, v in predictions.items()})
     else:
         np.save(buffer, np.asarray(predictions))
     atomic.write_bytes(output, buffer.getvalue())
-    return output

@@ -82,8 +82,9 @@ def test_evaluate_says_what_it_scored_and_splits_like_the_run(run, tmp_path, cap
 def test_predict_class_ids(run, tmp_path):
     x, _ = digits(30)
     np.save(tmp_path / "x.npy", x)
-    path = predict(run.run_dir, data=str(tmp_path / "x.npy"), output=tmp_path / "c.npy", classes=True)
-    np.testing.assert_array_equal(np.load(path), run.model.predict(x, verbose=0).argmax(-1))
+    ids = predict(run.run_dir, data=str(tmp_path / "x.npy"), output=tmp_path / "c.npy", classes=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), run.model.predict(x, verbose=0).argmax(-1))
+    np.testing.assert_array_equal(ids, np.load(tmp_path / "c.npy"))
     from netspec.runner.inference import class_ids
 
     np.testing.assert_array_equal(class_ids(np.array([[0.2], [0.7]])), [0, 1])
@@ -97,8 +98,27 @@ def test_evaluate_needs_data_for_a_model_file(run):
 def test_predict_writes_npy(run, tmp_path):
     x, _ = digits(30)
     np.save(tmp_path / "x.npy", x.reshape(30, 64))  # flat rows are reshaped to the input
-    path = predict(run.run_dir, data=str(tmp_path / "x.npy"), output=tmp_path / "p.npy")
-    np.testing.assert_allclose(np.load(path), run.model.predict(x, verbose=0), atol=1e-6)
+    predictions = predict(run.run_dir, data=str(tmp_path / "x.npy"), output=tmp_path / "p.npy")
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), run.model.predict(x, verbose=0), atol=1e-6)
+    np.testing.assert_array_equal(predictions, np.load(tmp_path / "p.npy"))
+
+
+def test_evaluate_and_predict_take_data_held_in_memory(run):
+    import tensorflow as tf
+
+    x, y = digits(60)
+    expected = run.model.evaluate(x, y.astype("int32"), batch_size=64, verbose=0, return_dict=True)
+    assert evaluate(run.run_dir, data=(x, y), verbose=0) == pytest.approx(expected, abs=1e-6)
+    assert evaluate(run.model, data={"image": x, "digit": y}, verbose=0) == pytest.approx(expected, abs=1e-6)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    assert evaluate(run.run_dir, data=dataset, verbose=0) == pytest.approx(expected, abs=1e-5)
+    probabilities = predict(run.model, data=x)  # returned, no file
+    assert probabilities.shape == (60, 10)
+    np.testing.assert_array_equal(predict(run.run_dir, data=(x, y), classes=True), probabilities.argmax(-1))
+    np.testing.assert_allclose(predict(run.model, data=tf.data.Dataset.from_tensor_slices(x).batch(8)),
+                               probabilities, atol=1e-6)
+    with pytest.raises(DataError, match=r"\(None, 4, 8, 1\)"):
+        predict(run.model, data=x[:, :4])
 
 
 def test_predict_checks_the_data(run, tmp_path):
