@@ -157,6 +157,10 @@ def memory_raw(value, inputs, outputs, where: str) -> sources.Raw:
 
     `x` and `y` are arrays (one input or output), lists of arrays in port order, or dicts by port name.
     """
+    if type(value).__module__.startswith("tensorflow") and hasattr(value, "element_spec"):
+        raise DataError(f"{where} is a tf.data.Dataset: netspec.train splits and checks NumPy arrays (pass "
+                        "(x, y)); to train on a dataset, take the compiled model of netspec.build_model(spec) into "
+                        "model.fit (examples/keras_interop.py); evaluate and predict take datasets")
     names = {p.name for p in inputs} | {p.name for p in outputs}
     if isinstance(value, dict) and set(value) <= names:
         x = {p.name: value[p.name] for p in inputs if p.name in value}
