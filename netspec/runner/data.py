@@ -27,7 +27,13 @@ class Part:
     x: Any
     y: Any = None
 
+    @property
+    def is_dataset(self) -> bool:
+        return is_dataset(self.x)
+
     def __len__(self) -> int:
+        if self.is_dataset:
+            raise TypeError("a dataset's sample count is not known before it is read")
         first = self.x if isinstance(self.x, np.ndarray) else next(iter(self.x.values()))
         return len(first)
 
@@ -53,6 +59,8 @@ class Splits:
     class_names: list[str] | None = None
 
     def describe(self) -> str:
+        if self.train.is_dataset:
+            return self.source
         parts = [f"{len(self.train):,} train"]
         if self.validation is not None:
             parts.append(f"{len(self.validation):,} validation")
@@ -137,6 +145,14 @@ def memory_splits(data, inputs, outputs, *, seed: int, test_split: float, valida
     validation shares are held out only where `test` and `validation` are not given."""
     from netspec import runtime
 
+    if is_dataset(data):  # batches as the caller made them: checked, never split
+        for name, value in (("data", data), ("validation_data", validation), ("test_data", test)):
+            if value is not None and not is_dataset(value):
+                raise DataError(f"{name} must be a tf.data.Dataset too when `data` is one")
+            if value is not None:
+                check_dataset(value, inputs, outputs, name)
+        return Splits(Part(data), None if validation is None else Part(validation),
+                      None if test is None else Part(test), "a tf.data.Dataset")
     train = fitting.fit(memory_raw(data, inputs, outputs, "data"), inputs, outputs, "data")
     parts = {name: fitting.fit(memory_raw(value, inputs, outputs, f"{name}_data"), inputs, outputs,
                                f"{name}_data")
@@ -152,15 +168,37 @@ def memory_splits(data, inputs, outputs, *, seed: int, test_split: float, valida
     return Splits(Part(*train), _part(validation), _part(test), "in-memory arrays")
 
 
+def is_dataset(value) -> bool:
+    return type(value).__module__.startswith("tensorflow") and hasattr(value, "element_spec")
+
+
+def check_dataset(dataset, inputs, outputs, where: str) -> None:
+    """A dataset's elements are batches of (features, labels) that fit the model's inputs and outputs."""
+    from netspec.layers.base import fmt_shape
+
+    spec = dataset.element_spec
+    if not isinstance(spec, tuple) or len(spec) < 2:
+        raise DataError(f"{where} yields {spec}; training takes batches of (features, labels)")
+    for part, ports, what in ((spec[0], inputs, "input"), (spec[1], outputs, "output")):
+        specs = part if isinstance(part, dict) else dict(zip([p.name for p in ports], part if isinstance(
+            part, list | tuple) else [part]))
+        for port in ports:
+            if port.name not in specs:
+                raise DataError(f"{where} has no features or labels for {what} `{port.name}`; name each after its "
+                                f"{what}")
+            shape = tuple(specs[port.name].shape[1:])
+            expected = port.features[0] if what == "input" else port.labels[0]
+            if len(shape) != len(expected) or any(e is not None and s is not None and s != e
+                                                  for s, e in zip(shape, expected)):
+                raise DataError(f"{where} has batches of shape {fmt_shape(shape)} for {what} `{port.name}`, which "
+                                f"takes {fmt_shape(expected)}; batch the dataset (`.batch(n)`) and match the shapes")
+
+
 def memory_raw(value, inputs, outputs, where: str) -> sources.Raw:
     """`(x, y)`, `x` alone, or a dict keyed by input and output names, as a Raw in the model's port order.
 
     `x` and `y` are arrays (one input or output), lists of arrays in port order, or dicts by port name.
     """
-    if type(value).__module__.startswith("tensorflow") and hasattr(value, "element_spec"):
-        raise DataError(f"{where} is a tf.data.Dataset: netspec.train splits and checks NumPy arrays (pass "
-                        "(x, y)); to train on a dataset, take the compiled model of netspec.build_model(spec) into "
-                        "model.fit (examples/keras_interop.py); evaluate and predict take datasets")
     names = {p.name for p in inputs} | {p.name for p in outputs}
     if isinstance(value, dict) and set(value) <= names:
         x = {p.name: value[p.name] for p in inputs if p.name in value}

@@ -83,7 +83,8 @@ def train(
     in memory: `(x, y)` of NumPy arrays (or lists of arrays in input/output order, or dicts by input and output
     name), or a dict keyed by the model's input and output names. In-memory data is checked against the model
     as file data is, and split by the spec's `test_split` and `validation_split` unless `validation_data` and
-    `test_data` (of the same kinds) are given. `epochs`, `batch_size`, `precision`, `seed` replace the spec's
+    `test_data` (of the same kinds) are given. A tf.data.Dataset of (features, labels) batches is checked
+    against the model and trained on as it is (its batches, its order; never split). `epochs`, `batch_size`, `precision`, `seed` replace the spec's
     `training` values. `resume` continues the run in that folder from its last finished epoch.
     `verbose`: None shows Keras's progress bar on a terminal and one line per epoch otherwise; 0 is silent.
     With `resume`, `spec` may be None; a spec given must be the run's (its resolved form, `overrides` applied).
@@ -280,7 +281,9 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
             validation=session.arrays["validation"], test=session.arrays["test"])
     else:
         splits = data_module.load_splits(program.data, program.inputs, program.outputs, seed=seed)
-    steps_per_epoch = math.ceil(len(splits.train) / training.batch_size)
+    dataset = splits.train.is_dataset  # a caller's tf.data.Dataset: its own batches, of a count it may not know
+    steps_per_epoch = (max(1, int(splits.train.x.cardinality())) if dataset
+                       else math.ceil(len(splits.train) / training.batch_size))
     policy, jit_compile, steps = runtime.choose_settings(
         program.precision, program.jit_compile, program.steps_per_execution, capability(device), steps_per_epoch,
         program.step_flops)
@@ -300,6 +303,11 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
             requested = session.execution if session.execution is not None else training.execution
             execution = choose_execution(requested, Execution(jit_compile, steps, "auto"), steps_per_epoch,
                                          training.epochs)
+            if execution.mode == "tuned" and dataset:
+                if requested == "tuned":
+                    raise UsageError("execution tuning times steps on NumPy data; with a tf.data.Dataset choose "
+                                     "`auto` or explicit settings")
+                execution = Execution(execution.jit_compile, execution.steps_per_execution, "auto")
             if execution.mode == "tuned":  # measure the candidates; train with the fastest
                 from netspec.runner.tuning import tune
 
@@ -338,7 +346,8 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
         info = {
             "name": spec.name, "status": "running", "backend": backend, "device": device.describe(),
             "precision": policy, "execution": execution.to_dict(), "seed": seed, "data": splits.describe(),
-            "samples": {"train": len(splits.train), "validation": _size(splits.validation), "test": _size(splits.test)},
+            "samples": {"train": _size(splits.train), "validation": _size(splits.validation),
+                        "test": _size(splits.test)},
             "class_names": splits.class_names, "epochs": training.epochs, "batch_size": training.batch_size,
             "started": previous["started"] if previous else _now(),
             "resumed_after_epochs": (previous.get("resumed_after_epochs", []) + [initial_epoch]) if previous else [],
@@ -360,12 +369,16 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
         if initial_epoch < training.epochs:
             class_weight = program.class_weight
             if class_weight == "auto":  # as the script computes it: netspec.runtime
+                if dataset:
+                    raise UsageError("`class_weight: auto` counts the training labels, which a tf.data.Dataset "
+                                     "does not hold in memory; give the weights as {class: weight}")
                 class_weight = runtime.balanced_class_weight(splits.train.y)
+            # A dataset brings its own batches and order; arrays get the spec's batch size and shuffling.
+            batching = {} if dataset else {"batch_size": training.batch_size, "shuffle": spec.data.shuffle}
             try:
-                model.fit(*_pair(splits.train), batch_size=training.batch_size, epochs=training.epochs,
-                          class_weight=class_weight,
+                model.fit(*_pair(splits.train), epochs=training.epochs, class_weight=class_weight, **batching,
                           validation_data=_pair(splits.validation) if splits.validation is not None else None,
-                          shuffle=spec.data.shuffle, callbacks=[c for c in callbacks if c is not None],
+                          callbacks=[c for c in callbacks if c is not None],
                           verbose=0 if verbose == 0 else 1 if sys.stdout.isatty() else 2)
             except KeyboardInterrupt:  # Ctrl-C: the run keeps its last finished epoch, and says how to go on
                 info.update({"status": "interrupted", "interrupted": _now(), "epochs_run": recorder.epochs})
@@ -376,8 +389,8 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
 
         metrics = {}
         if splits.test is not None:
-            metrics = model.evaluate(*_pair(splits.test), batch_size=training.batch_size, verbose=0,
-                                     return_dict=True)
+            batching = {} if splits.test.is_dataset else {"batch_size": training.batch_size}
+            metrics = model.evaluate(*_pair(splits.test), **batching, verbose=0, return_dict=True)
             metrics = {k: float(v) for k, v in metrics.items()}
             _say(verbose, "test: " + " - ".join(f"{k}: {v:.4g}" for k, v in metrics.items()))
 
@@ -390,7 +403,8 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
     run.write_plots(history)
     exports = _exports(model, export, run, splits, info, verbose)
     epochs_run = recorder.epochs - initial_epoch
-    samples_per_second = len(splits.train) * epochs_run / fit_seconds if epochs_run and fit_seconds else 0.0
+    trained = 0 if dataset else len(splits.train)
+    samples_per_second = trained * epochs_run / fit_seconds if epochs_run and fit_seconds else 0.0
     info.update({
         "status": "finished", "finished": _now(), "epochs_run": recorder.epochs, "fit_seconds": round(fit_seconds, 3),
         "epoch_seconds": [round(s, 4) for s in recorder.epoch_seconds],
@@ -413,7 +427,8 @@ def _exports(model, formats, run, splits, info, verbose) -> dict[str, Path]:
     An export that fails leaves no file; its error goes into `info["export_errors"]` and is printed as a line."""
     exports = {}
     sample = None
-    if splits is not None and splits.test is not None and len(model.inputs) == 1 and len(model.outputs) == 1:
+    if (splits is not None and splits.test is not None and not splits.test.is_dataset and len(model.inputs) == 1
+            and len(model.outputs) == 1):
         sample = splits.test.take(slice(0, 64)).x
     for format in formats:
         try:
@@ -443,12 +458,17 @@ def _finished_result(run: RunFolder, info: dict, export: list[str], verbose) -> 
                        info.get("samples_per_second", 0.0), info.get("export_errors", {}))
 
 
-def _size(arrays) -> int:
+def _size(arrays) -> int | None:
+    """Samples in a part: 0 for none, None for a dataset (counted only as it is read)."""
+    if arrays is not None and arrays.is_dataset:
+        return None
     return 0 if arrays is None else len(arrays)
 
 
 def _logged(model, train, batch_size: int) -> list[str]:
     """The names under which fit logs the loss and metrics: those of `evaluate` on one batch."""
+    if train.is_dataset:
+        return list(model.evaluate(train.x.take(1), verbose=0, return_dict=True))
     one_batch = train.take(slice(0, batch_size))
     return list(model.evaluate(one_batch.x, one_batch.y, batch_size=batch_size, verbose=0, return_dict=True))
 

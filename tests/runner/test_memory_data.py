@@ -91,3 +91,21 @@ def test_class_weight_weighs_the_loss_and_auto_balances(tmp_path):
     assert weighted.history["val_loss"] != plain.history["val_loss"]  # and training went elsewhere
     labels = np.array([0, 0, 0, 1])
     assert runtime.balanced_class_weight(labels) == {0: 4 / 6, 1: 2.0}
+
+
+def test_train_on_a_tf_data_dataset(tmp_path):
+    import tensorflow as tf
+
+    x, y = digits()
+    batches = tf.data.Dataset.from_tensor_slices((x[:1500], y[:1500])).shuffle(1500, seed=0).batch(64)
+    held_out = tf.data.Dataset.from_tensor_slices((x[1500:], y[1500:])).batch(64)
+    result = netspec.train(tiny_spec(epochs=2), data=batches, validation_data=held_out, test_data=held_out,
+                           out=tmp_path / "run", verbose=0)
+    assert result.epochs == 2 and "val_loss" in result.history and result.metrics["accuracy"] > 0.5
+    info = json.loads((result.run_dir / "run.json").read_text())
+    assert info["samples"]["train"] is None and info["execution"]["steps_per_execution"] == 24  # its 24 batches
+    flat = tf.data.Dataset.from_tensor_slices((x.reshape(len(x), 64), y)).batch(64)
+    with pytest.raises(DataError, match=r"batches of shape \(None, 64\) for input `image`, which takes"):
+        netspec.train(tiny_spec(), data=flat, out=tmp_path / "bad", verbose=0)
+    with pytest.raises(netspec.UsageError, match="tuning times steps on NumPy data"):
+        netspec.train(tiny_spec(execution="tuned"), data=batches, out=tmp_path / "tuned", verbose=0)
