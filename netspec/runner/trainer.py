@@ -200,11 +200,12 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
             requested = session.execution if session.execution is not None else training.execution
             execution = choose_execution(requested, Execution(jit_compile, steps, "auto"), steps_per_epoch,
                                          training.epochs)
-            if execution.mode == "tuned":  # measure the candidates; train with the fastest
+            if execution.mode in ("tuned", "auto"):  # tuned: the cache or trials; auto: the cache, if it holds one
                 from netspec.runner.tuning import tune
 
                 tuning = tune(spec, model, splits, base=execution, policy=policy, device=device, backend=backend,
-                              seed=seed, source=source)
+                              seed=seed, source=source, trials=execution.mode == "tuned")
+            if tuning is not None:
                 execution, model = tuning.execution, tuning.model
                 if tuning.precision != policy:
                     policy = tuning.precision
