@@ -1,35 +1,60 @@
 """Execution tuning: time the candidates on the real model and data, train with the fastest.
 
-Candidates: XLA off and on, `steps_per_execution` 1 and the auto count (both, whichever the auto rule picked),
-and, on CPUs with native bfloat16 (avx512_bf16 or amx_bf16 in /proc/cpuinfo)
-under `precision: auto`, float32 and mixed_bfloat16; elsewhere the runner's
-precision rule stands. The auto settings go first: they are the baseline.
+Candidates: XLA off and on, `steps_per_execution` 1 and the auto count (both,
+whichever the auto rule picked), and, on CPUs with native bfloat16
+(avx512_bf16 or amx_bf16 in /proc/cpuinfo) under `precision: auto`, float32
+and mixed_bfloat16; elsewhere the runner's precision rule stands. The auto
+settings go first: they are the baseline. The others follow by expected gain
+(PRIOR_GAIN): those that change one setting — mixed_bfloat16 with the auto
+execution settings right after the baseline, then the other
+steps_per_execution, then the other XLA setting — then those that change
+several.
 
-Each trial compiles the model with the candidate's settings, warms up with
-one call of the compiled function (tracing, XLA compilation), then times
-TRIAL_STEPS batches of the training data. Afterwards every model
-variable gets its initial value back, so training starts from the same
-weights as an untuned run with the same seed. A candidate that fails to build,
-compile or run, or whose loss is not finite, is skipped with a note, never
-chosen; so is an XLA candidate that Keras declines to compile with XLA
-(RandomRotation, RandomZoom and other layers with `supports_jit = False`),
-which would only repeat the XLA-off trial.
+A trial compiles the model with the candidate's settings, runs one step
+(tracing; XLA compilation), then times calls of `fit` of TRIAL_CHUNK steps
+each (the calls of the compiled function only); its rate is its fastest
+chunk's (the machine is shared: noise only slows a chunk down). The
+baseline takes chunks until its two fastest agree within
+TRIAL_STABLE_WITHIN, or TRIAL_MAX_STEPS are timed; every later trial runs as
+many, so that all train the same steps on the same data from the same
+weights. Afterwards every model variable gets its initial value back, so
+training starts from the same weights as an untuned run with the same seed.
+Each trial's cost (seconds from building its model to its last step) goes
+into tuning.json and the printed line.
 
-mixed_bfloat16 is tried only where the CPU computes bfloat16 natively: on this
-project's AMD EPYC (Zen 3, AVX2, no AVX-512) oneDNN emulates it, and the MNIST
-convnet trained 8x slower under it (200 against 1,590 samples/s) — a trial
-that would cost more than the 5% budget to learn nothing.
+A candidate that fails to build, compile or run, or whose loss is not
+finite, is skipped with a note, never chosen; so is an XLA candidate that
+Keras declines to compile with XLA (RandomRotation, RandomZoom and other
+layers with `supports_jit = False`), which would only repeat the XLA-off
+trial. A candidate under another precision than the baseline's is accepted
+only if its trial's loss is within PRECISION_LOSS_MARGIN of the baseline
+trial's (at least PRECISION_LOSS_FLOOR); once one is rejected or fails, that
+precision's other candidates are not tried.
 
-Budget: the trials cost at most BUDGET_FRACTION of the expected run time,
-estimated from the baseline's throughput; the baseline's own trial is what
-measures it. A run whose training steps are fewer than the baseline trial's
-steps / BUDGET_FRACTION cannot pay even for that one: it trains with the auto
-settings, untried (and uncached). A candidate whose expected cost
-(the dearest trial so far with the same XLA setting; twice the dearest trial
-for the first XLA trial, whose compilation costs more) would exceed the budget
-is skipped. The result is cached by model hash and machine under
-$NETSPEC_CACHE_DIR/tuning/ (default ~/.cache/netspec/tuning/), so the next run
-of the same spec on the same machine skips the trials.
+mixed_bfloat16 is tried only where the CPU computes bfloat16 natively: on an
+AMD EPYC (Zen 3, AVX2, no AVX-512) oneDNN emulates it, and the MNIST convnet
+trained 8x slower under it (200 against 1,590 samples/s).
+
+Which trials run: the baseline's rate gives the run's expected time (epochs
+of training steps, and validation at a third of a step). A later candidate
+is tried if its expected saving — the rest of the run at the fastest rate so
+far, less the same run at the candidate's expected rate — is at least
+SAVING_OVER_COST times its expected cost. Its expected rate is the
+baseline's times, for each setting it changes, the gain measured by the
+trial that changed only that setting (else the prior); its expected cost is
+the dearest trial so far with the same XLA setting (twice the dearest trial
+for the first XLA trial), a quarter more where it builds a model under a new
+precision. So the gain trials have bought counts: after a fast bfloat16
+trial, the small gains are no longer worth their trials. A run with fewer
+training steps than two trials (TRIAL_COST_STEPS steps each) could repay at
+the best prior gain is not tried at all: it trains with the auto settings
+(uncached).
+
+The result is cached by model hash and machine under
+$NETSPEC_CACHE_DIR/tuning/ (default ~/.cache/netspec/tuning/): the next run
+of the same spec on the same machine, `tuned` or `auto`, trains with the
+choice without trials (generated scripts do not read it: `netspec generate
+--tuned-from RUN_DIR` bakes a choice in).
 """
 
 from __future__ import annotations
@@ -279,8 +304,10 @@ def _run_steps(spec, splits) -> int:
 def _needed_steps(found: list[Candidate]) -> int:
     """The fewest training steps whose expected saving (at the best prior gain) repays two trials."""
     gain = max((prior_gain(c, found[0]) for c in found[1:]), default=1.0)
+    if SAVING_OVER_COST <= 0:
+        return 0  # every trial runs (tests)
     if gain <= 1.0:
-        return math.inf
+        return math.inf  # nothing to gain: the baseline alone
     return math.ceil(SAVING_OVER_COST * 2 * TRIAL_COST_STEPS / (1 - 1 / gain))
 
 
