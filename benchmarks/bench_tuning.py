@@ -66,7 +66,11 @@ TUNED = textwrap.dedent("""
               "epoch_samples": info["samples"]["train"], "epoch_seconds": info["epoch_seconds"],
               "trial_seconds": tuning["trial_seconds"], "choice": tuning["choice"],
               "ran": sum(c["status"] == "ok" for c in tuning["candidates"]), "candidates": len(tuning["candidates"]),
-              "metrics": result.metrics}
+              "metrics": result.metrics,
+              "trials": [f"{c['precision']}/spe {c['steps_per_execution']}/XLA {c['jit_compile']}: "
+                         + (f"{c['samples_per_second']:,.0f}/s, loss {c['loss']:.4f}, {c['seconds']:.1f} s"
+                            if c["status"] == "ok" else f"{c['status']} ({c['note'][:60]})")
+                         for c in tuning["candidates"]]}
     open(sys.argv[3], "w").write(json.dumps(report))
 """)
 
@@ -233,6 +237,8 @@ def main() -> int:
     for name, _, tuned, naive in rows:
         metrics = lambda r: {k: round(v, 4) for k, v in r["metrics"].items()}  # noqa: E731
         print(f"{name}: test metrics tuned {metrics(tuned[0])}, naive {metrics(naive[0])}")
+        for i, r in enumerate(tuned):
+            print(f"  trials of tuned run {i + 1} ({r['trial_seconds']:.1f} s): " + "; ".join(r.get("trials", [])))
     return 0
 
 
