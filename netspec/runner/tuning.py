@@ -41,7 +41,10 @@ is tried if its expected saving — the rest of the run at the fastest rate so
 far, less the same run at the candidate's expected rate — is at least
 SAVING_OVER_COST times its expected cost. Its expected rate is the
 baseline's times, for each setting it changes, the gain measured by the
-trial that changed only that setting (else the prior); its expected cost is
+trial that changed only that setting (else the expected gain: the median
+such trials of earlier models measured on this machine, from the cache, else
+PRIOR_GAIN — so a machine where bfloat16 lost stops paying for its trials);
+its expected cost is
 the dearest trial so far with the same XLA setting (twice the dearest trial
 for the first XLA trial), a quarter more where it builds a model under a new
 precision. So the gain trials have bought counts: after a fast bfloat16
@@ -64,6 +67,7 @@ import hashlib
 import json
 import math
 import os
+import statistics
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -89,7 +93,7 @@ REBUILD_COST_FACTOR = 1.25  # a trial under a new precision builds its model too
 # A precision other than the baseline's is chosen only if its trial's loss is finite and within this share of
 # the baseline trial's loss (or PRECISION_LOSS_FLOOR, for losses near 0): both trained the same steps from the
 # same weights on the same data.
-PRECISION_LOSS_MARGIN = 0.05
+PRECISION_LOSS_MARGIN = 0.10
 PRECISION_LOSS_FLOOR = 0.02
 _RUN_ONLY_KEYS = ("epochs", "seed", "callbacks", "execution", "validation_split")
 
@@ -224,11 +228,30 @@ def changed(candidate: Candidate, baseline: Candidate) -> list[str]:
             if getattr(candidate, k) != getattr(baseline, k)]
 
 
-def prior_gain(candidate: Candidate, baseline: Candidate) -> float:
-    return math.prod(PRIOR_GAIN[k] for k in changed(candidate, baseline))
+def prior_gain(candidate: Candidate, baseline: Candidate, gains: dict | None = None) -> float:
+    return math.prod((gains or PRIOR_GAIN)[k] for k in changed(candidate, baseline))
 
 
-def expected_rate(candidate: Candidate, baseline: dict, results: list[dict]) -> float:
+def learned_gains(machine: dict) -> dict:
+    """PRIOR_GAIN, with each setting's gain replaced by the median of what earlier trials on this machine
+    measured (cached records of other models: trials that changed only that setting, against their baseline)."""
+    measured: dict[str, list[float]] = {k: [] for k in PRIOR_GAIN}
+    for path in sorted(cache_dir().glob("*.json")):
+        record = _read_cache(path)
+        if record is None or record.get("machine") != machine:
+            continue
+        results = [r for r in record.get("candidates", []) if isinstance(r, dict)]
+        base = next((r for r in results if r.get("status") == "ok"), None)
+        for r in results:
+            if base is None or r is base or not r.get("samples_per_second"):
+                continue
+            keys = changed(_candidate(r), _candidate(base))
+            if len(keys) == 1:
+                measured[keys[0]].append(r["samples_per_second"] / base["samples_per_second"])
+    return {k: statistics.median(v) if v else PRIOR_GAIN[k] for k, v in measured.items()}
+
+
+def expected_rate(candidate: Candidate, baseline: dict, results: list[dict], gains: dict | None = None) -> float:
     """The candidate's expected samples/s: the baseline's rate times, for each setting it changes, the gain a
     trial that changed only that setting measured (else the prior gain)."""
     base = _candidate(baseline)
@@ -237,7 +260,7 @@ def expected_rate(candidate: Candidate, baseline: dict, results: list[dict]) -> 
         single = Candidate(**{**base.settings(), key: getattr(candidate, key)})
         measured = [r["samples_per_second"] for r in results
                     if r.get("samples_per_second") and _candidate(r) == single]
-        rate *= measured[0] / baseline["samples_per_second"] if measured else PRIOR_GAIN[key]
+        rate *= measured[0] / baseline["samples_per_second"] if measured else (gains or PRIOR_GAIN)[key]
     return rate
 
 
@@ -250,10 +273,11 @@ def expected_cost(candidate: Candidate, results: list[dict], built: set[str]) ->
     return cost * (1.0 if candidate.precision in built else REBUILD_COST_FACTOR)
 
 
-def expected_saving(candidate: Candidate, baseline: dict, results: list[dict], run_samples: float) -> float:
+def expected_saving(candidate: Candidate, baseline: dict, results: list[dict], run_samples: float,
+                    gains: dict | None = None) -> float:
     """Seconds the rest of the run would save training with the candidate instead of the fastest so far."""
     best = max(r["samples_per_second"] for r in results if r["status"] == "ok")
-    return max(0.0, run_samples / best - run_samples / expected_rate(candidate, baseline, results))
+    return max(0.0, run_samples / best - run_samples / expected_rate(candidate, baseline, results, gains))
 
 
 def tune(spec, model, splits, *, base: Execution, policy: str, device, backend: str, seed: int, source=None,
@@ -278,12 +302,12 @@ def tune(spec, model, splits, *, base: Execution, policy: str, device, backend: 
                                            steps_per_epoch=steps_per_epoch)
     if record is not None:
         record = {**record, "cached": True, "cache_file": str(cached_at)}
-    elif budget_seconds is None and _too_short(spec, splits, found):
-        record = {**_untried(base, policy, spec, splits, found), "machine": machine,
+    elif budget_seconds is None and _too_short(spec, splits, found, gains := learned_gains(machine)):
+        record = {**_untried(base, policy, spec, splits, found, gains), "machine": machine,
                   "model_hash": model_hash(spec)}
     else:
         record = _trials(spec, model, initial, splits, found, policy=policy, source=source,
-                         budget_seconds=budget_seconds)
+                         budget_seconds=budget_seconds, gains=learned_gains(machine))
         record.update({"machine": machine, "model_hash": model_hash(spec)})
         atomic.write_text(cached_at, json.dumps(record, indent=2) + "\n")
         record = {**record, "cached": False, "cache_file": str(cached_at)}
@@ -301,9 +325,9 @@ def _run_steps(spec, splits) -> int:
     return spec.training.epochs * max(1, math.ceil(len(splits.train) / spec.training.batch_size))
 
 
-def _needed_steps(found: list[Candidate]) -> int:
-    """The fewest training steps whose expected saving (at the best prior gain) repays two trials."""
-    gain = max((prior_gain(c, found[0]) for c in found[1:]), default=1.0)
+def _needed_steps(found: list[Candidate], gains: dict | None = None) -> int:
+    """The fewest training steps whose expected saving (at the best expected gain) repays two trials."""
+    gain = max((prior_gain(c, found[0], gains) for c in found[1:]), default=1.0)
     if SAVING_OVER_COST <= 0:
         return 0  # every trial runs (tests)
     if gain <= 1.0:
@@ -311,14 +335,14 @@ def _needed_steps(found: list[Candidate]) -> int:
     return math.ceil(SAVING_OVER_COST * 2 * TRIAL_COST_STEPS / (1 - 1 / gain))
 
 
-def _too_short(spec, splits, found: list[Candidate]) -> bool:
-    return _run_steps(spec, splits) < _needed_steps(found)
+def _too_short(spec, splits, found: list[Candidate], gains: dict | None = None) -> bool:
+    return _run_steps(spec, splits) < _needed_steps(found, gains)
 
 
-def _untried(base: Execution, policy: str, spec, splits, found) -> dict:
+def _untried(base: Execution, policy: str, spec, splits, found, gains=None) -> dict:
     settings = {"jit_compile": base.jit_compile, "steps_per_execution": base.steps_per_execution,
                 "precision": policy}
-    needed = _needed_steps(found)
+    needed = _needed_steps(found, gains)
     return {**settings, "choice": dict(settings), "candidates": [], "trial_seconds": 0.0,
             "note": f"the run's {_run_steps(spec, splits)} training steps are too few to repay the trials "
                     f"(tuning needs at least {needed}); the auto settings stand", "cached": False}
@@ -331,7 +355,8 @@ def _candidate(result: dict) -> Candidate:
     return Candidate(result["jit_compile"], result["steps_per_execution"], result["precision"])
 
 
-def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, source, budget_seconds) -> dict:
+def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, source, budget_seconds,
+            gains: dict | None = None) -> dict:
     training = spec.training
     batch = training.batch_size
     steps_per_epoch = max(1, math.ceil(len(splits.train) / batch))
@@ -347,7 +372,8 @@ def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, sou
         result = {**candidate.settings(), "samples_per_second": None, "seconds": None, "loss": None,
                   "status": "ok", "note": ""}
         results.append(result)
-        skip = _skip_reason(candidate, results[:-1], baseline, run_samples, spent, budget_seconds, set(models))
+        skip = _skip_reason(candidate, results[:-1], baseline, run_samples, spent, budget_seconds, set(models),
+                            gains)
         if skip:
             result.update(status="skipped", note=skip)
             continue
@@ -381,13 +407,14 @@ def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, sou
         "choice": {k: best[k] for k in ("jit_compile", "steps_per_execution", "precision")},
         "candidates": results, "trial_steps": 1 + (chunks or 0) * TRIAL_CHUNK, "batch_size": batch,
         "trial_seconds": round(spent, 3),
+        "expected_gains": {k: round(v, 3) for k, v in (gains or PRIOR_GAIN).items()},
         "run_seconds_expected": round(run_samples / best["samples_per_second"], 1) if accepted else None,
         "budget_rule": (f"trials within {budget_seconds:g} s" if budget_seconds is not None else
                         "a trial runs while its expected saving over the rest of the run exceeds its expected cost"),
     }
 
 
-def _skip_reason(candidate, results, baseline, run_samples, spent, budget_seconds, built) -> str:
+def _skip_reason(candidate, results, baseline, run_samples, spent, budget_seconds, built, gains=None) -> str:
     """Why a candidate is not tried (empty: try it)."""
     if baseline is None:
         return ""  # nothing measured yet: the first candidate that runs is the baseline
@@ -402,7 +429,7 @@ def _skip_reason(candidate, results, baseline, run_samples, spent, budget_second
         if spent + cost > budget_seconds:
             return f"over the trial budget (expected {cost:.1f} s, {budget_seconds - spent:.1f} s left)"
         return ""
-    saving = expected_saving(candidate, baseline, results, run_samples)
+    saving = expected_saving(candidate, baseline, results, run_samples, gains)
     if saving < SAVING_OVER_COST * cost:
         return f"expected saving {saving:.1f} s < expected cost {cost:.1f} s"
     return ""

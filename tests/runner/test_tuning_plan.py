@@ -247,3 +247,34 @@ def test_auto_trains_with_the_cached_choice_without_trials(native_bf16, tmp_path
     assert record["cached"] is True
     info = json.loads((result.run_dir / "run.json").read_text())
     assert info["precision"] == precision and info["execution"]["steps_per_execution"] == 1
+
+
+# ----- gains learned on this machine -----
+
+
+def _record(machine, rates: dict) -> dict:
+    candidates = [{**c.settings(), "samples_per_second": r, "status": "ok", "seconds": 1.0, "loss": 1.0, "note": ""}
+                  for c, r in rates.items()]
+    return {**BASE.settings(), "candidates": candidates, "machine": machine}
+
+
+@pytest.mark.parametrize("native_bf16", NATIVE_BF16, ids=CPU_IDS, indirect=True)
+def test_gains_measured_for_earlier_models_on_this_machine_replace_the_priors(native_bf16, cache, monkeypatch):
+    machine = {"device": "CPU test", "native_bfloat16": native_bf16}
+    assert tuning.learned_gains(machine) == tuning.PRIOR_GAIN  # nothing cached yet
+    (cache / "tuning").mkdir(parents=True)
+    for i, ratio in enumerate((0.5, 0.6, 0.7)):
+        (cache / "tuning" / f"{i}.json").write_text(json.dumps(_record(machine, {BASE: 1000, BF16: 1000 * ratio,
+                                                                                 BF16_ONE: 2000})))
+    (cache / "tuning" / "other.json").write_text(json.dumps(_record({"device": "elsewhere"}, {BASE: 1000, BF16: 3000})))
+    gains = tuning.learned_gains(machine)
+    assert gains["precision"] == pytest.approx(0.6)  # the median; two-setting changes and other machines left out
+    assert gains["steps_per_execution"] == tuning.PRIOR_GAIN["steps_per_execution"]
+    # With bfloat16 expected to lose, a run that would try it under the priors does not.
+    ran = fake_tuning(monkeypatch, rates={BASE: 1000, BF16: 600}, seconds={BASE: 2.0, BF16: 2.0})
+    spec = SimpleNamespace(training=SimpleNamespace(epochs=1, batch_size=100))
+    splits = SimpleNamespace(train=FakeData(2000 * 100), validation=None)
+    record = tuning._trials(spec, FakeModel(), [], splits, [BASE, BF16], policy="float32", source=None,
+                            budget_seconds=None, gains=gains)
+    assert ran == [BASE] and "expected saving 0.0 s" in record["candidates"][1]["note"]
+    assert tuning._needed_steps([BASE, BF16], gains) == float("inf")  # nothing left to gain: not even a baseline
