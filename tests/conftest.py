@@ -15,3 +15,9 @@ SPECS = ROOT / "specs"
 @pytest.fixture
 def spec_files():
     return sorted(SPECS.glob("*.yaml")) + sorted(SPECS.glob("*.json"))
+
+
+@pytest.fixture(autouse=True)
+def _own_tuning_cache(tmp_path_factory, monkeypatch):
+    """Execution `auto` reads the tuning cache: no test reads the one of the user running the tests."""
+    monkeypatch.setenv("NETSPEC_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "netspec-cache"))

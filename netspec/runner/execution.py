@@ -20,9 +20,10 @@ returns the auto settings with mode `tuned`, the trainer times the candidates
 and trains with the fastest. `auto` does the same for a run long enough to
 repay the trials: at least AUTO_TUNE_MIN_STEPS training steps (epochs x steps
 per epoch). A trial costs a compilation (1-3 s for small models here, more
-under XLA) and 64 steps; against 50,000 steps of even a 1 ms step (50 s) the
-baseline trial stays within the 5% trial budget, and tuning.py skips the
-candidates that would not.
+under XLA) and some 20 steps; against 50,000 steps even a 1 ms step makes a
+50 s run, and tuning.py tries only the candidates whose expected saving
+repays their cost. A shorter `auto` run trains with the choice cached by an
+earlier tuned run of the same model on the same machine, if there is one.
 """
 
 from __future__ import annotations

@@ -308,11 +308,13 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
                     raise UsageError("execution tuning times steps on NumPy data; with a tf.data.Dataset choose "
                                      "`auto` or explicit settings")
                 execution = Execution(execution.jit_compile, execution.steps_per_execution, "auto")
-            if execution.mode == "tuned":  # measure the candidates; train with the fastest
+            # tuned: the cache or trials; auto: the cache, if it holds one (a dataset: the auto settings)
+            if execution.mode in ("tuned", "auto") and not dataset:
                 from netspec.runner.tuning import tune
 
                 tuning = tune(spec, model, splits, base=execution, policy=policy, device=device, backend=backend,
-                              seed=seed, source=source)
+                              seed=seed, source=source, trials=execution.mode == "tuned")
+            if tuning is not None:
                 execution, model = tuning.execution, tuning.model
                 if tuning.precision != policy:
                     policy = tuning.precision

@@ -1,35 +1,63 @@
 """Execution tuning: time the candidates on the real model and data, train with the fastest.
 
-Candidates: XLA off and on, `steps_per_execution` 1 and the auto count (both, whichever the auto rule picked),
-and, on CPUs with native bfloat16 (avx512_bf16 or amx_bf16 in /proc/cpuinfo)
-under `precision: auto`, float32 and mixed_bfloat16; elsewhere the runner's
-precision rule stands. The auto settings go first: they are the baseline.
+Candidates: XLA off and on, `steps_per_execution` 1 and the auto count (both,
+whichever the auto rule picked), and, on CPUs with native bfloat16
+(avx512_bf16 or amx_bf16 in /proc/cpuinfo) under `precision: auto`, float32
+and mixed_bfloat16; elsewhere the runner's precision rule stands. The auto
+settings go first: they are the baseline. The others follow by expected gain
+(PRIOR_GAIN): those that change one setting — mixed_bfloat16 with the auto
+execution settings right after the baseline, then the other
+steps_per_execution, then the other XLA setting — then those that change
+several.
 
-Each trial compiles the model with the candidate's settings, warms up with
-one call of the compiled function (tracing, XLA compilation), then times
-TRIAL_STEPS batches of the training data. Afterwards every model
-variable gets its initial value back, so training starts from the same
-weights as an untuned run with the same seed. A candidate that fails to build,
-compile or run, or whose loss is not finite, is skipped with a note, never
-chosen; so is an XLA candidate that Keras declines to compile with XLA
-(RandomRotation, RandomZoom and other layers with `supports_jit = False`),
-which would only repeat the XLA-off trial.
+A trial compiles the model with the candidate's settings, runs one step
+(tracing; XLA compilation), then times calls of `fit` of TRIAL_CHUNK steps
+each (the calls of the compiled function only); its rate is its fastest
+chunk's (the machine is shared: noise only slows a chunk down). The
+baseline takes chunks until its two fastest agree within
+TRIAL_STABLE_WITHIN, or TRIAL_MAX_STEPS are timed; every later trial runs as
+many, so that all train the same steps on the same data from the same
+weights. Afterwards every model variable gets its initial value back, so
+training starts from the same weights as an untuned run with the same seed.
+Each trial's cost (seconds from building its model to its last step) goes
+into tuning.json and the printed line.
 
-mixed_bfloat16 is tried only where the CPU computes bfloat16 natively: on this
-project's AMD EPYC (Zen 3, AVX2, no AVX-512) oneDNN emulates it, and the MNIST
-convnet trained 8x slower under it (200 against 1,590 samples/s) — a trial
-that would cost more than the 5% budget to learn nothing.
+A candidate that fails to build, compile or run, or whose loss is not
+finite, is skipped with a note, never chosen; so is an XLA candidate that
+Keras declines to compile with XLA (RandomRotation, RandomZoom and other
+layers with `supports_jit = False`), which would only repeat the XLA-off
+trial. A candidate under another precision than the baseline's is accepted
+only if its trial's loss is within PRECISION_LOSS_MARGIN of the baseline
+trial's (at least PRECISION_LOSS_FLOOR); once one is rejected or fails, that
+precision's other candidates are not tried.
 
-Budget: the trials cost at most BUDGET_FRACTION of the expected run time,
-estimated from the baseline's throughput; the baseline's own trial is what
-measures it. A run whose training steps are fewer than the baseline trial's
-steps / BUDGET_FRACTION cannot pay even for that one: it trains with the auto
-settings, untried (and uncached). A candidate whose expected cost
-(the dearest trial so far with the same XLA setting; twice the dearest trial
-for the first XLA trial, whose compilation costs more) would exceed the budget
-is skipped. The result is cached by model hash and machine under
-$NETSPEC_CACHE_DIR/tuning/ (default ~/.cache/netspec/tuning/), so the next run
-of the same spec on the same machine skips the trials.
+mixed_bfloat16 is tried only where the CPU computes bfloat16 natively: on an
+AMD EPYC (Zen 3, AVX2, no AVX-512) oneDNN emulates it, and the MNIST convnet
+trained 8x slower under it (200 against 1,590 samples/s).
+
+Which trials run: the baseline's rate gives the run's expected time (epochs
+of training steps, and validation at a third of a step). A later candidate
+is tried if its expected saving — the rest of the run at the fastest rate so
+far, less the same run at the candidate's expected rate — is at least
+SAVING_OVER_COST times its expected cost. Its expected rate is the
+baseline's times, for each setting it changes, the gain measured by the
+trial that changed only that setting (else the expected gain: the median
+such trials of earlier models measured on this machine, from the cache, else
+PRIOR_GAIN — so a machine where bfloat16 lost stops paying for its trials);
+its expected cost is
+the dearest trial so far with the same XLA setting (twice the dearest trial
+for the first XLA trial), a quarter more where it builds a model under a new
+precision. So the gain trials have bought counts: after a fast bfloat16
+trial, the small gains are no longer worth their trials. A run with fewer
+training steps than two trials (TRIAL_COST_STEPS steps each) could repay at
+the best prior gain is not tried at all: it trains with the auto settings
+(uncached).
+
+The result is cached by model hash and machine under
+$NETSPEC_CACHE_DIR/tuning/ (default ~/.cache/netspec/tuning/): the next run
+of the same spec on the same machine, `tuned` or `auto`, trains with the
+choice without trials (generated scripts do not read it: `netspec generate
+--tuned-from RUN_DIR` bakes a choice in).
 """
 
 from __future__ import annotations
@@ -39,6 +67,7 @@ import hashlib
 import json
 import math
 import os
+import statistics
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -51,9 +80,21 @@ from netspec import atomic
 from netspec.lowering import TUNING_FILE  # noqa: E402,F401 - the file a tuned run writes
 from netspec.runner.execution import AUTO_STEPS_PER_EXECUTION, Execution
 
-TRIAL_STEPS = 32  # timed steps per candidate (after as many warm-up steps)
-BUDGET_FRACTION = 0.05  # of the expected run time
+TRIAL_CHUNK = 8  # steps per timed call of `fit`; a trial's rate is its fastest chunk's
+TRIAL_MAX_STEPS = 32  # timed steps at most (the baseline stops sooner once two chunks agree)
+TRIAL_STABLE_WITHIN = 0.10  # two chunks whose rates differ by less than this are a stable measurement
+TRIAL_COST_STEPS = 64  # a trial's cost in training steps (tracing, warm-up, timed steps), before any is measured
+# Expected speed-up over the baseline of changing one setting, until a trial measures it; a candidate that
+# changes several is expected to gain the product.
+PRIOR_GAIN = {"precision": 1.5, "steps_per_execution": 1.1, "jit_compile": 1.05}
+SAVING_OVER_COST = 1.0  # a trial runs if its expected saving is at least this times its expected cost
 FIRST_XLA_COST_FACTOR = 2.0  # an XLA trial's expected cost, from the dearest non-XLA trial so far
+REBUILD_COST_FACTOR = 1.25  # a trial under a new precision builds its model too
+# A precision other than the baseline's is chosen only if its trial's loss is finite and within this share of
+# the baseline trial's loss (or PRECISION_LOSS_FLOOR, for losses near 0): both trained the same steps from the
+# same weights on the same data.
+PRECISION_LOSS_MARGIN = 0.10
+PRECISION_LOSS_FLOOR = 0.02
 _RUN_ONLY_KEYS = ("epochs", "seed", "callbacks", "execution", "validation_split")
 
 
@@ -91,9 +132,13 @@ class Tuning:
             return f"tuning skipped: {self.record['note']}"
         parts = []
         for c in self.record["candidates"]:
+            if c["status"] == "skipped" and c["seconds"] is None:
+                continue  # not tried: tuning.json says why
             rate = f"{c['samples_per_second']:,.0f}/s" if c["status"] == "ok" else c["status"]
-            parts.append(f"{Candidate(c['jit_compile'], c['steps_per_execution'], c['precision']).label()} {rate}")
-        return (f"tuning ({self.record['trial_seconds']:.1f} s of {self.record['budget_seconds']:.1f} s budget): "
+            parts.append(f"{_candidate(c).label()} {rate} ({c['seconds']:.1f} s)")
+        untried = sum(c["seconds"] is None for c in self.record["candidates"])
+        return (f"tuning ({self.record['trial_seconds']:.1f} s of trials"
+                + (f", {untried} not worth a trial" if untried else "") + "): "
                 + "; ".join(parts) + f" -> {self.chosen_label()}")
 
     def chosen_label(self) -> str:
@@ -158,44 +203,111 @@ def _read_cache(path: Path) -> dict | None:
 
 def candidates(base: Execution, policy: str, *, precision_setting: str | None, device,
                steps_per_epoch: int) -> list[Candidate]:
-    """The baseline (the auto settings) first, then the others."""
+    """The baseline (the auto settings) first, then the others by expected gain: those that change one
+    setting (mixed_bfloat16 on CPUs with native bfloat16, then the other steps_per_execution, then the other
+    XLA setting), then those that change several, by the product of their gains."""
+    baseline = Candidate(base.jit_compile, base.steps_per_execution, policy)
     policies = [policy]
-    if device.kind == "cpu" and (precision_setting or "auto") == "auto" and native_bfloat16():
+    if device.kind == "cpu" and (precision_setting or "auto") == "auto" and native_bfloat16() \
+            and policy != "mixed_bfloat16":
         policies.append("mixed_bfloat16")
     # One step per call, and several (the auto rule's count), whichever the baseline has.
     several = max(1, min(AUTO_STEPS_PER_EXECUTION, steps_per_epoch))
     steps = list(dict.fromkeys([base.steps_per_execution, 1, several]))
     other_jit = {False: True, True: False}.get(base.jit_compile, False)  # "auto" (XLA on a GPU) vs off
-    found = []
-    for jit in (base.jit_compile, other_jit):
-        for p in policies:
-            for s in steps:
-                found.append(Candidate(jit, s, p))
-    return found
+    others = [Candidate(j, s, p) for j in (base.jit_compile, other_jit) for p in policies for s in steps]
+    others = [c for c in others if c != baseline]
+    # sorted is stable: among equal keys the order above stands
+    others.sort(key=lambda c: (len(changed(c, baseline)), -prior_gain(c, baseline)))
+    return [baseline] + others
+
+
+def changed(candidate: Candidate, baseline: Candidate) -> list[str]:
+    """The settings in which a candidate differs from the baseline."""
+    return [k for k in ("precision", "steps_per_execution", "jit_compile")
+            if getattr(candidate, k) != getattr(baseline, k)]
+
+
+def prior_gain(candidate: Candidate, baseline: Candidate, gains: dict | None = None) -> float:
+    return math.prod((gains or PRIOR_GAIN)[k] for k in changed(candidate, baseline))
+
+
+def learned_gains(machine: dict) -> dict:
+    """PRIOR_GAIN, with each setting's gain replaced by the median of what earlier trials on this machine
+    measured (cached records of other models: trials that changed only that setting, against their baseline)."""
+    measured: dict[str, list[float]] = {k: [] for k in PRIOR_GAIN}
+    for path in sorted(cache_dir().glob("*.json")):
+        record = _read_cache(path)
+        if record is None or record.get("machine") != machine:
+            continue
+        results = [r for r in record.get("candidates", []) if isinstance(r, dict)]
+        base = next((r for r in results if r.get("status") == "ok"), None)
+        for r in results:
+            if base is None or r is base or not r.get("samples_per_second"):
+                continue
+            keys = changed(_candidate(r), _candidate(base))
+            if len(keys) == 1:
+                measured[keys[0]].append(r["samples_per_second"] / base["samples_per_second"])
+    return {k: statistics.median(v) if v else PRIOR_GAIN[k] for k, v in measured.items()}
+
+
+def expected_rate(candidate: Candidate, baseline: dict, results: list[dict], gains: dict | None = None) -> float:
+    """The candidate's expected samples/s: the baseline's rate times, for each setting it changes, the gain a
+    trial that changed only that setting measured (else the prior gain)."""
+    base = _candidate(baseline)
+    rate = baseline["samples_per_second"]
+    for key in changed(candidate, base):
+        single = Candidate(**{**base.settings(), key: getattr(candidate, key)})
+        measured = [r["samples_per_second"] for r in results
+                    if r.get("samples_per_second") and _candidate(r) == single]
+        rate *= measured[0] / baseline["samples_per_second"] if measured else (gains or PRIOR_GAIN)[key]
+    return rate
+
+
+def expected_cost(candidate: Candidate, results: list[dict], built: set[str]) -> float:
+    """A trial's expected seconds: the dearest trial so far with the same XLA setting (twice the dearest trial
+    for the first XLA trial, whose compilation costs more), more where it builds a model first."""
+    done = [r for r in results if r["seconds"] is not None and r["status"] != "skipped"]
+    same_jit = [r["seconds"] for r in done if r["jit_compile"] == candidate.jit_compile]
+    cost = max(same_jit) if same_jit else FIRST_XLA_COST_FACTOR * max((r["seconds"] for r in done), default=0.0)
+    return cost * (1.0 if candidate.precision in built else REBUILD_COST_FACTOR)
+
+
+def expected_saving(candidate: Candidate, baseline: dict, results: list[dict], run_samples: float,
+                    gains: dict | None = None) -> float:
+    """Seconds the rest of the run would save training with the candidate instead of the fastest so far."""
+    best = max(r["samples_per_second"] for r in results if r["status"] == "ok")
+    return max(0.0, run_samples / best - run_samples / expected_rate(candidate, baseline, results, gains))
 
 
 def tune(spec, model, splits, *, base: Execution, policy: str, device, backend: str, seed: int, source=None,
-         trial_candidates: list[Candidate] | None = None, budget_seconds: float | None = None) -> Tuning:
+         trial_candidates: list[Candidate] | None = None, budget_seconds: float | None = None,
+         trials: bool = True) -> Tuning | None:
     """Measure the candidates (or read the cache) and return the settings and model to train with.
 
-    `model` is built and holds the initial weights. `trial_candidates` replaces the candidates and
-    `budget_seconds` the budget computed from the expected run time (for tests).
+    `model` is built and holds the initial weights. With `trials` False (execution `auto`) only the cache
+    is read: None where it holds no choice. `trial_candidates` replaces the candidates and `budget_seconds`
+    the savings rule with a fixed limit on the trials' seconds (for tests).
     """
     import keras
 
     machine = machine_description(device, backend)
     cached_at = cache_file(spec, machine)
-    initial = [(v, np.array(v)) for v in model.variables]
     record = _read_cache(cached_at)
+    if record is None and not trials:
+        return None
+    initial = [(v, np.array(v)) for v in model.variables]
+    steps_per_epoch = math.ceil(len(splits.train) / spec.training.batch_size)
+    found = trial_candidates or candidates(base, policy, precision_setting=spec.training.precision, device=device,
+                                           steps_per_epoch=steps_per_epoch)
     if record is not None:
         record = {**record, "cached": True, "cache_file": str(cached_at)}
-    elif budget_seconds is None and _too_short(spec, splits, base):
-        record = {**_untried(base, policy, spec, splits), "machine": machine, "model_hash": model_hash(spec)}
+    elif budget_seconds is None and _too_short(spec, splits, found, gains := learned_gains(machine)):
+        record = {**_untried(base, policy, spec, splits, found, gains), "machine": machine,
+                  "model_hash": model_hash(spec)}
     else:
-        found = trial_candidates or candidates(base, policy, precision_setting=spec.training.precision, device=device,
-                                               steps_per_epoch=math.ceil(len(splits.train) / spec.training.batch_size))
         record = _trials(spec, model, initial, splits, found, policy=policy, source=source,
-                         budget_seconds=budget_seconds)
+                         budget_seconds=budget_seconds, gains=learned_gains(machine))
         record.update({"machine": machine, "model_hash": model_hash(spec)})
         atomic.write_text(cached_at, json.dumps(record, indent=2) + "\n")
         record = {**record, "cached": False, "cache_file": str(cached_at)}
@@ -204,7 +316,7 @@ def tune(spec, model, splits, *, base: Execution, policy: str, device, backend: 
     chosen_policy = record["precision"]
     if chosen_policy != policy:
         model = _rebuilt(spec, chosen_policy, initial)
-    steps = min(record["steps_per_execution"], max(1, math.ceil(len(splits.train) / spec.training.batch_size)))
+    steps = min(record["steps_per_execution"], max(1, steps_per_epoch))
     execution = Execution(record["jit_compile"], steps, "tuned")
     return Tuning(execution, chosen_policy, model, record)
 
@@ -213,82 +325,133 @@ def _run_steps(spec, splits) -> int:
     return spec.training.epochs * max(1, math.ceil(len(splits.train) / spec.training.batch_size))
 
 
-def _too_short(spec, splits, base: Execution) -> bool:
-    return _run_steps(spec, splits) * BUDGET_FRACTION < base.steps_per_execution + TRIAL_STEPS
+def _needed_steps(found: list[Candidate], gains: dict | None = None) -> int:
+    """The fewest training steps whose expected saving (at the best expected gain) repays two trials."""
+    gain = max((prior_gain(c, found[0], gains) for c in found[1:]), default=1.0)
+    if SAVING_OVER_COST <= 0:
+        return 0  # every trial runs (tests)
+    if gain <= 1.0:
+        return math.inf  # nothing to gain: the baseline alone
+    return math.ceil(SAVING_OVER_COST * 2 * TRIAL_COST_STEPS / (1 - 1 / gain))
 
 
-def _untried(base: Execution, policy: str, spec, splits) -> dict:
+def _too_short(spec, splits, found: list[Candidate], gains: dict | None = None) -> bool:
+    return _run_steps(spec, splits) < _needed_steps(found, gains)
+
+
+def _untried(base: Execution, policy: str, spec, splits, found, gains=None) -> dict:
     settings = {"jit_compile": base.jit_compile, "steps_per_execution": base.steps_per_execution,
                 "precision": policy}
-    needed = math.ceil((base.steps_per_execution + TRIAL_STEPS) / BUDGET_FRACTION)
-    return {**settings, "choice": dict(settings), "candidates": [], "trial_seconds": 0.0, "budget_seconds": 0.0,
-            "note": f"the run's {_run_steps(spec, splits)} training steps are too few to repay a trial "
+    needed = _needed_steps(found, gains)
+    return {**settings, "choice": dict(settings), "candidates": [], "trial_seconds": 0.0,
+            "note": f"the run's {_run_steps(spec, splits)} training steps are too few to repay the trials "
                     f"(tuning needs at least {needed}); the auto settings stand", "cached": False}
 
 
-def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, source, budget_seconds) -> dict:
+_clock = time.perf_counter  # a trial's cost, from building its model to the end of its timed steps
+
+
+def _candidate(result: dict) -> Candidate:
+    return Candidate(result["jit_compile"], result["steps_per_execution"], result["precision"])
+
+
+def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, source, budget_seconds,
+            gains: dict | None = None) -> dict:
     training = spec.training
     batch = training.batch_size
     steps_per_epoch = max(1, math.ceil(len(splits.train) / batch))
-    index = np.arange(TRIAL_STEPS * batch) % len(splits.train)  # the real data, repeated where it is short
+    index = np.arange((1 + TRIAL_MAX_STEPS) * batch) % len(splits.train)  # the real data, repeated where short
     trial_data = splits.train.take(index)
+    # The run's samples: epochs of training and validation (validation steps cost about a third of a step).
+    validation = len(splits.validation) if splits.validation is not None else 0
+    run_samples = training.epochs * (steps_per_epoch * batch + validation / 3)
     models = {policy: model}
     results, spent = [], 0.0
-    budget = budget_seconds
+    baseline, chunks = None, None  # the first candidate that runs; the timed chunks it took
     for candidate in found:
-        result = {**candidate.settings(), "samples_per_second": None, "seconds": None, "status": "ok", "note": ""}
+        result = {**candidate.settings(), "samples_per_second": None, "seconds": None, "loss": None,
+                  "status": "ok", "note": ""}
         results.append(result)
-        same_jit = [r["seconds"] for r in results[:-1] if r["seconds"] is not None
-                    and r["jit_compile"] == candidate.jit_compile]
-        done = [r["seconds"] for r in results[:-1] if r["seconds"] is not None]
-        expected = max(same_jit) if same_jit else FIRST_XLA_COST_FACTOR * max(done, default=0.0)
-        if budget is not None and done and spent + expected > budget:
-            result.update(status="skipped", note=f"over the trial budget (expected {expected:.1f} s, "
-                                                 f"{budget - spent:.1f} s left)")
+        skip = _skip_reason(candidate, results[:-1], baseline, run_samples, spent, budget_seconds, set(models),
+                            gains)
+        if skip:
+            result.update(status="skipped", note=skip)
             continue
-        started = time.perf_counter()
-        trial_model = None
+        started = _clock()
         try:
             if candidate.precision not in models:
                 models[candidate.precision] = _rebuilt(spec, candidate.precision, initial)
-            trial_model = models[candidate.precision]
-            rate, losses = _trial(trial_model, candidate, trial_data, training, source)
+            measured = _measure(models[candidate.precision], candidate, trial_data, training, source, chunks)
+            result.update(samples_per_second=round(measured["samples_per_second"], 1), loss=measured["loss"])
+            chunks = chunks or measured["chunks"]
         except WithoutXLA as exc:  # Keras would run it as the XLA-off candidate: not a candidate of its own
             result.update(status="skipped", note=str(exc))
-            rate, losses = None, []
         except Exception as exc:  # a candidate that does not build, compile or run is skipped, never chosen
             result.update(status="failed", note=f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}")
-            rate, losses = None, []
         finally:
-            result["seconds"] = round(time.perf_counter() - started, 3)
+            result["seconds"] = round(_clock() - started, 3)
             spent += result["seconds"]
+            trial_model = models.get(candidate.precision)
             if trial_model is not None:
                 _restore(initial if trial_model is model else _pairs(trial_model, initial))
-        if result["status"] == "ok" and not all(math.isfinite(v) for v in losses):
-            result.update(status="failed", note="loss not finite")
-        elif result["status"] == "ok":
-            result["samples_per_second"] = round(rate, 1)
-        if budget is None and result["status"] == "ok":
-            # The baseline's throughput gives the expected run time: epochs of training and validation
-            # (validation steps cost about a third of a training step).
-            validation = len(splits.validation) if splits.validation is not None else 0
-            samples = training.epochs * (steps_per_epoch * batch + validation / 3)
-            budget = BUDGET_FRACTION * samples / rate
-    ok = [r for r in results if r["status"] == "ok"]
-    best = max(ok, key=lambda r: r["samples_per_second"]) if ok else \
+        if result["status"] == "ok":
+            _judge_loss(result, baseline)
+        if result["status"] == "ok" and baseline is None:
+            baseline = result
+    accepted = [r for r in results if r["status"] == "ok"]
+    best = max(accepted, key=lambda r: r["samples_per_second"]) if accepted else \
         {**found[0].settings(), "note": "no candidate ran; the auto settings stand"}
     return {
         "jit_compile": best["jit_compile"], "steps_per_execution": best["steps_per_execution"],
         "precision": best["precision"],
         "choice": {k: best[k] for k in ("jit_compile", "steps_per_execution", "precision")},
-        "candidates": results, "trial_steps": TRIAL_STEPS, "batch_size": batch,
-        "trial_seconds": round(spent, 3), "budget_seconds": round(budget or 0.0, 3),
-        "budget_rule": f"{BUDGET_FRACTION:.0%} of the expected run time",
+        "candidates": results, "trial_steps": 1 + (chunks or 0) * TRIAL_CHUNK, "batch_size": batch,
+        "trial_seconds": round(spent, 3),
+        "expected_gains": {k: round(v, 3) for k, v in (gains or PRIOR_GAIN).items()},
+        "run_seconds_expected": round(run_samples / best["samples_per_second"], 1) if accepted else None,
+        "budget_rule": (f"trials within {budget_seconds:g} s" if budget_seconds is not None else
+                        "a trial runs while its expected saving over the rest of the run exceeds its expected cost"),
     }
 
 
-def _trial(model, candidate: Candidate, data, training, source) -> tuple[float, list[float]]:
-    """Compile with the candidate's settings; a warm-up pass, then a timed pass over TRIAL_STEPS batches."""
+def _skip_reason(candidate, results, baseline, run_samples, spent, budget_seconds, built, gains=None) -> str:
+    """Why a candidate is not tried (empty: try it)."""
+    if baseline is None:
+        return ""  # nothing measured yet: the first candidate that runs is the baseline
+    for r in results:
+        if r["status"] in ("failed", "rejected") and r["precision"] == candidate.precision != baseline["precision"]:
+            return f"{candidate.precision} already {r['status']} ({r['note']})"
+        if r["status"] == "skipped" and r["note"].startswith("Keras runs") and r["jit_compile"] == \
+                candidate.jit_compile:
+            return r["note"]
+    cost = expected_cost(candidate, results, built)
+    if budget_seconds is not None:
+        if spent + cost > budget_seconds:
+            return f"over the trial budget (expected {cost:.1f} s, {budget_seconds - spent:.1f} s left)"
+        return ""
+    saving = expected_saving(candidate, baseline, results, run_samples, gains)
+    if saving < SAVING_OVER_COST * cost:
+        return f"expected saving {saving:.1f} s < expected cost {cost:.1f} s"
+    return ""
+
+
+def _judge_loss(result: dict, baseline: dict | None) -> None:
+    """A finite loss, and, for a precision other than the baseline's, one within the margin of the baseline's."""
+    loss = result["loss"]
+    if loss is None or not math.isfinite(loss):
+        result.update(status="failed", note="loss not finite", samples_per_second=None)
+    elif baseline is not None and result["precision"] != baseline["precision"]:
+        reference = baseline["loss"]
+        margin = max(PRECISION_LOSS_MARGIN * abs(reference), PRECISION_LOSS_FLOOR)
+        if abs(loss - reference) > margin:
+            result.update(status="rejected", note=f"loss {loss:.4g} against {reference:.4g} under "
+                                                  f"{baseline['precision']}: beyond the margin of {margin:.3g}")
+
+
+def _measure(model, candidate: Candidate, data, training, source, chunks: int | None) -> dict:
+    """Compile with the candidate's settings; one warm-up step (tracing), then timed calls of TRIAL_CHUNK steps:
+    `chunks` of them, or (the baseline) until two agree within TRIAL_STABLE_WITHIN or TRIAL_MAX_STEPS are timed.
+    Every trial with the same `chunks` trains the same steps on the same data: their losses compare."""
     import keras
 
     from netspec.runner import data as data_module
@@ -302,23 +465,37 @@ def _trial(model, candidate: Candidate, data, training, source) -> tuple[float, 
     if declined:
         raise WithoutXLA("Keras runs this model without XLA (a layer does not support it, or XLA is off on this "
                          "device), so this is the XLA-off candidate again")
-    times = []
+    seconds = []
 
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
+    class Timer(keras.callbacks.Callback):  # the calls of the compiled function, not fit's setup
+        def on_train_batch_begin(self, batch, logs=None):
             self.started = time.perf_counter()
 
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.started)
+        def on_train_batch_end(self, batch, logs=None):
+            seconds[-1] += time.perf_counter() - self.started
 
     batch = training.batch_size
-    warm = data.take(slice(0, candidate.steps_per_execution * batch))
-    losses = []
-    for part in (warm, data):  # the second fit reuses the compiled function of the first
-        args = data_module.fit_arguments(part, batch_size=batch, shuffle=False, seed=0)
+    rates, losses, start = [], [], 0
+    planned = chunks or TRIAL_MAX_STEPS // TRIAL_CHUNK
+    for part in range(1 + planned):
+        steps = 1 if part == 0 else TRIAL_CHUNK  # the first fit traces; later ones reuse its function
+        args = data_module.fit_arguments(data.take(slice(start * batch, (start + steps) * batch)), batch_size=batch,
+                                         shuffle=False, seed=0)
+        start += steps
+        seconds.append(0.0)
         history = model.fit(**args, epochs=1, verbose=0, callbacks=[Timer()])
         losses += [float(v) for v in history.history.get("loss", [float("nan")])]
-    return len(data) / times[-1], losses
+        if part == 0:
+            continue
+        rates.append(steps * batch / max(seconds[-1], 1e-9))
+        if not all(math.isfinite(v) for v in losses):
+            break
+        fastest = sorted(rates, reverse=True)[:2]
+        if chunks is None and len(fastest) == 2 and fastest[1] >= (1 - TRIAL_STABLE_WITHIN) * fastest[0]:
+            break
+    finite = all(math.isfinite(v) for v in losses)
+    return {"samples_per_second": max(rates), "loss": losses[-1] if finite else float("nan"),
+            "chunks": len(rates)}
 
 
 def _rebuilt(spec, policy: str, initial) -> Any:

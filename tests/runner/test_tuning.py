@@ -47,14 +47,14 @@ def tuned_runs(request, tmp_path_factory):
     patch = pytest.MonkeyPatch()
     patch.setattr(tuning, "native_bfloat16", lambda: native)
     patch.setenv("NETSPEC_CACHE_DIR", str(root / "cache"))
-    patch.setattr(tuning, "BUDGET_FRACTION", 1000.0)  # a 2-epoch run would leave no budget for trials
+    patch.setattr(tuning, "SAVING_OVER_COST", 0.0)  # a 2-epoch run would not repay the trials: every one runs
     try:
         first = train(tiny_spec(), execution="tuned", out=root / "first", verbose=0)
 
         def no_trials(*args, **kwargs):
             raise AssertionError("the second run should not run trials")
 
-        patch.setattr(tuning, "_trial", no_trials)
+        patch.setattr(tuning, "_measure", no_trials)
         second = train(tiny_spec(), execution="tuned", out=root / "second", verbose=0)
     finally:
         patch.undo()
@@ -223,6 +223,7 @@ def test_bfloat16_is_a_candidate_only_on_cpus_with_native_bfloat16(monkeypatch):
     monkeypatch.setattr(tuning, "native_bfloat16", lambda: True)
     native = candidates(base, "float32", precision_setting="auto", device=cpu)
     assert native[0] == tuning.Candidate(False, 8, "float32")  # the baseline first
+    assert native[1] == tuning.Candidate(False, 8, "mixed_bfloat16")  # then bfloat16 with the same settings
     assert len(native) == 8 and {c.precision for c in native} == {"float32", "mixed_bfloat16"}
     # A precision the spec asks for, or a GPU (the runner's precision rule), keeps the precision fixed.
     assert {c.precision for c in candidates(base, "float32", precision_setting="float32", device=cpu)} == {"float32"}
@@ -253,7 +254,7 @@ def test_run_that_tuning_moves_to_bfloat16_trains_under_it(monkeypatch, tmp_path
     # mixed_bfloat16 with the same initial weights, train.
     import keras
 
-    monkeypatch.setattr(tuning, "BUDGET_FRACTION", 1000.0)
+    monkeypatch.setattr(tuning, "SAVING_OVER_COST", 0.0)
     monkeypatch.setattr(tuning, "candidates", lambda base, policy, **kw: [
         tuning.Candidate(base.jit_compile, base.steps_per_execution, "mixed_bfloat16")])
     result = train(tiny_spec(), execution="tuned", out=tmp_path / "bf16", verbose=0)
