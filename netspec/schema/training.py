@@ -303,8 +303,9 @@ class Training(SpecModel):
         "auto", description="`auto`: bfloat16 on GPUs >= 8.0, float16 on older GPUs, float32 on CPU.")
     seed: int | None = Field(None, description="Seed for weights, shuffling and dropout.")
     execution: Literal["auto", "tuned"] | ExecutionSettings = Field(
-        "auto", description="`auto` (fixed rule; measured when the run is long), `tuned` (measure the candidates and "
-        "train with the fastest), or {jit_compile, steps_per_execution}.")
+        "auto", description="`auto` (the fixed rule, or this model's tuned choice cached on this machine; measured "
+        "when the run is long enough to repay it), `tuned` (measure the candidates, best first, while their expected "
+        "saving repays them, and train with the fastest), or {jit_compile, steps_per_execution}.")
     callbacks: list[Annotated[Callback, BeforeValidator(_callback)]] = Field(default_factory=list, description="Keras callbacks, by name or {type, ...}.")
     class_weight: Literal["auto"] | dict[Annotated[int, Field(ge=0)], Annotated[float, Field(gt=0)]] | None = Field(
         None, description="Weight of each class in the loss (Keras's `fit` argument), {class id: weight}; `auto` "
