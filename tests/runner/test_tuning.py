@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 from runner_support import tiny_spec
+from tuning_support import CPU_IDS, NATIVE_BF16
 
 from netspec.cli import main
 from netspec.load import load_spec
@@ -16,26 +17,14 @@ from netspec.runner import train, tuning
 from netspec.runner.execution import AUTO_TUNE_MIN_STEPS, Execution, choose_execution
 from netspec.runner.precision import Device
 
-pytestmark = pytest.mark.slow
+# Every test fixes the CPU's bfloat16 (tests/runner/conftest.py) and has a tuning cache of its own.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("native_bf16", "cache")]
 
 
 # Whether the CPU computes bfloat16 natively decides the candidates (mixed_bfloat16 or not). No test takes it from
 # the machine it runs on: each fixes it, and those whose expectations depend on it run both ways.
-NATIVE_BF16, CPU_IDS = [False, True], ["emulated-bf16", "native-bf16"]
 
 
-@pytest.fixture(autouse=True)
-def native_bf16(request, monkeypatch):
-    """The CPU's bfloat16 as tuning sees it: emulated, unless a test parametrizes this fixture (indirect)."""
-    native = getattr(request, "param", False)
-    monkeypatch.setattr(tuning, "native_bfloat16", lambda: native)
-    return native
-
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("NETSPEC_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache"
 
 
 @pytest.fixture(scope="module", params=NATIVE_BF16, ids=CPU_IDS)

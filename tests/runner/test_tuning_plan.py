@@ -9,28 +9,19 @@ from types import SimpleNamespace
 
 import pytest
 from runner_support import tiny_spec
+from tuning_support import CPU_IDS, NATIVE_BF16
 
 from netspec.runner import train, tuning
 from netspec.runner.execution import Execution
 from netspec.runner.precision import Device
 from netspec.runner.tuning import Candidate
 
-NATIVE_BF16, CPU_IDS = [False, True], ["emulated-bf16", "native-bf16"]
+# Every test fixes the CPU's bfloat16 (tests/runner/conftest.py) and has a tuning cache of its own.
+pytestmark = pytest.mark.usefixtures("native_bf16", "cache")
+
 CPU = Device("cpu", "test")
 
 
-@pytest.fixture(autouse=True)
-def native_bf16(request, monkeypatch):
-    """The CPU's bfloat16 as tuning sees it: emulated, unless a test parametrizes this fixture (indirect)."""
-    native = getattr(request, "param", False)
-    monkeypatch.setattr(tuning, "native_bfloat16", lambda: native)
-    return native
-
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("NETSPEC_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache"
 
 
 # ----- candidate order -----
