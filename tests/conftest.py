@@ -21,3 +21,20 @@ def spec_files():
 def _own_tuning_cache(tmp_path_factory, monkeypatch):
     """Execution `auto` reads the tuning cache: no test reads the one of the user running the tests."""
     monkeypatch.setenv("NETSPEC_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "netspec-cache"))
+
+
+@pytest.fixture
+def native_bf16(request, monkeypatch):
+    """The CPU's bfloat16 as tuning sees it: emulated, unless a test parametrizes this fixture (indirect)."""
+    from netspec.runner import tuning
+
+    native = getattr(request, "param", False)
+    monkeypatch.setattr(tuning, "native_bfloat16", lambda: native)
+    return native
+
+
+@pytest.fixture
+def tuning_cache(tmp_path, monkeypatch):
+    """A tuning cache of the test's own."""
+    monkeypatch.setenv("NETSPEC_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"

@@ -17,8 +17,8 @@ from netspec.runner import train, tuning
 from netspec.runner.execution import AUTO_TUNE_MIN_STEPS, Execution, choose_execution
 from netspec.runner.precision import Device
 
-# Every test fixes the CPU's bfloat16 (tests/runner/conftest.py) and has a tuning cache of its own.
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("native_bf16", "cache")]
+# Every test fixes the CPU's bfloat16 and has a tuning cache of its own (fixtures in tests/conftest.py).
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("native_bf16", "tuning_cache")]
 
 
 # Whether the CPU computes bfloat16 natively decides the candidates (mixed_bfloat16 or not). No test takes it from
@@ -150,12 +150,12 @@ def test_generate_tuned_from_bakes_the_chosen_settings_in(tuned_runs, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def test_a_run_too_short_to_repay_a_trial_keeps_the_auto_settings(tmp_path, cache):
+def test_a_run_too_short_to_repay_a_trial_keeps_the_auto_settings(tmp_path, tuning_cache):
     result = train(tiny_spec(epochs=1), execution="tuned", out=tmp_path / "short", verbose=0)
     record = json.loads((result.run_dir / "tuning.json").read_text())
     assert record["candidates"] == [] and "too few" in record["note"]
     assert (result.execution.jit_compile, result.execution.mode) == (False, "tuned")
-    assert not cache.exists()  # a longer run of the same spec still tunes
+    assert not tuning_cache.exists()  # a longer run of the same spec still tunes
 
 
 def _tune_tiny(spec_dict, trials):

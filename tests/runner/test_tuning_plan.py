@@ -16,8 +16,8 @@ from netspec.runner.execution import Execution
 from netspec.runner.precision import Device
 from netspec.runner.tuning import Candidate
 
-# Every test fixes the CPU's bfloat16 (tests/runner/conftest.py) and has a tuning cache of its own.
-pytestmark = pytest.mark.usefixtures("native_bf16", "cache")
+# Every test fixes the CPU's bfloat16 and has a tuning cache of its own (fixtures in tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("native_bf16", "tuning_cache")
 
 CPU = Device("cpu", "test")
 
@@ -250,14 +250,14 @@ def _record(machine, rates: dict) -> dict:
 
 
 @pytest.mark.parametrize("native_bf16", NATIVE_BF16, ids=CPU_IDS, indirect=True)
-def test_gains_measured_for_earlier_models_on_this_machine_replace_the_priors(native_bf16, cache, monkeypatch):
+def test_gains_measured_for_earlier_models_on_this_machine_replace_the_priors(native_bf16, tuning_cache, monkeypatch):
     machine = {"device": "CPU test", "native_bfloat16": native_bf16}
     assert tuning.learned_gains(machine) == tuning.PRIOR_GAIN  # nothing cached yet
-    (cache / "tuning").mkdir(parents=True)
+    (tuning_cache / "tuning").mkdir(parents=True)
     for i, ratio in enumerate((0.5, 0.6, 0.7)):
-        (cache / "tuning" / f"{i}.json").write_text(json.dumps(_record(machine, {BASE: 1000, BF16: 1000 * ratio,
+        (tuning_cache / "tuning" / f"{i}.json").write_text(json.dumps(_record(machine, {BASE: 1000, BF16: 1000 * ratio,
                                                                                  BF16_ONE: 2000})))
-    (cache / "tuning" / "other.json").write_text(json.dumps(_record({"device": "elsewhere"}, {BASE: 1000, BF16: 3000})))
+    (tuning_cache / "tuning" / "other.json").write_text(json.dumps(_record({"device": "elsewhere"}, {BASE: 1000, BF16: 3000})))
     gains = tuning.learned_gains(machine)
     assert gains["precision"] == pytest.approx(0.6)  # the median; two-setting changes and other machines left out
     assert gains["steps_per_execution"] == tuning.PRIOR_GAIN["steps_per_execution"]
