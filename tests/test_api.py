@@ -43,3 +43,16 @@ def test_no_docstring_points_at_a_file_the_project_lacks():
         for name in ("DESIGN.md", "STYLE.md"):
             assert name not in text or (root / name).exists(), (module.name, name)
     assert inspect.getdoc(netspec.summarize)
+
+
+def test_default_learning_rates_are_keras_own():
+    """The runner passes them and scripts print them (so both compile the same config): they must be Keras's."""
+    import inspect
+
+    import keras
+
+    from netspec.schema.training import DEFAULT_LEARNING_RATES, OPTIMIZERS
+
+    for name, (keras_class, _) in OPTIMIZERS.items():
+        default = inspect.signature(getattr(keras.optimizers, keras_class)).parameters["learning_rate"].default
+        assert DEFAULT_LEARNING_RATES[name] == default, name
