@@ -45,10 +45,6 @@ class Part:
 
         return Part(pick(self.x), pick(self.y))
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Features by input name (`name` for a single input is not known here: the key is `x`)."""
-        return {"x": self.x} if isinstance(self.x, np.ndarray) else dict(self.x)
-
 
 @dataclass
 class Splits:
@@ -85,14 +81,8 @@ def load_splits(plan: DataPlan, inputs: tuple[Port, ...], outputs: tuple[Port, .
         if call is not None:
             where = str(call.args[0])
             parts[name] = fitting.fit(sources.read(call, refs, inputs, outputs), inputs, outputs, where)
-    n = len(Part(*data))
-    test_split = 0.0 if "test" in parts else plan.test_split
-    validation_split = 0.0 if "validation" in parts else plan.validation_split
-    held = _count(n, test_split, "test_split", plan.source)
-    held += _count(n - held, validation_split, "validation_split", plan.source)
-    if held >= n:
-        raise DataError(f"{plan.source} has {n} samples: none is left for training after the test and validation "
-                        "splits. Lower `data.test_split` / `validation_split`, or add data.")
+    test_split, validation_split = _shares(len(Part(*data)), plan.test_split, plan.validation_split, parts,
+                                           plan.source)
     train, validation, test = runtime.split(data, seed, test_split, validation_split, **parts)
     return Splits(Part(*train), _part(validation), _part(test), plan.source, raw.class_names)
 
@@ -107,6 +97,19 @@ def spec_splits(spec, *, seed: int) -> Splits:
 
 def _part(data) -> Part | None:
     return None if data is None else Part(*data)
+
+
+def _shares(n: int, test_split: float, validation_split: float, given: dict, source: str) -> tuple[float, float]:
+    """The shares runtime.split holds out of `n` samples (none for a part `given` separately), checked to leave
+    samples for training."""
+    test_split = 0.0 if "test" in given else test_split
+    validation_split = 0.0 if "validation" in given else validation_split
+    held = _count(n, test_split, "test_split", source)
+    held += _count(n - held, validation_split, "validation_split", source)
+    if held >= n:
+        raise DataError(f"{source} has {n} samples: none is left for training after the test and validation "
+                        "splits. Lower `data.test_split` / `validation_split`, or add data.")
+    return test_split, validation_split
 
 
 def _count(n: int, fraction: float, what: str, source: str) -> int:
@@ -157,13 +160,7 @@ def memory_splits(data, inputs, outputs, *, seed: int, test_split: float, valida
     parts = {name: fitting.fit(memory_raw(value, inputs, outputs, f"{name}_data"), inputs, outputs,
                                f"{name}_data")
              for name, value in (("validation", validation), ("test", test)) if value is not None}
-    n = len(Part(*train))
-    test_split = 0.0 if "test" in parts else test_split
-    validation_split = 0.0 if "validation" in parts else validation_split
-    held = _count(n, test_split, "test_split", "data")
-    held += _count(n - held, validation_split, "validation_split", "data")
-    if held >= n:
-        raise DataError(f"data has {n} samples: none is left for training after the test and validation splits.")
+    test_split, validation_split = _shares(len(Part(*train)), test_split, validation_split, parts, "data")
     train, validation, test = runtime.split(train, seed, test_split, validation_split, **parts)
     return Splits(Part(*train), _part(validation), _part(test), "in-memory arrays")
 
@@ -228,7 +225,7 @@ def _in_port_order(value, ports, what: str, where: str) -> tuple[list, list[str]
     return [np.asarray(a) if not hasattr(a, "shape") else a for a in arrays], wanted
 
 
-def fit_arguments(part: Part, *, batch_size: int, shuffle: bool = False, training: bool = True, **_) -> dict:
+def fit_arguments(part: Part, *, batch_size: int, shuffle: bool = False, training: bool = True) -> dict:
     """Keyword arguments for `model.fit` / `evaluate` / `predict`."""
     args = {"x": part.x, "batch_size": batch_size}
     if part.y is not None:

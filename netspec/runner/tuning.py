@@ -480,7 +480,7 @@ def _measure(model, candidate: Candidate, data, training, source, chunks: int | 
     for part in range(1 + planned):
         steps = 1 if part == 0 else TRIAL_CHUNK  # the first fit traces; later ones reuse its function
         args = data_module.fit_arguments(data.take(slice(start * batch, (start + steps) * batch)), batch_size=batch,
-                                         shuffle=False, seed=0)
+                                         shuffle=False)
         start += steps
         seconds.append(0.0)
         history = model.fit(**args, epochs=1, verbose=0, callbacks=[Timer()])

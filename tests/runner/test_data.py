@@ -237,7 +237,7 @@ def test_fit_arguments_are_arrays_batched_and_shuffled_by_keras():
 
     arrays = read("builtin:digits")
     small = arrays.take(np.arange(100))
-    args = data_module.fit_arguments(small, batch_size=32, shuffle=True, seed=0)
+    args = data_module.fit_arguments(small, batch_size=32, shuffle=True)
     assert set(args) == {"x", "y", "batch_size", "shuffle"}
     assert args["x"] is small.x and args["y"] is small.y and isinstance(args["x"], np.ndarray)
     assert args["batch_size"] == 32 and args["shuffle"] is True
