@@ -254,8 +254,8 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
     import keras
 
     from netspec import lowering, runtime
-    from netspec.build import build_model, instantiate
-    from netspec.runner.compile import _made
+    from netspec.build import build_model
+    from netspec.runner.compile import compile_model
 
     spec = loaded.spec
     if spec.data is None:
@@ -320,14 +320,8 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
                     policy = tuning.precision
                     keras.config.set_dtype_policy(policy)  # dtype_policy() restores the caller's on leaving
                 _say(verbose, tuning.line())
-        names = list(model.output_names)
-        model.compile(
-            optimizer=_made("optimizer", lambda: instantiate(program.optimizer), source),
-            loss=_made("loss", lambda: instantiate(lowering.lower_loss(training.loss, names)), source),
-            metrics=_made("metrics", lambda: instantiate(lowering.lower_metrics(training.metrics, names)), source),
-            jit_compile=execution.jit_compile,
-            steps_per_execution=execution.steps_per_execution,
-        )
+        compile_model(model, training, source=source, jit_compile=execution.jit_compile,
+                      steps_per_execution=execution.steps_per_execution)
         if cb.monitored(training.callbacks):  # a misspelt `monitor` is an error now, not a warning every epoch
             cb.check_monitors(training.callbacks, _logged(model, splits.train, training.batch_size),
                               validation=splits.validation is not None, source=source)
