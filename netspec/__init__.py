@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DataError", "Diagnostic", "NetspecError", "ShapeError", "SpecError", "UsageError",
     "build_model", "generate_script", "json_schema", "load_model", "load_spec", "summarize", "train",
-    "evaluate", "predict", "expand",
+    "evaluate", "predict", "expand", "draw",
 ]
 
 # Imported on first use, so that `import netspec.<stage>` loads that stage and
@@ -28,6 +28,7 @@ _LAZY = {
     "evaluate": ("netspec.runner", "evaluate"),
     "predict": ("netspec.runner", "predict"),
     "expand": ("netspec.load", "expand_spec"),
+    "draw": ("netspec.drawing", "draw"),
     "json_schema": ("netspec.jsonschema", "json_schema"),
 }
 

@@ -17,7 +17,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from netspec.errors import DataNote, NetspecError, SpecError, SpecFileError, UsageError
+from netspec.errors import DataNote, DrawNote, NetspecError, SpecError, SpecFileError, UsageError
 from netspec.schema.training import PRECISIONS
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -72,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="dtype policy the saved model computes in (outputs stay float32)")
 
     verb("expand", "print the spec with blocks, vars and includes expanded")
+
+    p = verb("draw", "draw the layer graph: .svg, .png, .html, .dot (Graphviz) or .mmd (Mermaid)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="the picture to write; its suffix picks the format: .svg, .png, .html, .dot or .mmd")
+    p.add_argument("--direction", default="TB", metavar="TB|LR", help="top to bottom (default) or left to right")
+    p.add_argument("--renderer", default="auto", metavar="auto|graphviz|builtin",
+                   help="for .svg, .png and .html: Graphviz's dot where installed (auto), or insist on one")
 
     p = verb("train", "train the model; writes a run folder", spec=False)
     p.add_argument("spec", metavar="SPEC", nargs="?",
@@ -145,7 +152,7 @@ _show_warning = warnings.showwarning
 
 def _show_note(message, category, filename, lineno, file=None, line=None):
     """netspec's notes as one line each (`netspec: note: ...`); other warnings as Python shows them."""
-    if issubclass(category, DataNote):
+    if issubclass(category, DataNote | DrawNote):
         print(f"netspec: note: {message}", file=sys.stderr)
     else:
         _show_warning(message, category, filename, lineno, file, line)
@@ -271,6 +278,14 @@ def _expand(args) -> int:
     return EXIT_OK
 
 
+def _draw(args) -> int:
+    from netspec.drawing import draw
+
+    draw(args.spec, args.output, direction=args.direction, renderer=args.renderer, overrides=args.overrides)
+    print(f"wrote {args.output}")
+    return EXIT_OK
+
+
 def _train(args) -> int:
     from netspec.runner import train
 
@@ -301,5 +316,5 @@ def _predict(args) -> int:
 
 _VERBS = {
     "validate": _validate, "summary": _summary, "schema": _schema, "generate": _generate, "build": _build,
-    "expand": _expand, "train": _train, "evaluate": _evaluate, "predict": _predict, "layers": _layers,
+    "expand": _expand, "draw": _draw, "train": _train, "evaluate": _evaluate, "predict": _predict, "layers": _layers,
 }

@@ -86,3 +86,7 @@ class ExportError(NetspecError):
 
 class DataNote(UserWarning):
     """Something netspec did to data that the user should know of (features reshaped to fit an input)."""
+
+
+class DrawNote(UserWarning):
+    """A picture drawn otherwise than asked, or not drawn where it was only a by-product (a run's model.svg)."""

@@ -46,7 +46,9 @@ class Source:
 
     An expanded spec (netspec/compose) has `origins`: a value there may have been
     written in another file, a block body or a `--set` flag; `origins[path]`
-    says where for `path` and everything below it that has no entry of its own.
+    says where for `path` and everything below it that has no entry of its own,
+    and `groups[i]` the block copies and stacks that `layers[i]` came from,
+    outermost first (netspec.compose.blocks.Group; pictures draw them).
     """
 
     data: Any
@@ -55,6 +57,7 @@ class Source:
     key_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     base_dir: Path | None = None
     origins: dict[Path_, Origin] = field(default_factory=dict)
+    groups: dict[int, tuple] = field(default_factory=dict)
 
     def origin(self, path: Path_, *, key: bool = False) -> Origin:
         """Where the value at `path` (its key, if `key`) was written."""

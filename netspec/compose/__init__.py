@@ -71,7 +71,8 @@ def expand(source: Source, overrides: Iterable[str] = ()) -> Source:
             graft(origins, ("layers", i), o.layer)
     if problems:
         raise SpecError(problems)
-    return Source(ordered(out), source.file, {}, {}, source.base_dir, origins)
+    groups = {i: o.groups for i, o in enumerate(outs) if o.groups}
+    return Source(ordered(out), source.file, {}, {}, source.base_dir, origins, groups)
 
 
 def _composes(data: dict) -> bool:

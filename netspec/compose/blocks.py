@@ -52,10 +52,22 @@ MAX_LAYERS = 50_000
 
 
 @dataclass(eq=False)
+class Group:
+    """One copy of a block use, or one stack, that expanded layers came from (for pictures: netspec.drawing)."""
+
+    kind: str  # "block" or "stack"
+    name: str  # the block's name, or the stack's type
+    instance: str  # the copy's name within its list (`stage1_0`, `conv_stack`); the layers' prefix
+    copy: int = 1  # which copy of the use's `repeat`, from 1
+    copies: int = 1
+
+
+@dataclass(eq=False)
 class Out:
-    """One layer of the expanded spec (its dict is ours to change)."""
+    """One layer of the expanded spec (its dict is ours to change), and the groups it came from, outermost first."""
 
     layer: Located
+    groups: tuple[Group, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -274,8 +286,9 @@ class Expander:
                 # copy 1 reads the use's inputs; later copies (or a use without inputs) read the layer before
                 sources = feeds_here if feeds_here is not None else [Prev(sub_outs[0]), *_bound(feeds or [])[1:]]
                 last_aliases = dict(sub_aliases)
-                self._finish_copy(item, sub_outs, sub_aliases, _instance(prefix, counters, numbered=True),
-                                  dict(zip(ports, sources)))
+                instance = _instance(prefix, counters, numbered=True)
+                self._finish_copy(item, sub_outs, sub_aliases, instance, dict(zip(ports, sources)))
+                _group(sub_outs, Group("block", name, instance, copy, repeat))
                 outs.extend(sub_outs)
                 aliases.update(sub_aliases)
         finally:
@@ -301,7 +314,9 @@ class Expander:
             outs[0].layer = _with(outs[0].layer, "inputs", _bound(feeds), item.where("inputs"))
         if not self._grow(item, len(outs)):
             return [], {}
-        self._finish_copy(item, outs, {}, _instance(item.value.get("name") or kind, counters), {})
+        instance = _instance(item.value.get("name") or kind, counters)
+        self._finish_copy(item, outs, {}, instance, {})
+        _group(outs, Group("stack", kind, instance))
         return outs, ({item.value["name"]: (outs[-1], item.where("name"))} if item.value.get("name") else {})
 
     def _common_keys(self, item: Located) -> bool:
@@ -393,6 +408,11 @@ def _instance(prefix: str, counters: dict[str, int], numbered: bool = False) -> 
     n = counters.get(prefix, 0)
     counters[prefix] = n + 1
     return f"{prefix}_{n}" if numbered or n else prefix
+
+
+def _group(outs: list[Out], group: Group) -> None:
+    for out in outs:
+        out.groups = (group, *out.groups)
 
 
 def _local_names(outs: list[Out]) -> dict[int, str]:

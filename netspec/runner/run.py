@@ -3,6 +3,7 @@
 ```
 runs/<name>/<timestamp>/
   spec.yaml        the resolved spec (composition expanded, command-line settings applied)
+  model.svg        a picture of the layer graph (netspec draw), blocks and stacks framed
   run.json         settings, device, precision, execution, timings, status
   model.keras      the trained model
   history.json     per-epoch metrics, as Keras's History.history

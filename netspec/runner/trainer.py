@@ -20,13 +20,14 @@ import shlex
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from netspec.build import load_model, save_model
-from netspec.errors import DataError, ExportError, UsageError
+from netspec.errors import DataError, DrawNote, ExportError, UsageError
 from netspec.load import Loaded, load, load_spec
 from netspec.runner import callbacks as cb
 from netspec.runner import data as data_module
@@ -330,6 +331,7 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
         if run is None:
             run = RunFolder.create(spec.name, session.out, session.runs_root)
             run.write_spec(spec_data)
+            _draw(loaded, session.source, run)
         if tuning is not None:
             run.write_json(TUNING_FILE, tuning.record)
         backup_dir = run.resolve(cb.backup_settings(training.callbacks).backup_dir)
@@ -412,6 +414,17 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
         shutil.rmtree(backup_dir, ignore_errors=True)
     return TrainResult(run.path, metrics, history, model, policy, execution, device, exports, fit_seconds,
                        samples_per_second, info.get("export_errors", {}))
+
+
+def _draw(loaded: Loaded, source, run: RunFolder) -> None:
+    """model.svg: a picture of the network beside its spec (with the blocks and stacks of the spec as written,
+    which `source` remembers). Only a view of the run: if it cannot be drawn, the run goes on without it."""
+    try:
+        from netspec.drawing import picture_of, save
+
+        save(picture_of(loaded, getattr(source, "groups", None)), run / "model.svg")
+    except Exception as exc:  # whatever went wrong, training does not stop for a picture
+        warnings.warn(f"{run / 'model.svg'} was not written: {exc}", DrawNote, stacklevel=2)
 
 
 def _pair(part) -> tuple:
