@@ -1,4 +1,4 @@
-"""`import netspec`, validate, summary, schema, generate and expand never import TensorFlow or Keras.
+"""`import netspec`, validate, summary, schema, generate, expand and draw never import TensorFlow or Keras.
 
 Each check runs in a fresh interpreter, since this test process may already
 hold TensorFlow from other tests.
@@ -41,6 +41,16 @@ if importlib.util.find_spec("netspec.codegen"):
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(["generate", spec, "-o", out]) == 0
     report["generate"] = loaded()
+if importlib.util.find_spec("netspec.drawing"):
+    folder = tempfile.mkdtemp()
+    for suffix in ("svg", "png", "html", "dot", "mmd"):
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["draw", spec, "-o", os.path.join(folder, "net." + suffix), "--renderer", "builtin"]) == 0
+        report["draw ." + suffix] = loaded()
+    netspec.draw(spec, os.path.join(folder, "api.svg"))
+    report["draw API"] = loaded()
+    # drawing uses matplotlib's Agg canvas on a bare Figure: pyplot, which picks (and may start) a GUI backend, never
+    report["draw uses no pyplot"] = [m for m in sys.modules if m == "matplotlib.pyplot"]
 print(json.dumps(report))
 """
 
@@ -56,5 +66,6 @@ def probe() -> dict:
 def test_light_verbs_never_import_tensorflow_or_keras():
     report = probe()
     assert {"import netspec", "validate", "validate --json", "summary", "summary --json", "schema", "layers",
-            "layers lstm", "library API"} <= set(report)
+            "layers lstm", "library API", "draw .svg", "draw .png", "draw .html", "draw .dot", "draw .mmd",
+            "draw API", "draw uses no pyplot"} <= set(report)
     assert report == {step: [] for step in report}

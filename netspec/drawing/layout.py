@@ -30,6 +30,8 @@ DUMMY_GAP = 9.0  # between an edge's dummy point and its neighbours
 RANK_GAP = 26.0  # between ranks
 CLUSTER_PAD = 9.0  # between a cluster's frame and what it holds
 CLUSTER_GAP = 12.0  # between a frame and what lies outside it
+PORT_STEP = 14.0  # between the points where two edges leave or enter a box
+PORT_STEP_LABELLED = 24.0
 SWEEPS = 12
 EDGE_WEIGHTS = {(False, False): 1.0, (False, True): 2.0, (True, False): 2.0, (True, True): 8.0}  # by (dummy, dummy)
 
@@ -133,10 +135,11 @@ def _vertices(picture: Picture, sizes, across: bool):
             vertices.append(dummy)
             chain.append(dummy)
         chain.append(target)
+        slots = (len(source.down), len(target.up))  # which of the source's and the target's segments this edge is
         for a, b in zip(chain, chain[1:]):
             a.down.append(b)
             b.up.append(a)
-        chains.append((edge, chain))
+        chains.append((edge, chain, slots))
 
     # A cluster holds a place on every rank it spans, so that nothing else is drawn inside its frame.
     held = {(c.id, v.rank) for v in vertices for c in v.path}
@@ -500,17 +503,18 @@ def _finish(picture, vertices, chains, ranks, frames, rank_at, rank_frames, titl
         x1, y1 = point(right, bottom)
         result.clusters[cid] = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
-    ports_out = _ports(vertices, "down")
-    ports_in = _ports(vertices, "up")
-    for edge, chain in chains:
+    labelled = {chain[0].index for edge, chain, _ in chains if edge.label}
+    ports_out = _ports(vertices, "down", labelled)
+    ports_in = _ports(vertices, "up", set())
+    for edge, chain, (out_slot, in_slot) in chains:
         source, target = chain[0], chain[-1]
         centre = (rank_at[source.rank][0] + rank_at[source.rank][1]) / 2
-        points = [point(source.x + ports_out[(source.index, id(chain[1]))], centre + source.depth / 2)]
+        points = [point(source.x + ports_out[(source.index, out_slot)], centre + source.depth / 2)]
         for d in chain[1:-1]:
             top, bottom = rank_at[d.rank]
             points += [point(d.x, top), point(d.x, bottom)]
         centre = (rank_at[target.rank][0] + rank_at[target.rank][1]) / 2
-        points.append(point(target.x + ports_in[(target.index, id(chain[-2]))], centre - target.depth / 2))
+        points.append(point(target.x + ports_in[(target.index, in_slot)], centre - target.depth / 2))
         result.edges.append(EdgePath(edge.label, points, across))
 
     width = (order_high - order_low if across else rank_high - rank_low) + 2 * MARGIN
@@ -521,16 +525,17 @@ def _finish(picture, vertices, chains, ranks, frames, rank_at, rank_frames, titl
     return result
 
 
-def _ports(vertices, side: str) -> dict[tuple, float]:
-    """Where each segment leaves (or enters) a box along its side: spread out in the order of the other ends."""
-    ports: dict[tuple, float] = {}
+def _ports(vertices, side: str, labelled: set[int]) -> dict[tuple[int, int], float]:
+    """Where each segment leaves (or enters) a box along its side, by (vertex, segment slot): spread out in the
+    order of the segments' other ends, wider apart where the segments carry labels (`[1]`)."""
+    ports: dict[tuple[int, int], float] = {}
     for v in vertices:
         if v.box is None:
             continue
         ends = getattr(v, side)
-        ordered = sorted(range(len(ends)), key=lambda i: ends[i].x)
-        spread = min(v.size * 0.6, 14.0 * (len(ends) - 1))
-        for rank_i, i in enumerate(ordered):
-            offset = 0.0 if len(ends) == 1 else -spread / 2 + spread * rank_i / (len(ends) - 1)
-            ports.setdefault((v.index, id(ends[i])), offset)  # a layer reading one output twice: one port
+        ordered = sorted(range(len(ends)), key=lambda i: (ends[i].x, i))
+        step = PORT_STEP_LABELLED if v.index in labelled else PORT_STEP
+        spread = min(v.size * 0.8, step * (len(ends) - 1))
+        for place, slot in enumerate(ordered):
+            ports[(v.index, slot)] = 0.0 if len(ends) == 1 else -spread / 2 + spread * place / (len(ends) - 1)
     return ports

@@ -6,6 +6,8 @@ name can never break the syntax; every label is escaped for its format.
 
 from __future__ import annotations
 
+import json
+
 from netspec.drawing.picture import BORDER, FAMILY_COLOURS, OUTPUT_BORDER, Picture, nested
 
 
@@ -23,7 +25,7 @@ def dot_string(text: str) -> str:
 
 def dot_text(picture: Picture, direction: str = "TB") -> str:
     out = [
-        f"// {picture.name}, drawn by `netspec draw`",
+        "// drawn by `netspec draw`",
         f"digraph {dot_string(picture.name)} {{",
         f"  graph [rankdir={direction}, label={dot_string(title(picture))}, labelloc=t, fontname=\"Helvetica\", "
         "fontsize=12, nodesep=0.3, ranksep=0.35];",
@@ -63,9 +65,9 @@ def mermaid_string(text: str) -> str:
 
 
 def mermaid_text(picture: Picture, direction: str = "TB") -> str:
-    # the front matter's title is YAML; a spec's name is an identifier, so it needs no quoting there
-    out = ["---", f"title: {title(picture)}", "---", f"flowchart {direction}",
-           f"  %% {picture.name}, drawn by `netspec draw`"]
+    # the front matter is YAML, where a JSON string is a string
+    out = ["---", f"title: {json.dumps(title(picture), ensure_ascii=False)}", "---", f"flowchart {direction}",
+           "  %% drawn by `netspec draw`"]
     depth = 1
     for kind, item in nested(picture):
         pad = "  " * depth

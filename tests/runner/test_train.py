@@ -24,7 +24,7 @@ def result(tmp_path_factory):
 def test_run_folder_holds_every_file(result):
     names = {p.relative_to(result.run_dir).as_posix() for p in result.run_dir.rglob("*") if p.is_file()}
     for name in ("spec.yaml", "run.json", "model.keras", "history.json", "history.csv", "metrics.json",
-                 "plots/loss.png", "plots/accuracy.png"):
+                 "plots/loss.png", "plots/accuracy.png", "model.svg"):
         assert name in names
     assert not any(n.startswith("backup/") or "/." in n or n.startswith(".") for n in names)  # state and temporaries gone
 
@@ -63,6 +63,32 @@ def test_saved_model_predicts_like_the_trained_one(result):
 def test_plots_are_png(result):
     for name in ("loss", "accuracy"):
         assert (result.run_dir / "plots" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_folder_holds_a_picture_of_the_network_with_its_blocks(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    spec = tiny_spec(epochs=1)
+    spec["blocks"] = {"features": {"layers": [{"type": "conv2d", "filters": 4, "kernel_size": 3, "activation": "relu"}]}}
+    spec["layers"][0] = {"type": "block", "block": "features", "name": "stem"}
+    run_dir = train(spec, out=tmp_path / "r", verbose=0).run_dir
+    root = ET.parse(run_dir / "model.svg").getroot()
+    shown = {"".join(e.itertext()) for e in root.iter() if e.tag.endswith("}text")}
+    assert {"stem_0: block features", "stem_0_conv2d", "(None, 6, 6, 4)", "digit", "(None, 10)"} <= shown
+
+
+def test_a_picture_that_cannot_be_drawn_is_a_note_not_a_failed_run(tmp_path, monkeypatch):
+    from netspec.errors import DrawNote
+    from netspec.runner import trainer
+    from netspec.runner.run import RunFolder
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no picture today")
+
+    monkeypatch.setattr("netspec.drawing.save", broken)
+    with pytest.warns(DrawNote, match="model.svg was not written: no picture today"):
+        trainer._draw(loaded(load_spec(tiny_spec())), None, RunFolder(tmp_path))
+    assert not (tmp_path / "model.svg").exists()
 
 
 def test_tensorboard_event_reader_reads_the_logs(result):
