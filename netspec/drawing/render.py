@@ -98,48 +98,58 @@ def _dpi(placed: Layout) -> float:
 
 
 def _draw(axes, picture: Picture, placed: Layout) -> None:
-    from matplotlib.patches import FancyBboxPatch, PathPatch, Polygon
+    """Frames, edges and boxes as one collection each (one artist for many shapes: large pictures draw fast),
+    and the text."""
+    from matplotlib.collections import PatchCollection, PolyCollection
+    from matplotlib.patches import FancyBboxPatch, PathPatch
     from matplotlib.path import Path
 
     text = {"parse_math": False, "fontfamily": FONT}  # a `$` in a name is a `$`, not mathtext
     axes.text(*placed.title_at, title(picture), fontsize=TITLE_SIZE, fontweight="bold", va="top", ha="left", **text)
 
+    frames, fills = [], []
     for cluster in picture.clusters:  # parents before children: inner frames are drawn over outer ones
         x0, y0, x1, y1 = placed.clusters[cluster.id]
         fill = FRAME_FILLS[min(cluster.depth, len(FRAME_FILLS) - 1)]
-        axes.add_patch(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0,rounding_size=6",
-                                      facecolor=fill,
-                                      edgecolor="#8a93a6", linewidth=1.0, linestyle=(0, (4, 2)), zorder=1))
+        frames.append(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0,rounding_size=6"))
+        fills.append(fill)
         # over the edges that enter the frame, on a patch of the frame's colour, so that it stays readable
         axes.text(x0 + 7, y0 + 4, cluster.label, fontsize=LABEL_SIZE, fontweight="bold", color="#3d4a66",
                   va="top", ha="left", zorder=3.5, bbox={"boxstyle": "square,pad=0.1", "linewidth": 0, "alpha": 0.85,
                                                          "facecolor": fill}, **text)
+    if frames:
+        axes.add_collection(PatchCollection(frames, facecolors=fills, edgecolors="#8a93a6", linewidths=1.0,
+                                            linestyles=[(0, (4, 2))], zorder=1), autolim=False)
 
+    curves, heads = [], []
     for edge in placed.edges:
-        vertices, codes = _curve(edge.points, edge.vertical)
-        axes.add_patch(PathPatch(Path(vertices, codes), facecolor="none", edgecolor=EDGE_COLOUR, linewidth=1.0,
-                                 zorder=3))
+        curves.append(PathPatch(Path(*_curve(edge.points, edge.vertical))))
         (x, y) = edge.points[-1]
-        head = ([(x, y), (x - ARROW / 2, y - ARROW), (x + ARROW / 2, y - ARROW)] if edge.vertical
-                else [(x, y), (x - ARROW, y - ARROW / 2), (x - ARROW, y + ARROW / 2)])
-        axes.add_patch(Polygon(head, closed=True, facecolor=EDGE_COLOUR, edgecolor="none", zorder=3))
+        heads.append([(x, y), (x - ARROW / 2, y - ARROW), (x + ARROW / 2, y - ARROW)] if edge.vertical
+                     else [(x, y), (x - ARROW, y - ARROW / 2), (x - ARROW, y + ARROW / 2)])
         if edge.label:
             x, y = edge.points[0]
             axes.text(x + 3, y + 2, edge.label, fontsize=EDGE_LABEL_SIZE, color="#7a2e22", va="top", ha="left",
                       zorder=6, **text)
+    axes.add_collection(PatchCollection(curves, facecolors="none", edgecolors=EDGE_COLOUR, linewidths=1.0, zorder=3),
+                        autolim=False)
+    axes.add_collection(PolyCollection(heads, facecolors=EDGE_COLOUR, edgecolors="none", zorder=3), autolim=False)
 
+    shapes = []
     for box in picture.boxes:
         x0, y0, x1, y1 = placed.boxes[box.id]
-        axes.add_patch(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0,rounding_size=4",
-                                      facecolor=box.fill, edgecolor=OUTPUT_BORDER if box.output else BORDER,
-                                      linewidth=2.0 if box.output else 0.8, zorder=4))
+        shapes.append(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0,rounding_size=4"))
         centre = (x0 + x1) / 2
-        y = y0 + PAD_Y
-        for i, line in enumerate(box.lines):
-            size = NAME_SIZE if i == 0 else DETAIL_SIZE
-            axes.text(centre, y + size * LINE / 2, line, fontsize=size, fontweight="bold" if i == 0 else "normal",
-                      color="#000000" if i < 2 else "#333333", va="center_baseline", ha="center", zorder=5, **text)
-            y += size * LINE
+        axes.text(centre, y0 + PAD_Y + NAME_SIZE * LINE / 2, box.name, fontsize=NAME_SIZE, fontweight="bold",
+                  va="center_baseline", ha="center", zorder=5, **text)
+        # the type and shape lines as one text: half as many artists to lay out
+        axes.text(centre, y0 + PAD_Y + NAME_SIZE * LINE + DETAIL_SIZE * (LINE - 1) / 2, "\n".join(box.lines[1:]),
+                  fontsize=DETAIL_SIZE, linespacing=LINE, color="#222222", va="top", ha="center",
+                  multialignment="center", zorder=5, **text)
+    axes.add_collection(PatchCollection(
+        shapes, facecolors=[b.fill for b in picture.boxes], zorder=4,
+        edgecolors=[OUTPUT_BORDER if b.output else BORDER for b in picture.boxes],
+        linewidths=[2.0 if b.output else 0.8 for b in picture.boxes]), autolim=False)
 
 
 def _curve(points: list[tuple[float, float]], vertical: bool):

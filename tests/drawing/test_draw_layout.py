@@ -83,3 +83,22 @@ def test_a_chain_is_drawn_straight():
     placed = arrange(picture, "TB")
     centres = {round((x0 + x1) / 2, 3) for x0, _, x1, _ in placed.boxes.values()}
     assert len(centres) == 1
+
+
+def test_without_the_linear_program_the_packed_layout_still_keeps_everything_apart(monkeypatch):
+    from types import SimpleNamespace
+
+    import scipy.optimize
+
+    monkeypatch.setattr(scipy.optimize, "linprog", lambda *a, **k: SimpleNamespace(status=2))
+    picture = picture_of(load(str(ROOT / "tests" / "drawing" / "specs" / "inception_blocks.yaml")))
+    placed = arrange(picture, "TB")
+    boxes = list(placed.boxes.values())
+    assert not any(overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    for cluster in picture.clusters:
+        frame = placed.clusters[cluster.id]
+        for box in picture.boxes:
+            if cluster in box.clusters:
+                assert contains(frame, placed.boxes[box.id])
+            else:
+                assert not overlap(frame, placed.boxes[box.id])
