@@ -281,7 +281,7 @@ def _expand(args) -> int:
 def _draw(args) -> int:
     from netspec.drawing import draw
 
-    draw(args.spec, args.output, direction=args.direction, renderer=args.renderer, overrides=args.overrides)
+    draw(Path(args.spec), args.output, direction=args.direction, renderer=args.renderer, overrides=args.overrides)
     print(f"wrote {args.output}")
     return EXIT_OK
 

@@ -49,7 +49,10 @@ def draw(spec, path: str | os.PathLike, *, direction: str = "TB", renderer: str 
 def save(picture: Picture, path: str | os.PathLike, *, direction: str = "TB", renderer: str = "auto") -> Path:
     """Write `picture` to `path` (atomically), in the format its suffix names."""
     data = picture_bytes(picture, format_of(path), direction=_direction(direction), renderer=renderer)
-    atomic.write_bytes(path, data)
+    try:
+        atomic.write_bytes(path, data)
+    except OSError as exc:
+        raise UsageError(f"cannot write `{os.fspath(path)}`: {exc.strerror or exc}") from None
     return Path(path)
 
 

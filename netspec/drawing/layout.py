@@ -62,8 +62,7 @@ class _Vertex:
     size: float  # along the order axis
     depth: float  # along the rank axis
     path: tuple[Cluster, ...]  # clusters it lies in, outermost first
-    box: Box | None = None  # None for a dummy point or a filler
-    filler: bool = False  # holds a cluster's place on a rank where it has nothing else
+    box: Box | None = None  # None for a dummy point, or a filler that holds a cluster's place on a rank
     up: list[_Vertex] = field(default_factory=list)  # neighbours on the rank above (one entry per segment)
     down: list[_Vertex] = field(default_factory=list)
     order: float = 0.0
@@ -87,7 +86,7 @@ def layout(picture: Picture, sizes: dict[int, tuple[float, float]], label_sizes:
     frames = _place(ranks, vertices, label_w if across else {}, label_h if not across else 0.0)
     rank_at, rank_frames = _rank_positions(ranks, picture.clusters, label_h if across else 0.0,
                                            {} if across else label_w)
-    return _finish(picture, vertices, chains, ranks, frames, rank_at, rank_frames, title_size, across)
+    return _finish(vertices, chains, frames, rank_at, rank_frames, title_size, across)
 
 
 # ----- 1 and 2: ranks and dummy points -----
@@ -148,7 +147,7 @@ def _vertices(picture: Picture, sizes, across: bool):
         for r in range(low, high + 1):
             if (cluster.id, r) not in held:
                 path = _path_of(cluster)
-                vertices.append(_Vertex(len(vertices), r, 0.0, 0.0, path, filler=True))
+                vertices.append(_Vertex(len(vertices), r, 0.0, 0.0, path))  # a filler
                 held.update((c.id, r) for c in path)
     return vertices, chains
 
@@ -475,7 +474,7 @@ def _rank_positions(ranks, clusters, label_h: float, label_w: dict[int, float]):
     return [(s, s + d) for s, d in zip(start, depth)], frames
 
 
-def _finish(picture, vertices, chains, ranks, frames, rank_at, rank_frames, title_size, across: bool) -> Layout:
+def _finish(vertices, chains, frames, rank_at, rank_frames, title_size, across: bool) -> Layout:
     # the extent on both axes, to shift everything inside the margins, under the title
     order_low = min([v.x - v.size / 2 for v in vertices] + [left for left, _ in frames.values()])
     order_high = max([v.x + v.size / 2 for v in vertices] + [right for _, right in frames.values()])
@@ -521,7 +520,6 @@ def _finish(picture, vertices, chains, ranks, frames, rank_at, rank_frames, titl
     height = (rank_high - rank_low if across else order_high - order_low) + 2 * MARGIN + title_h + 8.0
     result.width = max(width, title_w + 2 * MARGIN)
     result.height = height
-    result.title_at = (MARGIN, MARGIN)
     return result
 
 

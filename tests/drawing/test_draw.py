@@ -241,6 +241,9 @@ def test_cli_usage_errors_and_invalid_specs(tmp_path, capsys):
     assert main(["draw", str(bad), "-o", str(tmp_path / "net.svg")]) == 1
     assert capsys.readouterr().err == f"{bad}:4:26: error: layers[0].units: expected a positive integer; received 0\n"
     assert not (tmp_path / "net.svg").exists()
+    (tmp_path / "file").write_text("")
+    assert main(["draw", spec, "-o", str(tmp_path / "file" / "net.dot")]) == 2
+    assert f"netspec: error: cannot write `{tmp_path / 'file' / 'net.dot'}`: " in capsys.readouterr().err
 
 
 def test_api_draws_specs_overrides_and_loaded_specs(tmp_path):
