@@ -174,7 +174,12 @@ def _start_keras_quietly() -> None:
     from netspec.runner.precision import detect_device
 
     with _native_stderr_filtered(_START_UP_NOISE):
-        detect_device()  # imports Keras and its backend, and runs the CUDA probe (once, here)
+        import keras
+
+        # TensorFlow: the CUDA probe, once, here. JAX probes its devices only once it has joined the other
+        # processes of a run (jax.distributed must start before anything touches a device).
+        if keras.backend.backend() != "jax":
+            detect_device()
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ import shlex
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -466,10 +467,13 @@ def _run_distributed(loaded: Loaded, spec_data: dict, session: Session, *, expor
             # A dataset brings its own batches and order; arrays get the spec's batch size and shuffling.
             batching = {} if dataset else {"batch_size": training.batch_size, "shuffle": spec.data.shuffle}
             try:
-                model.fit(*_pair(splits.train), epochs=training.epochs, class_weight=class_weight, **batching,
-                          validation_data=_pair(splits.validation) if splits.validation is not None else None,
-                          callbacks=[c for c in callbacks if c is not None],
-                          verbose=0 if verbose == 0 else 1 if sys.stdout.isatty() else 2)
+                with warnings.catch_warnings():
+                    if shared:  # Keras's multi-step loop warns at the end of each epoch of a batched dataset
+                        warnings.filterwarnings("ignore", "Your input ran out of data")
+                    model.fit(*_pair(splits.train), epochs=training.epochs, class_weight=class_weight, **batching,
+                              validation_data=_pair(splits.validation) if splits.validation is not None else None,
+                              callbacks=[c for c in callbacks if c is not None],
+                              verbose=0 if verbose == 0 else 1 if sys.stdout.isatty() else 2)
             except KeyboardInterrupt:  # Ctrl-C: the run keeps its last finished epoch, and says how to go on
                 info.update({"status": "interrupted", "interrupted": _now(), "epochs_run": recorder.epochs})
                 run.write_json(RUN_FILE, info)
