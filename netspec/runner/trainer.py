@@ -443,12 +443,8 @@ def _run_distributed(loaded: Loaded, spec_data: dict, session: Session, *, expor
             "resumed_after_epochs": (previous.get("resumed_after_epochs", []) + [initial_epoch]) if previous else [],
         }
         run.write_json(RUN_FILE, info)
-        _say(verbose, f"training {spec.name}: {described}; {policy} on {_where(device, replicas, cluster)}; "
-                      f"{execution.describe()}; seed {seed}")
-        if replicas > 1:
-            _say(verbose, f"data parallel: {replicas} replicas, {training.batch_size // replicas} samples each of "
-                          f"every {training.batch_size}-sample batch"
-                          + ("; the last, partial batch of each part is left out" if shared else ""))
+        where = device.describe() if replicas == 1 else _replicas(replicas, cluster, training.batch_size, shared)
+        _say(verbose, f"training {spec.name}: {described}; {policy} on {where}; {execution.describe()}; seed {seed}")
         if previous:
             _say(verbose, f"resuming {run.path} after epoch {initial_epoch}")
 
@@ -529,11 +525,11 @@ def _whole_batches(splits, batch_size: int, *, shuffle: bool, seed: int):
                               splits.source, splits.class_names)
 
 
-def _where(device: Device, replicas: int, cluster: Cluster) -> str:
-    if replicas == 1:
-        return device.describe()
+def _replicas(replicas: int, cluster: Cluster, batch_size: int, shared: bool) -> str:
     processes = f" of {cluster.processes} processes" if cluster.processes > 1 else ""
-    return f"{replicas} devices{processes}"
+    left_out = ", the last partial batch of each part left out" if shared else ""
+    return (f"{replicas} devices{processes} (data parallel: {batch_size // replicas} samples each of every "
+            f"{batch_size}-sample batch{left_out})")
 
 
 def _pair(part) -> tuple:
