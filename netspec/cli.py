@@ -96,6 +96,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last finished epoch")
     p.add_argument("--export", action="append", default=[], choices=["saved_model", "tflite"],
                    help="also write the trained model in this format, checked by running it (repeatable)")
+    cluster = "one process of a run of several (JAX backend, keras.distribution)"
+    p.add_argument("--num-processes", type=int, metavar="N",
+                   help=f"{cluster}: how many (default KERAS_DISTRIBUTION_NUM_PROCESSES, else Slurm's SLURM_NTASKS, "
+                        "else 1)")
+    p.add_argument("--process-id", type=int, metavar="I",
+                   help="this process's number, 0 to N-1; process 0 writes the run folder (default "
+                        "KERAS_DISTRIBUTION_PROCESS_ID, else SLURM_PROCID)")
+    p.add_argument("--coordinator", metavar="HOST:PORT",
+                   help="address of process 0 (default KERAS_DISTRIBUTION_JOB_ADDRESSES; under Slurm JAX finds it)")
 
     model_help = "a run folder (runs/<name>/<timestamp>) or a saved model (.keras)"
     p = verb("evaluate", "metrics of a trained model on data", spec=False, sets=False)
@@ -172,7 +181,12 @@ def _start_keras_quietly() -> None:
     from netspec.runner.precision import detect_device
 
     with _native_stderr_filtered(_START_UP_NOISE):
-        detect_device()  # imports Keras and its backend, and runs the CUDA probe (once, here)
+        import keras
+
+        # TensorFlow: the CUDA probe, once, here. JAX probes its devices only once it has joined the other
+        # processes of a run (jax.distributed must start before anything touches a device).
+        if keras.backend.backend() != "jax":
+            detect_device()
 
 
 @contextlib.contextmanager
@@ -293,7 +307,8 @@ def _train(args) -> int:
         raise UsageError("train needs SPEC (or --resume RUN_DIR to continue a run)")
     result = train(args.spec, data=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
                    precision=args.precision, execution=args.execution, resume=args.resume,
-                   export=args.export, overrides=args.overrides)
+                   export=args.export, overrides=args.overrides, num_processes=args.num_processes,
+                   process_id=args.process_id, coordinator=args.coordinator)
     print(f"run folder: {result.run_dir}")
     return EXIT_INVALID if result.export_errors else EXIT_OK  # the trainer printed each failed export's line
 

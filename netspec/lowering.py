@@ -158,6 +158,7 @@ class Program:
     steps_per_execution: int | str
     step_flops: float
     class_weight: dict | str | None = None  # model.fit's: {class id: weight}, or "auto" (runtime's balanced)
+    devices: int | None = None  # data parallelism over this many devices (runtime.distribute); None: every one
 
 
 # ----- small rules -----
@@ -412,4 +413,11 @@ def lower_program(spec, *, data_source=None, data_kind: str | None = None, test=
         data=data, batch_size=training.batch_size, epochs=training.epochs, seed=training.seed,
         precision=settings["precision"], jit_compile=settings["jit_compile"],
         steps_per_execution=settings["steps_per_execution"], step_flops=step_flops(result),
-        class_weight=training.class_weight)
+        class_weight=training.class_weight, devices=distribution_devices(training.distribution))
+
+
+def distribution_devices(distribution) -> int | None:
+    """The devices `training.distribution` trains on: None for every one (`auto`), 1 for `none`."""
+    if isinstance(distribution, str):
+        return 1 if distribution == "none" else None
+    return distribution.devices

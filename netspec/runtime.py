@@ -34,10 +34,13 @@ def gpu_capability():
     return tuple(details.get("compute_capability", (0, 0))) if gpus else None
 
 
-def choose_settings(precision, jit_compile, steps, capability, steps_per_epoch, flops):
+def choose_settings(
+    precision, jit_compile, steps, capability, steps_per_epoch, flops, mirrored
+):
     """What `auto` leaves to the machine: bfloat16 on GPUs of compute capability 8.0+,
     else float16, float32 on CPUs; XLA off with TensorFlow on CPUs; up to 32 steps per
-    call, but one on CPUs for steps of 5+ GFLOP (they never repay the loop's tracing)."""
+    call, but one on CPUs for steps of 5+ GFLOP (they never repay the loop's tracing),
+    and under TensorFlow's MirroredStrategy (whose multi-step loop fails)."""
     cpu = capability is None
     if precision == "auto":
         precision = "float32" if cpu else "mixed_float16"
@@ -45,8 +48,67 @@ def choose_settings(precision, jit_compile, steps, capability, steps_per_epoch, 
     if jit_compile == "auto" and cpu:
         jit_compile = "auto" if keras.backend.backend() != "tensorflow" else False
     if steps == "auto":
-        steps = 1 if cpu and flops >= 5e9 else max(1, min(32, steps_per_epoch))
+        one = (cpu and flops >= 5e9) or mirrored
+        steps = 1 if one else max(1, min(32, steps_per_epoch))
     return precision, jit_compile, steps
+
+
+# ----- many devices and processes -----
+
+
+def cluster(environ):
+    """(processes, process id, coordinator host:port) from the KERAS_DISTRIBUTION_*
+    variables, else Slurm's (JAX finds the coordinator there); one process by default."""
+    if "KERAS_DISTRIBUTION_NUM_PROCESSES" in environ:
+        return (
+            int(environ["KERAS_DISTRIBUTION_NUM_PROCESSES"]),
+            int(environ.get("KERAS_DISTRIBUTION_PROCESS_ID", 0)),
+            environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES"),
+        )
+    if int(environ.get("SLURM_NTASKS", 1)) > 1:
+        return int(environ["SLURM_NTASKS"]), int(environ["SLURM_PROCID"]), None
+    return 1, 0, None
+
+
+def distribute(devices, processes, process_id, coordinator):
+    """Data parallelism over `devices` devices (None: every one), of every process:
+    Keras's DataParallel on JAX, MirroredStrategy on TensorFlow (one process only).
+    Returns the scope to build the model in and the number of replicas."""
+    import contextlib
+
+    if keras.backend.backend() == "jax":
+        if processes > 1:
+            import jax  # CPUs reach other processes through gloo
+
+            jax.config.update("jax_cpu_collectives_implementation", "gloo")
+            keras.distribution.initialize(coordinator, processes, process_id)
+        found = keras.distribution.list_devices()[:devices]
+        if len(found) > 1:
+            distribution = keras.distribution.DataParallel(devices=found)
+            keras.distribution.set_distribution(distribution)
+        return contextlib.nullcontext(), len(found)
+    if processes > 1:
+        raise SystemExit("several processes train through keras.distribution: JAX only")
+    if keras.backend.backend() != "tensorflow":
+        return contextlib.nullcontext(), 1
+    import tensorflow as tf
+
+    found = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices()
+    found = [device.name for device in found][:devices]
+    if len(found) < 2:
+        return contextlib.nullcontext(), 1
+    return tf.distribute.MirroredStrategy(found).scope(), len(found)
+
+
+def batches(data, batch_size, shuffle, seed):
+    """A part as whole batches (tf.data), each shared out by Keras among the devices
+    and processes; the last, partial one is left out, as they cannot share it."""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices(tuple(data))
+    if shuffle:
+        dataset = dataset.shuffle(len(keras.tree.flatten(data)[0]), seed)
+    return dataset.batch(batch_size, drop_remainder=True)
 
 
 # ----- reading data: features and labels, one list of arrays each -----

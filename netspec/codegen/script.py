@@ -52,7 +52,7 @@ RUNTIME = Path(__file__).resolve().parent.parent / "runtime.py"
 
 # Module-level names of the script besides its functions and constants: variables in build_model() never
 # shadow them.
-IMPORTED_NAMES = {"argparse", "json", "os", "sys", "keras", "np", "numpy", "tf", "tensorflow"}
+IMPORTED_NAMES = {"argparse", "json", "os", "sys", "tempfile", "keras", "np", "numpy", "tf", "tensorflow"}
 # Longest variable name: keeps `name = keras.layers.Class(` within a line, so ruff's layout stays simple.
 MAX_VARIABLE = 40
 # What each data kind reads, in the script's docstring.
@@ -64,7 +64,7 @@ KIND_WORDS = {
 # Kinds of data that are files: the script takes `--data PATH`, and its default is beside the script.
 FILE_KINDS = ("npz", "npy", "csv", "image_folder", "text_folder")
 # The runtime functions every script runs (the data's readers come on top).
-RUNTIME_FUNCTIONS = ("conform", "split", "gpu_capability", "choose_settings")
+RUNTIME_FUNCTIONS = ("conform", "split", "gpu_capability", "choose_settings", "cluster", "distribute", "batches")
 
 
 class Code(str):
@@ -165,6 +165,8 @@ def _context(result: Loaded, tuned: dict | None, tuned_from, script_dir) -> dict
         "load_data_parameters": Code("source, seed" if kind in FILE_KINDS else "seed"),
         "compile_body": _lines(_compile_lines(program)),
         "fit_extra": Code("".join("\n" + line for line in _fit_extra_lines(program, plan))),
+        "shuffle": Code(repr(bool(plan.shuffle))),
+        "class_weight_auto": program.class_weight == "auto",
     }
 
 
@@ -290,7 +292,7 @@ def keras_expr(value, where: str = ""):
 
 # Module-level constants a script may define (see `_constants`).
 CONSTANTS = ("INPUTS", "LABELS", "OUTPUTS", "DATA", "TEST_DATA", "VALIDATION_DATA", "JIT_COMPILE",
-             "STEPS_PER_EXECUTION", "STEP_FLOPS")
+             "STEPS_PER_EXECUTION", "STEP_FLOPS", "DEVICES")
 
 
 def _constants(spec, source, program, plan, options, kind: str, script_dir) -> list[str]:
@@ -310,6 +312,8 @@ def _constants(spec, source, program, plan, options, kind: str, script_dir) -> l
     lines += _assign("STEPS_PER_EXECUTION", literal(program.steps_per_execution))
     lines += _assign("STEP_FLOPS", Atom(_scientific(program.step_flops)))
     lines[-1] += "  # of one training step"
+    lines += _assign("DEVICES", literal(program.devices))
+    lines[-1] += "  # for data parallelism; None: every one"
     return lines
 
 
@@ -381,7 +385,7 @@ def _fit_extra_lines(program, plan) -> list[str]:
     """model.fit's arguments beyond the template's: shuffle where it is off, the class weights."""
     lines = [] if plan.shuffle else [INDENT * 2 + "shuffle=False,"]
     if program.class_weight == "auto":
-        lines.append(INDENT * 2 + "class_weight=balanced_class_weight(train[1]),")
+        lines.append(INDENT * 2 + "class_weight=class_weight,")
     elif program.class_weight is not None:
         lines += statement(literal(program.class_weight), 2, "class_weight=", ",")
     return lines
@@ -392,7 +396,7 @@ def _compile_lines(program) -> list[str]:
     rate = optimizer.kwargs_dict["learning_rate"]
     lines = []
     if isinstance(rate, KerasCall):  # a schedule, unless --learning-rate gives a constant rate
-        lines = statement(keras_expr(rate, "training.optimizer.learning_rate"), 1,
+        lines = statement(keras_expr(rate, "training.optimizer.learning_rate"), 2,
                           "learning_rate = args.learning_rate or ")
         rate_expr = Atom("learning_rate")
     else:
@@ -405,7 +409,7 @@ def _compile_lines(program) -> list[str]:
         jit_compile=Atom("jit_compile"), steps_per_execution=Atom("steps"))
     callbacks = Seq("[", "]", tuple(keras_expr(c, f"training.callbacks[{i}]")
                                     for i, c in enumerate(program.callbacks)))
-    return lines + statement(compile_call, 1) + _assign("callbacks", callbacks, 1)
+    return lines + statement(compile_call, 2) + _assign("callbacks", callbacks, 1)
 
 
 def data_kind(spec, source) -> str:

@@ -21,6 +21,8 @@ import csv
 import io
 import json
 import math
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -84,6 +86,15 @@ class RunFolder:
             raise UsageError(f"{str(path)!r} is not a run folder (it has no {RUN_FILE}); pass the folder "
                              "`netspec train` printed, e.g. runs/<name>/<timestamp>")
         return folder
+
+    @classmethod
+    def scratch(cls, of: str | Path) -> RunFolder:
+        """A temporary copy of the run folder `of` (what it holds so far: its resume state), for a process of a
+        multi-process run other than process 0, which alone writes `of`; the caller deletes it."""
+        path = Path(tempfile.mkdtemp(prefix="netspec-process-"))
+        if Path(of).is_dir():
+            shutil.copytree(of, path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("logs", "plots", ".*.tmp*"))
+        return cls(path)
 
     # ----- paths -----
 

@@ -77,6 +77,9 @@ def train(
     seed: int | None = None,
     verbose: int | None = None,
     runs_root: str | os.PathLike = "runs",
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    coordinator: str | None = None,
 ) -> TrainResult:
     """Train a spec (path, text, mapping or Spec) and write a run folder; see `netspec train --help`.
 
@@ -89,12 +92,18 @@ def train(
     `training` values. `resume` continues the run in that folder from its last finished epoch.
     `verbose`: None shows Keras's progress bar on a terminal and one line per epoch otherwise; 0 is silent.
     With `resume`, `spec` may be None; a spec given must be the run's (its resolved form, `overrides` applied).
+    `num_processes`, `process_id`, `coordinator` (host:port of process 0): one process of a multi-process run
+    (JAX); default the KERAS_DISTRIBUTION_* variables, else Slurm's, else one process.
     """
+    cluster = _cluster(num_processes, process_id, coordinator)
+    if cluster.processes > 1 and out is None and resume is None:
+        raise UsageError(f"the {cluster.processes} processes of a run write one run folder: give each the same "
+                         "--out DIR (or --resume DIR)")
     if resume is not None:
         given = {"data": data, "batch_size": batch_size, "precision": precision, "seed": seed, "out": out,
                  "execution": execution, "spec overrides": list(overrides) if spec is None else []}
         return _resume(resume, spec=spec, overrides=overrides, epochs=epochs, export=list(export), verbose=verbose,
-                       conflicting=[k for k, v in given.items() if v not in (None, [])])
+                       cluster=cluster, conflicting=[k for k, v in given.items() if v not in (None, [])])
     if spec is None:
         raise UsageError("train needs a spec (or --resume RUN_DIR to continue a run)")
     in_memory = data is not None and not isinstance(data, str | os.PathLike)
@@ -110,10 +119,14 @@ def train(
         # error in what the command line gave points at the command line.
         overrides.insert(0, _data_override(spec, data))
     given = load(spec, overrides=overrides)
+    if cluster.processes > 1 and seed is None and given.spec.training.seed is None:
+        raise UsageError("the processes of a run must split and shuffle the data alike: give the spec a "
+                         "`training.seed`, or every process the same --seed")
     spec_data = _resolved_data(given, data=data_module.MEMORY if in_memory else data, epochs=epochs,
                                batch_size=batch_size, precision=precision, seed=seed, data_set=data_set)
     arrays = {"data": data, "validation": validation_data, "test": test_data} if in_memory else None
-    session = Session(out=out, runs_root=runs_root, execution=execution, source=given.source, arrays=arrays)
+    session = Session(out=out, runs_root=runs_root, execution=execution, source=given.source, arrays=arrays,
+                      cluster=cluster)
     return _run(load(spec_data), spec_data, session, export=list(export), verbose=verbose)
 
 
@@ -128,6 +141,37 @@ class Session:
     previous: dict | None = None  # run.json of the run being resumed
     source: Any = None  # where the spec was written, for located errors
     arrays: dict | None = None  # data held in memory: {"data", "validation", "test"} as the caller passed them
+    cluster: Cluster = field(default_factory=lambda: Cluster(1, 0, None))
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """This process's place in a run of several (JAX, through keras.distribution): process 0 writes the run."""
+
+    processes: int
+    process_id: int
+    coordinator: str | None  # host:port of process 0; None where JAX finds it (Slurm)
+
+
+def _cluster(num_processes, process_id, coordinator) -> Cluster:
+    """The arguments, else the KERAS_DISTRIBUTION_* variables, else Slurm's (runtime.cluster reads them)."""
+    from netspec import runtime
+
+    found = runtime.cluster(os.environ)
+    processes = num_processes if num_processes is not None else found[0]
+    process_id = process_id if process_id is not None else found[1] if num_processes is None else 0
+    cluster = Cluster(processes, process_id, coordinator if coordinator is not None else found[2])
+    if processes < 1 or not 0 <= process_id < processes:
+        raise UsageError(f"process id {process_id} is not one of the {processes} processes (0 to {processes - 1})")
+    if processes > 1:
+        import keras
+
+        if keras.backend.backend() != "jax":
+            raise UsageError(f"training on {processes} processes goes through Keras's distribution API, which "
+                             f"runs on the JAX backend, not {keras.backend.backend()} (TensorFlow's multi-worker "
+                             "strategy does not work with Keras 3's fit): set KERAS_BACKEND=jax, with pip install "
+                             "-e '.[jax]'")
+    return cluster
 
 
 # What a spec's `data` keeps when --data replaces its source: how to split and feed, not how to read the old file.
@@ -217,7 +261,7 @@ def _check_same_spec(spec, overrides, run_data: dict, run: RunFolder, epochs) ->
                          "run, or train the new spec without --resume")
 
 
-def _resume(resume, *, spec, overrides, epochs, export, verbose, conflicting) -> TrainResult:
+def _resume(resume, *, spec, overrides, epochs, export, verbose, cluster, conflicting) -> TrainResult:
     import yaml
 
     if conflicting:
@@ -228,7 +272,9 @@ def _resume(resume, *, spec, overrides, epochs, export, verbose, conflicting) ->
     spec_data = yaml.safe_load(run.spec_file.read_text(encoding="utf-8"))
     if spec is not None:
         _check_same_spec(spec, overrides, spec_data, run, epochs)
-    run.remove_stale_temporaries()
+    writer = cluster.process_id == 0
+    if writer:
+        run.remove_stale_temporaries()
     if epochs is not None and epochs != spec_data["training"].get("epochs"):
         if previous.get("status") == "finished":
             backup = cb.backup_settings(load_spec(spec_data).training.callbacks)
@@ -238,12 +284,14 @@ def _resume(resume, *, spec, overrides, epochs, export, verbose, conflicting) ->
                                  "`callbacks: [{type: backup_and_restore, delete_checkpoint: false}]`")
             previous["status"] = "running"  # more epochs for a finished run
         spec_data["training"]["epochs"] = epochs
-        run.write_spec(spec_data)
+        if writer:
+            run.write_spec(spec_data)
     if previous.get("status") == "finished":
         _say(verbose, f"{run.path} finished already ({previous.get('epochs_run')} epochs); nothing to resume")
-        return _finished_result(run, previous, export, verbose)
+        return _finished_result(run, previous, export if writer else [], verbose)
     loaded = load(run.spec_file)  # from the file, so that errors point into it
-    return _run(loaded, spec_data, Session(run=run, previous=previous), export=export, verbose=verbose)
+    return _run(loaded, spec_data, Session(run=run, previous=previous, cluster=cluster), export=export,
+                verbose=verbose)
 
 
 # What Keras's BackupAndRestore keeps in its folder: the weights (with the optimizer's) and the epoch.
@@ -254,20 +302,51 @@ BACKUP_METADATA = "training_metadata.json"
 def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str], verbose) -> TrainResult:
     import keras
 
+    from netspec import runtime
+
+    if loaded.spec.data is None:
+        raise DataError(f"no training data for `{loaded.spec.name}`: give --data (e.g. --data builtin:digits, --data "
+                        "synthetic, --data train.npz) or a `data:` section in the spec")
+    cluster = session.cluster
+    verbose = 0 if cluster.process_id > 0 else verbose  # process 0 speaks for the run
+    # Before anything runs on a device: JAX joins the processes into one run first.
+    scope, replicas = runtime.distribute(_devices(loaded.spec.training.distribution, cluster), cluster.processes,
+                                         cluster.process_id, cluster.coordinator)
+    try:
+        return _run_distributed(loaded, spec_data, session, export=export, verbose=verbose, scope=scope,
+                                replicas=replicas)
+    finally:
+        if keras.backend.backend() == "jax" and replicas > 1:
+            keras.distribution.set_distribution(None)  # the next run in this process starts on one device
+
+
+def _devices(distribution, cluster: Cluster) -> int | None:
+    """The devices `training.distribution` asks for (lowering's rule): None for every one."""
+    from netspec.lowering import distribution_devices
+
+    if distribution == "none" and cluster.processes > 1:
+        raise UsageError(f"`training.distribution: none` trains on one device, but {cluster.processes} processes "
+                         "were started; leave it `auto`, or start one process")
+    return distribution_devices(distribution)
+
+
+def _run_distributed(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str], verbose, scope,
+                     replicas: int) -> TrainResult:
+    import keras
+
     from netspec import lowering, runtime
     from netspec.build import build_model
     from netspec.runner.compile import compile_model
 
     spec = loaded.spec
-    if spec.data is None:
-        raise DataError(f"no training data for `{spec.name}`: give --data (e.g. --data builtin:digits, --data "
-                        "synthetic, --data train.npz) or a `data:` section in the spec")
     training = spec.training
     seed = training.seed
     previous = session.previous
     source = session.source or loaded.source
+    cluster = session.cluster
     device = detect_device()
     backend = keras.backend.backend()
+    shared = replicas > 1 and backend == "jax"  # JAX's replicas take whole batches, which Keras shares out
     in_memory = session.arrays is not None
     kind = "memory" if in_memory else sources.kind_of(spec.data.source, spec.data.format)
     program = lowering.lower_program(loaded, data_kind=kind)
@@ -282,17 +361,30 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
             validation=session.arrays["validation"], test=session.arrays["test"])
     else:
         splits = data_module.load_splits(program.data, program.inputs, program.outputs, seed=seed)
-    dataset = splits.train.is_dataset  # a caller's tf.data.Dataset: its own batches, of a count it may not know
+    if training.batch_size % replicas:
+        raise UsageError(f"batch_size {training.batch_size} is the global batch, which the {replicas} replicas "
+                         f"share evenly: make it a multiple of {replicas}")
+    described, sizes = splits.describe(), {k: _size(getattr(splits, k)) for k in ("train", "validation", "test")}
+    class_weight = program.class_weight
+    if class_weight == "auto" and not splits.train.is_dataset:  # as the script computes it: netspec.runtime
+        class_weight = runtime.balanced_class_weight(splits.train.y)
+    if shared and not splits.train.is_dataset:
+        splits = _whole_batches(splits, training.batch_size, shuffle=spec.data.shuffle, seed=seed)
+    dataset = splits.train.is_dataset  # a tf.data.Dataset: its own batches, of a count it may not know
     steps_per_epoch = (max(1, int(splits.train.x.cardinality())) if dataset
                        else math.ceil(len(splits.train) / training.batch_size))
+    mirrored = replicas > 1 and backend == "tensorflow"
     policy, jit_compile, steps = runtime.choose_settings(
         program.precision, program.jit_compile, program.steps_per_execution, capability(device), steps_per_epoch,
-        program.step_flops)
+        program.step_flops, mirrored)
+    if mirrored and program.steps_per_execution not in ("auto", 1):
+        raise UsageError("Keras's multi-step loop fails under TensorFlow's MirroredStrategy: leave "
+                         "`steps_per_execution` auto (1 there), or train on one device")
     if policy == "mixed_float16" and capability(device) is None and not previous:
-        auto = runtime.choose_settings("auto", "auto", "auto", None, steps_per_epoch, program.step_flops)[0]
+        auto = runtime.choose_settings("auto", "auto", "auto", None, steps_per_epoch, program.step_flops, False)[0]
         print(f"note: mixed_float16 on a CPU is slower than float32 (CPUs compute float16 by converting it); "
               f"precision auto would pick {auto} here", file=sys.stderr, flush=True)
-    with dtype_policy(previous["precision"] if previous else policy):
+    with dtype_policy(previous["precision"] if previous else policy), scope:
         policy = keras.config.dtype_policy().name
         model = build_model(loaded, compile=False)
         if "tflite" in export and (problem := tflite_problem(model)):  # refused now, not after training
@@ -304,13 +396,13 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
             requested = session.execution if session.execution is not None else training.execution
             execution = choose_execution(requested, Execution(jit_compile, steps, "auto"), steps_per_epoch,
                                          training.epochs)
-            if execution.mode == "tuned" and dataset:
+            if execution.mode == "tuned" and (dataset or replicas > 1):
                 if requested == "tuned":
-                    raise UsageError("execution tuning times steps on NumPy data; with a tf.data.Dataset choose "
-                                     "`auto` or explicit settings")
+                    raise UsageError("execution tuning times steps of one device on NumPy data; with several "
+                                     "replicas or a tf.data.Dataset choose `auto` or explicit settings")
                 execution = Execution(execution.jit_compile, execution.steps_per_execution, "auto")
             # tuned: the cache or trials; auto: the cache, if it holds one (a dataset: the auto settings)
-            if execution.mode in ("tuned", "auto") and not dataset:
+            if execution.mode in ("tuned", "auto") and not dataset and replicas == 1:
                 from netspec.runner.tuning import tune
 
                 tuning = tune(spec, model, splits, base=execution, policy=policy, device=device, backend=backend,
@@ -328,7 +420,9 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
                               validation=splits.validation is not None, source=source)
 
         run = session.run
-        if run is None:
+        if cluster.process_id > 0:  # files go to a scratch copy: saving is collective, so every process saves
+            run = RunFolder.scratch(run.path if run is not None else Path(session.out))
+        elif run is None:
             run = RunFolder.create(spec.name, session.out, session.runs_root)
             run.write_spec(spec_data)
             _draw(loaded, session.source, run)
@@ -343,16 +437,15 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
 
         info = {
             "name": spec.name, "status": "running", "backend": backend, "device": device.describe(),
-            "precision": policy, "execution": execution.to_dict(), "seed": seed, "data": splits.describe(),
-            "samples": {"train": _size(splits.train), "validation": _size(splits.validation),
-                        "test": _size(splits.test)},
+            "precision": policy, "execution": execution.to_dict(), "seed": seed, "data": described,
+            "samples": sizes, "replicas": replicas, "processes": cluster.processes,
             "class_names": splits.class_names, "epochs": training.epochs, "batch_size": training.batch_size,
             "started": previous["started"] if previous else _now(),
             "resumed_after_epochs": (previous.get("resumed_after_epochs", []) + [initial_epoch]) if previous else [],
         }
         run.write_json(RUN_FILE, info)
-        _say(verbose, f"training {spec.name}: {splits.describe()}; {policy} on {device.describe()}; "
-                      f"{execution.describe()}; seed {seed}")
+        where = device.describe() if replicas == 1 else _replicas(replicas, cluster, training.batch_size, shared)
+        _say(verbose, f"training {spec.name}: {described}; {policy} on {where}; {execution.describe()}; seed {seed}")
         if previous:
             _say(verbose, f"resuming {run.path} after epoch {initial_epoch}")
 
@@ -365,19 +458,19 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
         callbacks += [recorder, cb.backup(training.callbacks, run)]
         started = time.perf_counter()
         if initial_epoch < training.epochs:
-            class_weight = program.class_weight
-            if class_weight == "auto":  # as the script computes it: netspec.runtime
-                if dataset:
-                    raise UsageError("`class_weight: auto` counts the training labels, which a tf.data.Dataset "
-                                     "does not hold in memory; give the weights as {class: weight}")
-                class_weight = runtime.balanced_class_weight(splits.train.y)
+            if class_weight == "auto":
+                raise UsageError("`class_weight: auto` counts the training labels, which a tf.data.Dataset "
+                                 "does not hold in memory; give the weights as {class: weight}")
             # A dataset brings its own batches and order; arrays get the spec's batch size and shuffling.
             batching = {} if dataset else {"batch_size": training.batch_size, "shuffle": spec.data.shuffle}
             try:
-                model.fit(*_pair(splits.train), epochs=training.epochs, class_weight=class_weight, **batching,
-                          validation_data=_pair(splits.validation) if splits.validation is not None else None,
-                          callbacks=[c for c in callbacks if c is not None],
-                          verbose=0 if verbose == 0 else 1 if sys.stdout.isatty() else 2)
+                with warnings.catch_warnings():
+                    if shared:  # Keras's multi-step loop warns at the end of each epoch of a batched dataset
+                        warnings.filterwarnings("ignore", "Your input ran out of data")
+                    model.fit(*_pair(splits.train), epochs=training.epochs, class_weight=class_weight, **batching,
+                              validation_data=_pair(splits.validation) if splits.validation is not None else None,
+                              callbacks=[c for c in callbacks if c is not None],
+                              verbose=0 if verbose == 0 else 1 if sys.stdout.isatty() else 2)
             except KeyboardInterrupt:  # Ctrl-C: the run keeps its last finished epoch, and says how to go on
                 info.update({"status": "interrupted", "interrupted": _now(), "epochs_run": recorder.epochs})
                 run.write_json(RUN_FILE, info)
@@ -398,10 +491,14 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
     save_model(model, run.model_file)
     run.write_history(history)
     run.write_json("metrics.json", metrics)
+    if cluster.process_id > 0:
+        shutil.rmtree(run.path, ignore_errors=True)
+        return TrainResult(Path(session.run.path if session.run else session.out), metrics, history, model,
+                           policy, execution, device)
     run.write_plots(history)
     exports = _exports(model, export, run, splits, info, verbose)
     epochs_run = recorder.epochs - initial_epoch
-    trained = 0 if dataset else len(splits.train)
+    trained = sizes["train"] or 0
     samples_per_second = trained * epochs_run / fit_seconds if epochs_run and fit_seconds else 0.0
     info.update({
         "status": "finished", "finished": _now(), "epochs_run": recorder.epochs, "fit_seconds": round(fit_seconds, 3),
@@ -425,6 +522,26 @@ def _draw(loaded: Loaded, source, run: RunFolder) -> None:
         save(picture_of(loaded, getattr(source, "groups", None)), run / "model.svg")
     except Exception as exc:  # whatever went wrong, training does not stop for a picture
         warnings.warn(f"{run / 'model.svg'} was not written: {exc}", DrawNote, stacklevel=2)
+
+
+def _whole_batches(splits, batch_size: int, *, shuffle: bool, seed: int):
+    """The parts as tf.data batches (runtime.batches), as JAX's replicas take them."""
+    from netspec import runtime
+
+    def batched(part, shuffle=False):
+        if part is None or part.is_dataset:
+            return part
+        return data_module.Part(runtime.batches((part.x, part.y), batch_size, shuffle, seed))
+
+    return data_module.Splits(batched(splits.train, shuffle), batched(splits.validation), batched(splits.test),
+                              splits.source, splits.class_names)
+
+
+def _replicas(replicas: int, cluster: Cluster, batch_size: int, shared: bool) -> str:
+    processes = f" of {cluster.processes} processes" if cluster.processes > 1 else ""
+    left_out = ", the last partial batch of each part left out" if shared else ""
+    return (f"{replicas} devices{processes} (data parallel: {batch_size // replicas} samples each of every "
+            f"{batch_size}-sample batch{left_out})")
 
 
 def _pair(part) -> tuple:

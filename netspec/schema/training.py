@@ -286,6 +286,18 @@ class ExecutionSettings(SpecModel):
         None, description="Training steps per call of the compiled function; default: the runner's auto value.")
 
 
+class DataParallel(SpecModel):
+    """Data parallelism: every device trains a copy of the model on its share of each batch."""
+
+    type: Literal["data_parallel"]
+    devices: PositiveInt | None = Field(
+        None, description="Devices to train on; default every device (with several processes: of every process).")
+
+
+def _distribution(value):
+    return {"type": value} if value == "data_parallel" else value
+
+
 class Training(SpecModel):
     """How to train the model."""
 
@@ -306,6 +318,10 @@ class Training(SpecModel):
         "auto", description="`auto` (the fixed rule, or this model's tuned choice cached on this machine; measured "
         "when the run is long enough to repay it), `tuned` (measure the candidates, best first, while their expected "
         "saving repays them, and train with the fastest), or {jit_compile, steps_per_execution}.")
+    distribution: Literal["auto", "none"] | Annotated[DataParallel, BeforeValidator(_distribution)] = Field(
+        "auto", description="`auto`: data parallelism over every local accelerator (one: plain training), and over "
+        "every process of a multi-process run (JAX); `none`: one device; or {type: data_parallel, devices: N}. "
+        "`batch_size` is the global batch, shared by the replicas.")
     callbacks: list[Annotated[Callback, BeforeValidator(_callback)]] = Field(default_factory=list, description="Keras callbacks, by name or {type, ...}.")
     class_weight: Literal["auto"] | dict[Annotated[int, Field(ge=0)], Annotated[float, Field(gt=0)]] | None = Field(
         None, description="Weight of each class in the loss (Keras's `fit` argument), {class id: weight}; `auto` "

@@ -56,7 +56,7 @@ def test_parse_execution():
 
 def auto(device, steps_per_epoch, flops=1e6):
     """The auto execution settings (the rule scripts carry) as the runner's Execution."""
-    _, jit, steps = runtime.choose_settings("auto", "auto", "auto", capability(device), steps_per_epoch, flops)
+    _, jit, steps = runtime.choose_settings("auto", "auto", "auto", capability(device), steps_per_epoch, flops, False)
     return Execution(jit, steps, "auto")
 
 
