@@ -33,7 +33,7 @@ def test_script_compiles_and_imports_only_what_it_may(path):
     assert "netspec" not in imported_modules(source)
     tree = ast.parse(source)
     top_level_imports = {a.name.split(".")[0] for n in tree.body if isinstance(n, ast.Import) for a in n.names}
-    assert top_level_imports == {"argparse", "json", "os", "keras", "numpy"}  # the others only where used
+    assert top_level_imports == {"argparse", "json", "os", "tempfile", "keras", "numpy"}  # others where used
     main_guard = tree.body[-1]
     assert isinstance(main_guard, ast.If) and ast.unparse(main_guard.test) == "__name__ == '__main__'"
 
@@ -273,6 +273,7 @@ def lines_outside_build_model(source: str) -> int:
 
 @pytest.mark.parametrize("path", sorted((ROOT / "specs").glob("*.yaml")), ids=lambda p: p.stem)
 def test_scripts_stay_short(path):
-    """Everything but build_model() (one line a layer): 148-168 lines for specs/ today, from 430-500 before the
-    runner and the script became one program. A script that grows past this budget needs a reason."""
-    assert lines_outside_build_model(netspec.generate_script(path)) <= 170
+    """Everything but build_model() (one line a layer): 229-252 lines for specs/ today, from 430-500 before the
+    runner and the script became one program (148-168 then; data parallelism over devices and processes added
+    ~80). A script that grows past this budget needs a reason."""
+    assert lines_outside_build_model(netspec.generate_script(path)) <= 260

@@ -6,6 +6,7 @@
 import argparse
 import json
 import os
+import tempfile
 
 import keras
 import numpy as np
@@ -17,6 +18,7 @@ LABELS = {"digit": ((), "int32")}
 JIT_COMPILE = "auto"
 STEPS_PER_EXECUTION = "auto"
 STEP_FLOPS = 3.27e7  # of one training step
+DEVICES = None  # for data parallelism; None: every one
 
 
 def build_model():
@@ -115,10 +117,13 @@ def gpu_capability():
     return tuple(details.get("compute_capability", (0, 0))) if gpus else None
 
 
-def choose_settings(precision, jit_compile, steps, capability, steps_per_epoch, flops):
+def choose_settings(
+    precision, jit_compile, steps, capability, steps_per_epoch, flops, mirrored
+):
     """What `auto` leaves to the machine: bfloat16 on GPUs of compute capability 8.0+,
     else float16, float32 on CPUs; XLA off with TensorFlow on CPUs; up to 32 steps per
-    call, but one on CPUs for steps of 5+ GFLOP (they never repay the loop's tracing)."""
+    call, but one on CPUs for steps of 5+ GFLOP (they never repay the loop's tracing),
+    and under TensorFlow's MirroredStrategy (whose multi-step loop fails)."""
     cpu = capability is None
     if precision == "auto":
         precision = "float32" if cpu else "mixed_float16"
@@ -126,8 +131,64 @@ def choose_settings(precision, jit_compile, steps, capability, steps_per_epoch, 
     if jit_compile == "auto" and cpu:
         jit_compile = "auto" if keras.backend.backend() != "tensorflow" else False
     if steps == "auto":
-        steps = 1 if cpu and flops >= 5e9 else max(1, min(32, steps_per_epoch))
+        one = (cpu and flops >= 5e9) or mirrored
+        steps = 1 if one else max(1, min(32, steps_per_epoch))
     return precision, jit_compile, steps
+
+
+def cluster(environ):
+    """(processes, process id, coordinator host:port) from the KERAS_DISTRIBUTION_*
+    variables, else Slurm's (JAX finds the coordinator there); one process by default."""
+    if "KERAS_DISTRIBUTION_NUM_PROCESSES" in environ:
+        return (
+            int(environ["KERAS_DISTRIBUTION_NUM_PROCESSES"]),
+            int(environ.get("KERAS_DISTRIBUTION_PROCESS_ID", 0)),
+            environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES"),
+        )
+    if int(environ.get("SLURM_NTASKS", 1)) > 1:
+        return int(environ["SLURM_NTASKS"]), int(environ["SLURM_PROCID"]), None
+    return 1, 0, None
+
+
+def distribute(devices, processes, process_id, coordinator):
+    """Data parallelism over `devices` devices (None: every one), of every process:
+    Keras's DataParallel on JAX, MirroredStrategy on TensorFlow (one process only).
+    Returns the scope to build the model in and the number of replicas."""
+    import contextlib
+
+    if keras.backend.backend() == "jax":
+        if processes > 1:
+            import jax  # CPUs reach other processes through gloo
+
+            jax.config.update("jax_cpu_collectives_implementation", "gloo")
+            keras.distribution.initialize(coordinator, processes, process_id)
+        found = keras.distribution.list_devices()[:devices]
+        if len(found) > 1:
+            distribution = keras.distribution.DataParallel(devices=found)
+            keras.distribution.set_distribution(distribution)
+        return contextlib.nullcontext(), len(found)
+    if processes > 1:
+        raise SystemExit("several processes train through keras.distribution: JAX only")
+    if keras.backend.backend() != "tensorflow":
+        return contextlib.nullcontext(), 1
+    import tensorflow as tf
+
+    found = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices()
+    found = [device.name for device in found][:devices]
+    if len(found) < 2:
+        return contextlib.nullcontext(), 1
+    return tf.distribute.MirroredStrategy(found).scope(), len(found)
+
+
+def batches(data, batch_size, shuffle, seed):
+    """A part as whole batches (tf.data), each shared out by Keras among the devices
+    and processes; the last, partial one is left out, as they cannot share it."""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices(tuple(data))
+    if shuffle:
+        dataset = dataset.shuffle(len(keras.tree.flatten(data)[0]), seed)
+    return dataset.batch(batch_size, drop_remainder=True)
 
 
 def main(argv=None):
@@ -147,29 +208,47 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=1, help="None: random")
     args = parser.parse_args(argv)
 
+    # Data parallelism over DEVICES: DataParallel on JAX, MirroredStrategy on TensorFlow.
+    # Several machines (JAX): one process each, e.g. under srun or as a Kubernetes
+    # indexed Job, all with the same --seed, KERAS_DISTRIBUTION_JOB_ADDRESSES (process
+    # 0's host:port), KERAS_DISTRIBUTION_NUM_PROCESSES and KERAS_DISTRIBUTION_PROCESS_ID.
+    processes, process_id, coordinator = cluster(os.environ)
+    scope, replicas = distribute(DEVICES, processes, process_id, coordinator)
+    if process_id > 0:  # process 0 keeps the files; saving is collective, so all save
+        args.out = tempfile.mkdtemp()
     seed = np.random.randint(2**31) if args.seed is None else args.seed
     keras.utils.set_random_seed(seed)
     train, validation, test = load_data(seed)
     steps = -(-len(keras.tree.flatten(train)[0]) // args.batch_size)
     capability = gpu_capability()
+    mirrored = replicas > 1 and keras.backend.backend() == "tensorflow"
     precision, jit_compile, steps = choose_settings(
-        args.precision, JIT_COMPILE, STEPS_PER_EXECUTION, capability, steps, STEP_FLOPS
+        args.precision,
+        JIT_COMPILE,
+        STEPS_PER_EXECUTION,
+        capability,
+        steps,
+        STEP_FLOPS,
+        mirrored,
     )
     print(f"seed {seed}, {precision}, XLA {jit_compile}, {steps} steps per call")
     keras.config.set_dtype_policy(precision)
-    model = build_model()
-    learning_rate = args.learning_rate or keras.optimizers.schedules.ExponentialDecay(
-        initial_learning_rate=0.003,
-        decay_steps=100,
-        decay_rate=0.9,
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        jit_compile=jit_compile,
-        steps_per_execution=steps,
-    )
+    with scope:
+        model = build_model()
+        learning_rate = args.learning_rate or (
+            keras.optimizers.schedules.ExponentialDecay(
+                initial_learning_rate=0.003,
+                decay_steps=100,
+                decay_rate=0.9,
+            )
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=jit_compile,
+            steps_per_execution=steps,
+        )
     callbacks = [
         keras.callbacks.EarlyStopping(
             patience=3,
@@ -184,6 +263,10 @@ def main(argv=None):
         keras.callbacks.CSVLogger(filename=os.path.join(args.out, "training_log.csv")),
         keras.callbacks.TerminateOnNaN(),
     ]
+    if replicas > 1 and not mirrored:  # JAX's replicas take whole batches (tf.data)
+        train = batches(train, args.batch_size, True, seed), None
+        validation = validation and batches(validation, args.batch_size, False, seed)
+        test = test and (batches(test, args.batch_size, False, seed), None)
     os.makedirs(args.out, exist_ok=True)
     history = model.fit(
         *train,
