@@ -173,14 +173,16 @@ _START_UP_NOISE = re.compile(
 
 
 def _check_exports(args) -> None:
-    """An export that cannot be written here (an unknown format, a missing extra) is a usage error before
-    Keras starts, and for `train` before training."""
+    """An export that cannot be written here (an unknown format, a missing extra, a path it cannot take) is a
+    usage error before Keras starts, and for `train` before training."""
     formats = [args.format] if args.verb == "export" else getattr(args, "export", [])
     if formats:
-        from netspec.runner.export import require
+        from netspec.runner.export import check_target, require
 
         for format in formats:
             require(format)
+        if args.verb == "export":
+            check_target(Path(args.output), args.format)
 
 
 def _start_keras_quietly() -> None:

@@ -227,6 +227,7 @@ def export(model, format: str, output: str | os.PathLike, *, overrides=(), sampl
     `predict` takes them; default: CHECK_SAMPLES random samples). A failure is an ExportError that names the
     format and the cause, and leaves nothing at `output`."""
     require(format)
+    check_target(Path(output), format)  # before the model loads
     model, name = _model(model, overrides)
     try:
         return write_export(model, format, output, sample)
@@ -261,7 +262,7 @@ def write_export(model, format: str, path: str | os.PathLike, sample=None) -> Ex
     any failure is an ExportError (the cause, for a message that names the format) and leaves nothing."""
     require(format)
     target = Path(path)
-    _check_target(target, format)
+    check_target(target, format)
     if format == "tflite" and (problem := tflite_problem(model)):
         raise ExportError(problem)
     portable = inference_model(model, unroll=format == "tflite")
@@ -280,7 +281,8 @@ def write_export(model, format: str, path: str | os.PathLike, sample=None) -> Ex
             raise
         except Exception as exc:  # noqa: BLE001 - reading back what the converter wrote
             raise ExportError(_first_line(exc)) from exc
-        got = _runner(built, format, _input_names(portable))(arrays)
+        with _native_stderr_dropped():  # TFLite's interpreter announces its CPU delegate there
+            got = _runner(built, format, _input_names(portable))(arrays)
         diff = _compare(got, expected, format, portable.output_names)
         if target.is_dir():
             shutil.rmtree(target)
@@ -290,8 +292,9 @@ def write_export(model, format: str, path: str | os.PathLike, sample=None) -> Ex
     return Export(target, format, diff, len(arrays[0]))
 
 
-def _check_target(target: Path, format: str) -> None:
-    """A SavedModel replaces a folder: only one that holds a SavedModel, so that `-o .` cannot erase a folder."""
+def check_target(target: Path, format: str) -> None:
+    """A UsageError if an export cannot be written at `target`: a SavedModel replaces a folder only if it holds a
+    SavedModel (so that `-o .` cannot erase a folder), a file never replaces a folder."""
     if target.is_dir() and (format != "saved_model" or not (target / "saved_model.pb").exists()):
         kind = "a folder that holds no SavedModel" if format == "saved_model" else "a folder"
         raise UsageError(f"{str(target)!r} is {kind}; name a new path for the {format} export")
