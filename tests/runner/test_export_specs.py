@@ -3,10 +3,10 @@ README's table of which spec exports to which format kept true.
 
 Each spec's model is built with fresh weights, exported by `write_export` (which compares the export's
 predictions with Keras's on a batch and refuses more than 1e-4), and the outcome must be the README's: `yes`,
-or `no (WORD)` with WORD in the ExportError's message. ONNX covers every spec (about 40 s of CPU on 2 cores);
-SavedModel and TFLite take a representative subset (TFLite's recurrent specs are trained and exported in
-test_export.py): all three over all specs cost about 2.5 minutes. NETSPEC_EXPORT_ALL=1 runs all three over all
-specs, as the README's table was made.
+or `no (WORD)` with WORD in the ExportError's message. ONNX covers every spec, SavedModel and TFLite a
+representative subset (TFLite's recurrent specs are trained and exported in test_export.py): about 65 s of CPU
+on this project's 2-core machine, where all three over all specs cost about 170 s. NETSPEC_EXPORT_ALL=1 runs all
+three over all specs, as the README's table was made.
 """
 
 from __future__ import annotations
