@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DataError", "Diagnostic", "NetspecError", "ShapeError", "SpecError", "UsageError",
     "build_model", "generate_script", "json_schema", "load_model", "load_spec", "summarize", "train",
-    "evaluate", "predict", "expand", "draw",
+    "evaluate", "predict", "expand", "draw", "export",
 ]
 
 # Imported on first use, so that `import netspec.<stage>` loads that stage and
@@ -27,6 +27,7 @@ _LAZY = {
     "train": ("netspec.runner", "train"),
     "evaluate": ("netspec.runner", "evaluate"),
     "predict": ("netspec.runner", "predict"),
+    "export": ("netspec.runner.export", "export"),
     "expand": ("netspec.load", "expand_spec"),
     "draw": ("netspec.drawing", "draw"),
     "json_schema": ("netspec.jsonschema", "json_schema"),

@@ -21,6 +21,7 @@ from netspec.errors import DataNote, DrawNote, NetspecError, SpecError, SpecFile
 from netspec.schema.training import PRECISIONS
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+EXPORT_FORMATS = ("onnx", "saved_model", "tflite")  # netspec.runner.export.FORMATS, without importing it
 
 
 class _Parser(argparse.ArgumentParser):
@@ -94,8 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--execution", metavar="MODE", help="auto, tuned, or jit_compile=...,steps_per_execution=...")
     p.add_argument("--out", metavar="DIR", help="the run folder (default runs/<name>/<timestamp>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last finished epoch")
-    p.add_argument("--export", action="append", default=[], choices=["saved_model", "tflite"],
-                   help="also write the trained model in this format, checked by running it (repeatable)")
+    p.add_argument("--export", action="append", default=[], choices=EXPORT_FORMATS,
+                   help="also write the trained model in this format, checked against Keras's predictions "
+                        "(repeatable; onnx needs the `onnx` extra)")
     cluster = "one process of a run of several (JAX backend, keras.distribution)"
     p.add_argument("--num-processes", type=int, metavar="N",
                    help=f"{cluster}: how many (default KERAS_DISTRIBUTION_NUM_PROCESSES, else Slurm's SLURM_NTASKS, "
@@ -126,6 +128,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="predictions: .npy (one output) or .npz (several, by output name)")
     p.add_argument("--classes", action="store_true",
                    help="write class ids instead of probabilities (argmax of a softmax, > 0.5 for one sigmoid unit)")
+
+    p = verb("export", "export a model as ONNX, a SavedModel or TFLite, checked against Keras", spec=False)
+    p.add_argument("spec", metavar="MODEL_OR_SPEC",
+                   help="a run folder, a saved model (.keras), or a spec (built with freshly initialized weights)")
+    p.add_argument("--format", required=True, choices=EXPORT_FORMATS,
+                   help="onnx (needs the `onnx` extra: pip install 'netspec[onnx]'), saved_model (a folder) "
+                        "or tflite")
+    p.add_argument("-o", "--output", required=True, metavar="PATH",
+                   help="the file (.onnx, .tflite) or folder (SavedModel) to write")
     return parser
 
 
@@ -136,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_note
     try:
         if args.verb in KERAS_VERBS:
+            _check_exports(args)
             _start_keras_quietly()
         return _VERBS[args.verb](args)
     except UsageError as exc:
@@ -170,10 +182,23 @@ def _show_note(message, category, filename, lineno, file=None, line=None):
 # The verbs that run Keras, and the start-up lines TensorFlow's C++ side writes straight to file descriptor 2
 # before its logging is set up (so TF_CPP_MIN_LOG_LEVEL cannot silence them): CUDA probes on a machine
 # without a GPU, CPU-feature notes. Anything else it writes is passed on.
-KERAS_VERBS = ("build", "train", "evaluate", "predict")
+KERAS_VERBS = ("build", "train", "evaluate", "predict", "export")
 _START_UP_NOISE = re.compile(
     r"absl::InitializeLog|^[IWE]\d{4} [\d:. ]+\d+ (cudart_stub|cuda_platform|cuda_executor|cuda_dnn|cuda_fft"
     r"|cuda_blas|cpu_feature_guard|port)\.cc:\d+\]|^To enable the following instructions|oneDNN custom operations")
+
+
+def _check_exports(args) -> None:
+    """An export that cannot be written here (an unknown format, a missing extra, a path it cannot take) is a
+    usage error before Keras starts, and for `train` before training."""
+    formats = [args.format] if args.verb == "export" else getattr(args, "export", [])
+    if formats:
+        from netspec.runner.export import check_target, require
+
+        for format in formats:
+            require(format)
+        if args.verb == "export":
+            check_target(Path(args.output), args.format)
 
 
 def _start_keras_quietly() -> None:
@@ -329,7 +354,17 @@ def _predict(args) -> int:
     return EXIT_OK
 
 
+def _export(args) -> int:
+    from netspec.runner.export import export
+
+    written = export(args.spec, args.format, args.output, overrides=args.overrides)
+    print(f"wrote {written.path} ({written.format}; largest difference from Keras's predictions on "
+          f"{written.samples} samples: {written.max_abs_diff:.2g})")
+    return EXIT_OK
+
+
 _VERBS = {
     "validate": _validate, "summary": _summary, "schema": _schema, "generate": _generate, "build": _build,
     "expand": _expand, "draw": _draw, "train": _train, "evaluate": _evaluate, "predict": _predict, "layers": _layers,
+    "export": _export,
 }

@@ -1,4 +1,5 @@
-"""`import netspec`, validate, summary, schema, generate, expand and draw never import TensorFlow or Keras.
+"""`import netspec`, validate, summary, schema, generate, expand and draw never import TensorFlow or Keras,
+nor the `onnx` extra; neither does `export --help`.
 
 Each check runs in a fresh interpreter, since this test process may already
 hold TensorFlow from other tests.
@@ -17,7 +18,7 @@ SPEC = ROOT / "specs" / "mnist_convnet.yaml"
 
 PROBE = r"""
 import contextlib, importlib.util, io, json, sys, tempfile, os
-heavy = ("tensorflow", "keras")
+heavy = ("tensorflow", "keras", "onnx", "onnxruntime", "tf2onnx")
 def loaded():
     return sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in heavy})
 report = {}
@@ -51,6 +52,13 @@ if importlib.util.find_spec("netspec.drawing"):
     report["draw API"] = loaded()
     # drawing uses matplotlib's Agg canvas on a bare Figure: pyplot, which picks (and may start) a GUI backend, never
     report["draw uses no pyplot"] = [m for m in sys.modules if m == "matplotlib.pyplot"]
+for verb in (["export", "--help"], ["train", "--help"]):
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            main(verb)
+        except SystemExit as exit:
+            assert exit.code == 0, verb
+    report[" ".join(verb)] = loaded()
 print(json.dumps(report))
 """
 
@@ -67,5 +75,6 @@ def test_light_verbs_never_import_tensorflow_or_keras():
     report = probe()
     assert {"import netspec", "validate", "validate --json", "summary", "summary --json", "schema", "layers",
             "layers lstm", "library API", "draw .svg", "draw .png", "draw .html", "draw .dot", "draw .mmd",
-            "draw API", "draw uses no pyplot"} <= set(report)
+            "draw API", "draw uses no pyplot",
+            "export --help", "train --help"} <= set(report)
     assert report == {step: [] for step in report}

@@ -33,7 +33,7 @@ from netspec.runner import callbacks as cb
 from netspec.runner import data as data_module
 from netspec.runner import sources
 from netspec.runner.execution import Execution, choose_execution
-from netspec.runner.export import export_model, tflite_problem
+from netspec.runner.export import export_model, require, tflite_problem
 from netspec.runner.precision import Device, capability, detect_device, dtype_policy
 from netspec.runner.run import RUN_FILE, RunFolder
 from netspec.runner.tuning import TUNING_FILE
@@ -387,7 +387,9 @@ def _run_distributed(loaded: Loaded, spec_data: dict, session: Session, *, expor
     with dtype_policy(previous["precision"] if previous else policy), scope:
         policy = keras.config.dtype_policy().name
         model = build_model(loaded, compile=False)
-        if "tflite" in export and (problem := tflite_problem(model)):  # refused now, not after training
+        for format in export:  # an unknown format or a missing extra: refused now, not after training
+            require(format)
+        if "tflite" in export and (problem := tflite_problem(model)):
             raise UsageError(f"cannot export `{spec.name}` as tflite: {problem}")
         tuning = None
         if previous:
@@ -549,12 +551,12 @@ def _pair(part) -> tuple:
 
 
 def _exports(model, formats, run, splits, info, verbose) -> dict[str, Path]:
-    """Write each export, and record how far its predictions are from the Keras model's on test samples.
-    An export that fails leaves no file; its error goes into `info["export_errors"]` and is printed as a line."""
+    """Write each export, and record how far its predictions are from the Keras model's on test samples (random
+    ones without a test part). An export that fails leaves no file; its error goes into `info["export_errors"]`
+    and is printed as a line."""
     exports = {}
     sample = None
-    if (splits is not None and splits.test is not None and not splits.test.is_dataset and len(model.inputs) == 1
-            and len(model.outputs) == 1):
+    if splits is not None and splits.test is not None and not splits.test.is_dataset:
         sample = splits.test.take(slice(0, 64)).x
     for format in formats:
         try:
@@ -563,8 +565,7 @@ def _exports(model, formats, run, splits, info, verbose) -> dict[str, Path]:
             info.setdefault("export_errors", {})[format] = str(exc)
             print(f"netspec: error: exporting as {format} failed: {exc}", file=sys.stderr, flush=True)
             continue
-        if diff is not None:
-            info.setdefault("export_max_abs_diff", {})[format] = diff
+        info.setdefault("export_max_abs_diff", {})[format] = diff
         _say(verbose, f"exported {format}: {exports[format]}")
     return exports
 
