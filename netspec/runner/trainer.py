@@ -368,12 +368,15 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
                 if dataset:
                     raise UsageError("`class_weight: auto` counts the training labels, which a tf.data.Dataset "
                                      "does not hold in memory; give the weights as {class: weight}")
-                class_weight = runtime.balanced_class_weight(splits.train.y)
-            # A dataset brings its own batches and order; arrays get the spec's batch size and shuffling.
-            batching = {} if dataset else {"batch_size": training.batch_size, "shuffle": spec.data.shuffle}
+                labels = splits.train.y if splits.train.rows is None else splits.train.y[splits.train.rows]
+                class_weight = runtime.balanced_class_weight(labels)
+            # A dataset brings its own batches and order; the rest get the spec's batch size and shuffling.
+            feed = data_module.fit_arguments(splits.train, batch_size=training.batch_size, shuffle=spec.data.shuffle,
+                                             seed=seed)
             try:
-                model.fit(*_pair(splits.train), epochs=training.epochs, class_weight=class_weight, **batching,
-                          validation_data=_pair(splits.validation) if splits.validation is not None else None,
+                model.fit(**feed, epochs=training.epochs, class_weight=class_weight,
+                          validation_data=data_module.validation_data(splits.validation,
+                                                                      batch_size=training.batch_size),
                           callbacks=[c for c in callbacks if c is not None],
                           verbose=0 if verbose == 0 else 1 if sys.stdout.isatty() else 2)
             except KeyboardInterrupt:  # Ctrl-C: the run keeps its last finished epoch, and says how to go on
@@ -385,8 +388,8 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
 
         metrics = {}
         if splits.test is not None:
-            batching = {} if splits.test.is_dataset else {"batch_size": training.batch_size}
-            metrics = model.evaluate(*_pair(splits.test), **batching, verbose=0, return_dict=True)
+            feed = data_module.fit_arguments(splits.test, batch_size=training.batch_size, training=False)
+            metrics = model.evaluate(**feed, verbose=0, return_dict=True)
             metrics = {k: float(v) for k, v in metrics.items()}
             _say(verbose, "test: " + " - ".join(f"{k}: {v:.4g}" for k, v in metrics.items()))
 
@@ -414,10 +417,6 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
                        samples_per_second, info.get("export_errors", {}))
 
 
-def _pair(part) -> tuple:
-    return part.x, part.y
-
-
 def _exports(model, formats, run, splits, info, verbose) -> dict[str, Path]:
     """Write each export, and record how far its predictions are from the Keras model's on test samples.
     An export that fails leaves no file; its error goes into `info["export_errors"]` and is printed as a line."""
@@ -425,7 +424,7 @@ def _exports(model, formats, run, splits, info, verbose) -> dict[str, Path]:
     sample = None
     if (splits is not None and splits.test is not None and not splits.test.is_dataset and len(model.inputs) == 1
             and len(model.outputs) == 1):
-        sample = splits.test.take(slice(0, 64)).x
+        sample = splits.test.take(slice(0, 64)).in_memory().x
     for format in formats:
         try:
             exports[format], diff = export_model(model, format, run.path, sample)
@@ -465,8 +464,8 @@ def _logged(model, train, batch_size: int) -> list[str]:
     """The names under which fit logs the loss and metrics: those of `evaluate` on one batch."""
     if train.is_dataset:
         return list(model.evaluate(train.x.take(1), verbose=0, return_dict=True))
-    one_batch = train.take(slice(0, batch_size))
-    return list(model.evaluate(one_batch.x, one_batch.y, batch_size=batch_size, verbose=0, return_dict=True))
+    one_batch = data_module.fit_arguments(train.take(slice(0, batch_size)), batch_size=batch_size, training=False)
+    return list(model.evaluate(**one_batch, verbose=0, return_dict=True))
 
 
 def _now() -> str:
