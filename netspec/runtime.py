@@ -242,7 +242,7 @@ def stream_rows(part, rows, inputs, labels, batch_size, seed=None):
     def batches():
         order = rows if seed is None else rng.permutation(rows)
         for start in range(0, len(order), batch_size):
-            yield batch(np.sort(order[start : start + batch_size]))  # in file order
+            yield batch(order[start : start + batch_size])
 
     first = batch(rows[:1])
     signature = keras.tree.map_structure(

@@ -278,13 +278,15 @@ def fit_arguments(part: Part, *, batch_size: int, shuffle: bool = False, seed: i
     arrays in memory go as they are, with the batch size (and shuffling: Keras's); a caller's dataset as it is."""
     from netspec import runtime
 
+    # A dataset shuffles itself, or not: Keras would warn that it ignores fit's shuffle=True (its default).
+    dataset = {"shuffle": False} if training else {}
     if part.streamed:
         order = seed if shuffle and training else None
         if part.read is not None:
-            return {"x": runtime.stream((part.x, part.y), part.read, *part.tables, batch_size, order)}
-        return {"x": runtime.stream_rows((part.x, part.y), part.rows, *part.tables, batch_size, order)}
+            return {"x": runtime.stream((part.x, part.y), part.read, *part.tables, batch_size, order), **dataset}
+        return {"x": runtime.stream_rows((part.x, part.y), part.rows, *part.tables, batch_size, order), **dataset}
     if part.is_dataset:
-        return {"x": part.x}
+        return {"x": part.x, **dataset}
     args = {"x": part.x, "batch_size": batch_size}
     if part.y is not None:
         args["y"] = part.y

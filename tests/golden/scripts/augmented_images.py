@@ -202,6 +202,7 @@ def main(argv=None):
         stream(train, read, INPUTS, LABELS, args.batch_size, seed),
         epochs=args.epochs,
         validation_data=stream(validation, read, INPUTS, LABELS, args.batch_size),
+        shuffle=False,  # the dataset shuffles itself, or not: see stream()
         callbacks=callbacks,
     )
     metrics = {}
