@@ -1,8 +1,9 @@
 """What a training run does on the machine it runs on, written once for `netspec train` and the scripts.
 
-Every function here is plain Keras and NumPy: the runner imports this module,
-and `netspec generate` copies the source of the functions a spec needs into
-its script (netspec/codegen/script.py), so that the two run the same code.
+Every function here is plain Keras and NumPy (and tf.data, imported by the
+functions that stream data from disk): the runner imports this module, and
+`netspec generate` copies the source of the functions a spec needs into its
+script (netspec/codegen/script.py), so that the two run the same code.
 So nothing here may use netspec, module-level state or names of this module
 other than the functions themselves, `keras` and `np`, and every line must
 read well in a script: short docstrings, lines under 89 columns.

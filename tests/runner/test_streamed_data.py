@@ -105,7 +105,8 @@ def test_shuffling_a_streamed_part_is_seeded_and_new_each_epoch(pictures):
 
 def test_a_streamed_folder_trains_validates_and_tests(pictures, tmp_path):
     spec = picture_spec(pictures, validation=str(pictures), test_split=0.25)
-    result = netspec.train(spec, out=tmp_path / "run", verbose=0, export=[])
+    spec["training"]["callbacks"] = [{"type": "early_stopping", "monitor": "val_accuracy", "patience": 3}]
+    result = netspec.train(spec, out=tmp_path / "run", verbose=0, export=[])  # the monitor is checked on a batch
     info = json.loads((result.run_dir / "run.json").read_text())
     assert info["samples"] == {"train": 14, "validation": 18, "test": 4}
     assert info["class_names"] == list(CLASSES)
