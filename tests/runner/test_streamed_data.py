@@ -103,6 +103,7 @@ def test_shuffling_a_streamed_part_is_seeded_and_new_each_epoch(pictures):
     assert np.concatenate([y for _, y in unshuffled.as_numpy_iterator()]).tolist() == part.y.tolist()
 
 
+@pytest.mark.slow
 def test_a_streamed_folder_trains_validates_and_tests(pictures, tmp_path):
     spec = picture_spec(pictures, validation=str(pictures), test_split=0.25)
     spec["training"]["callbacks"] = [{"type": "early_stopping", "monitor": "val_accuracy", "patience": 3}]
