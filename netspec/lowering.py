@@ -136,6 +136,7 @@ class DataPlan:
     test_split: float
     validation_split: float
     shuffle: bool
+    read: RuntimeCall | None = None  # folders: what reads one of the files the readers list (runtime.stream)
 
 
 @dataclass(frozen=True)
@@ -279,16 +280,25 @@ def reader(kind: str, path, options, inputs: tuple[Port, ...], outputs: tuple[Po
     if kind == "csv":
         columns = [options.x] if isinstance(options.x, str) else options.x
         return RuntimeCall("load_csv", (path, columns, options.y))
-    if kind == "image_folder":
-        shape = inputs[0].shape
-        size = tuple(options.image_size) if options.image_size else tuple(shape[:2])
-        return RuntimeCall("load_image_folder", (path, size, shape[-1] if len(shape) == 3 else None))
-    if kind == "text_folder":
-        return RuntimeCall("load_text_folder", (path,))
+    if kind in FOLDER_KINDS:  # listed here, read a batch at a time as training takes them (file_reader)
+        return RuntimeCall("list_folder", (path, FOLDER_KINDS[kind]))
     raise ValueError(f"no reader for data of kind {kind!r}")
 
 
+def file_reader(kind: str, options, inputs: tuple[Port, ...]) -> RuntimeCall | None:
+    """The runtime function that reads one file of a folder of `kind` (None for other kinds)."""
+    if kind == "image_folder":
+        shape = inputs[0].shape
+        size = tuple(options.image_size) if options.image_size else tuple(shape[:2])
+        return RuntimeCall("image_reader", (size, shape[-1] if len(shape) == 3 else None))
+    if kind == "text_folder":
+        return RuntimeCall("text_reader", ())
+    return None
+
+
 NAMED_KINDS = ("digits", "keras", "synthetic")
+# Folders of class subfolders, and the files of them that count: keras.utils.image_dataset_from_directory's formats.
+FOLDER_KINDS = {"image_folder": (".bmp", ".gif", ".jpeg", ".jpg", ".png"), "text_folder": (".txt",)}
 
 
 def source_kind(source: str, format: str = "auto", base_dir: Path | None = None) -> str:
@@ -327,6 +337,14 @@ def lower_data(spec, options, inputs, outputs, *, source, kind: str, test=None, 
         if written[which] is None:
             return None
         own = source_kind(written[which], "auto", base_dir) if kind in NAMED_KINDS else kind
+        if own in FOLDER_KINDS and kind not in FOLDER_KINDS:
+            from netspec.errors import SpecError
+            from netspec.source import diagnostic_at
+
+            raise SpecError([diagnostic_at(result.source, ("data", which), f"`{written[which]}` is a folder, "
+                                           f"streamed from disk as training reads it; `{options.source}` is read "
+                                           "into memory, and one run feeds the model one way",
+                                           f"save the {which} samples as an .npz file, or train on a folder")])
         return reader(own, given if given is not None else written[which], options, inputs, outputs)
 
     return DataPlan(
@@ -334,7 +352,7 @@ def lower_data(spec, options, inputs, outputs, *, source, kind: str, test=None, 
         test=part("test", test), validation=part("validation", validation), test_split=options.test_split,
         validation_split=(options.validation_split if options.validation_split is not None
                           else result.spec.training.validation_split),
-        shuffle=options.shuffle)
+        shuffle=options.shuffle, read=file_reader(kind, options, inputs))
 
 
 # ----- the whole program -----

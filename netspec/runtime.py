@@ -1,8 +1,9 @@
 """What a training run does on the machine it runs on, written once for `netspec train` and the scripts.
 
-Every function here is plain Keras and NumPy: the runner imports this module,
-and `netspec generate` copies the source of the functions a spec needs into
-its script (netspec/codegen/script.py), so that the two run the same code.
+Every function here is plain Keras and NumPy (and tf.data, imported by the
+functions that stream data from disk): the runner imports this module, and
+`netspec generate` copies the source of the functions a spec needs into its
+script (netspec/codegen/script.py), so that the two run the same code.
 So nothing here may use netspec, module-level state or names of this module
 other than the functions themselves, `keras` and `np`, and every line must
 read well in a script: short docstrings, lines under 89 columns.
@@ -170,28 +171,43 @@ def load_csv(path, x_columns, y_column):
     return [features], [labels.astype("int64") if whole else labels]
 
 
-def load_image_folder(path, image_size, channels):
-    """A folder of class subfolders of images, as float32 in [0, 255], with class ids."""
-    images = keras.utils.image_dataset_from_directory(
-        path,
-        image_size=image_size,
-        color_mode={1: "grayscale", 3: "rgb", 4: "rgba"}[channels],
-        batch_size=None,
-        shuffle=False,
-        verbose=False,
-    )
-    x, y = zip(*images.as_numpy_iterator())
-    return [np.stack(x)], [np.array(y, dtype="int32")]
+def list_folder(path, suffixes):
+    """A folder of class subfolders: the path of each file with one of `suffixes`, and
+    its class id, as keras.utils.image_dataset_from_directory lists them (its lister is
+    private, and text_dataset_from_directory gives no paths). `stream` reads them."""
+    import os
+
+    paths, labels = [], []
+    for label, name in enumerate(sorted(next(os.walk(path))[1])):
+        for root, _, files in sorted(os.walk(os.path.join(path, name))):
+            found = [f for f in sorted(files) if f.lower().endswith(suffixes)]
+            paths += [os.path.join(root, f) for f in found]
+            labels += [label] * len(found)
+    return np.array(paths, dtype=str), np.array(labels, dtype="int32")
 
 
-def load_text_folder(path):
-    """A folder of class subfolders of .txt files, as strings, with class ids."""
-    texts = keras.utils.text_dataset_from_directory(
-        path, batch_size=None, shuffle=False, verbose=False
-    )
-    x, y = zip(*texts.as_numpy_iterator())
-    text = [sample.decode("utf-8", errors="replace") for sample in x]
-    return [np.array(text, dtype=object)], [np.array(y, dtype="int32")]
+def image_reader(image_size, channels):
+    """Reads an image file as keras.utils.image_dataset_from_directory does: `channels`
+    channels, resized (bilinear) to `image_size`, float32 in [0, 255]."""
+    import tensorflow as tf
+
+    def read(path):
+        image = tf.io.read_file(path)
+        image = tf.image.decode_image(image, channels, expand_animations=False)
+        return tf.image.resize(image, image_size)
+
+    return read
+
+
+def text_reader():
+    """Reads a text file as one string (bytes that are not UTF-8 replaced)."""
+    import tensorflow as tf
+
+    def read(path):
+        text = tf.io.read_file(path)
+        return tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace")
+
+    return read
 
 
 def synthetic(inputs, outputs, samples, num_classes, seed):
@@ -246,6 +262,58 @@ def conform(data, inputs, labels):
             part[name] = np.asarray(array, str if dtype == "string" else dtype)
         parts.append(part.popitem()[1] if len(part) == 1 else part or None)
     return tuple(parts)
+
+
+def stream(part, read, inputs, labels, batch_size, seed=None):
+    """A part of files, (paths, class ids), as a tf.data.Dataset of batches that `read`
+    fills as training takes them: memory holds a few batches, not the folder. Samples
+    are shaped as the input (output) takes them, and shuffled anew each epoch with
+    `seed` unless it is None. None stays None."""
+    import tensorflow as tf
+
+    if part is None:
+        return None
+    [(x_shape, x_type)], [(y_shape, y_type)] = inputs.values(), labels.values()
+
+    def sample(path, label):
+        x, y = tf.reshape(read(path), x_shape), tf.reshape(label, y_shape)
+        return tf.cast(x, x_type), tf.cast(y, y_type)
+
+    files = tf.data.Dataset.from_tensor_slices(part)
+    if seed is not None:
+        files = files.shuffle(len(part[0]), seed=seed)
+    samples = files.map(sample, num_parallel_calls=tf.data.AUTOTUNE)
+    return samples.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def stream_rows(part, rows, inputs, labels, batch_size, seed=None):
+    """The rows `rows` of a part's arrays as a tf.data.Dataset of batches, each read and
+    conformed as training takes it: a memory-mapped file stays on disk. Shuffled anew
+    each epoch with `seed` unless it is None."""
+    import tensorflow as tf
+
+    x, y = (
+        [] if p is None else [p] if hasattr(p, "shape") else list(p.values())
+        for p in part
+    )
+    rng = np.random.default_rng(seed)
+
+    def batch(index):
+        taken = conform(([a[index] for a in x], [a[index] for a in y]), inputs, labels)
+        return taken if taken[1] is not None else taken[0]
+
+    def batches():
+        order = rows if seed is None else rng.permutation(rows)
+        for start in range(0, len(order), batch_size):
+            yield batch(order[start : start + batch_size])
+
+    first = batch(rows[:1])
+    signature = keras.tree.map_structure(
+        lambda a: tf.TensorSpec((None, *a.shape[1:]), a.dtype), first
+    )
+    steps = -(-len(rows) // batch_size)
+    data = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    return data.apply(tf.data.experimental.assert_cardinality(steps))
 
 
 def split(data, seed, test_split, validation_split, test=None, validation=None):

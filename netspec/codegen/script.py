@@ -63,8 +63,8 @@ KIND_WORDS = {
 }
 # Kinds of data that are files: the script takes `--data PATH`, and its default is beside the script.
 FILE_KINDS = ("npz", "npy", "csv", "image_folder", "text_folder")
-# The runtime functions every script runs (the data's readers come on top).
-RUNTIME_FUNCTIONS = ("conform", "split", "gpu_capability", "choose_settings", "cluster", "distribute", "batches")
+# The runtime functions every script runs (the data's readers, and how their parts are fed, come first).
+RUNTIME_FUNCTIONS = ("split", "gpu_capability", "choose_settings", "cluster", "distribute", "batches")
 
 
 class Code(str):
@@ -145,8 +145,12 @@ def _context(result: Loaded, tuned: dict | None, tuned_from, script_dir) -> dict
     plan = program.data or lowering.lower_data(result, options, inputs, outputs, source=sources["source"], kind=kind)
     spec_file, spec_hash = spec_identity(spec, source)
     readers = [c.function for c in (plan.reader, plan.test, plan.validation) if c is not None]
+    streamed = plan.read is not None  # a folder: listed by load_data, read a batch at a time (runtime.stream)
+    runtime_functions = [*readers, plan.read.function, "stream"] if streamed else readers
     if program.class_weight == "auto":
-        readers.append("balanced_class_weight")
+        runtime_functions.append("balanced_class_weight")
+    if not streamed:  # arrays, conformed as they are read
+        runtime_functions.append("conform")
     return {
         "name": Code(_identifier(spec.name, "name")),
         "version": Code(__version__ if re.fullmatch(r"[\w.+-]+", __version__, re.ASCII) else "?"),
@@ -158,8 +162,11 @@ def _context(result: Loaded, tuned: dict | None, tuned_from, script_dir) -> dict
         "constants": _lines(_constants(spec, source, program, plan, options, kind, script_dir)),
         "build_model_body": _lines(build_model_lines(spec, info)),
         "load_data_body": _lines(_load_data_lines(plan)),
-        "runtime_functions": Code("\n\n\n".join(runtime_source(f) for f in (*dict.fromkeys(readers),
+        "parts": Code("(file paths, class ids)" if streamed else "(features, labels)"),
+        "runtime_functions": Code("\n\n\n".join(runtime_source(f) for f in (*dict.fromkeys(runtime_functions),
                                                                             *RUNTIME_FUNCTIONS))),
+        "read": _lines(_assign("read", keras_expr(plan.read, "data"), 1) if streamed else []),
+        "shuffle_seed": Code(", seed" if plan.shuffle else ""),
         "arguments": _lines(_argument_lines(spec, program, kind)),
         "data_argument": Code("args.data, seed" if kind in FILE_KINDS else "seed"),
         "load_data_parameters": Code("source, seed" if kind in FILE_KINDS else "seed"),
@@ -338,6 +345,8 @@ def _data_path(source, given: str, kind: str, script_dir):
 
 def _load_data_lines(plan) -> list[str]:
     def read(reader):
+        if plan.read is not None:  # a folder's files, listed: `stream` reads them as training takes them
+            return keras_expr(reader, "data")
         return call("conform", keras_expr(reader, "data"), Atom("INPUTS"), Atom("LABELS"))
 
     if plan.kind == "keras":  # the data set ships its own test part
@@ -382,8 +391,9 @@ def _argument_lines(spec, program, kind: str) -> list[str]:
 
 
 def _fit_extra_lines(program, plan) -> list[str]:
-    """model.fit's arguments beyond the template's: shuffle where it is off, the class weights."""
-    lines = [] if plan.shuffle else [INDENT * 2 + "shuffle=False,"]
+    """model.fit's arguments beyond the template's: shuffle where it is off (a folder's part: no seed for
+    `stream`), the class weights."""
+    lines = [] if plan.shuffle or plan.read is not None else [INDENT * 2 + "shuffle=False,"]
     if program.class_weight == "auto":
         lines.append(INDENT * 2 + "class_weight=class_weight,")
     elif program.class_weight is not None:

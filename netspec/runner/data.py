@@ -2,15 +2,19 @@
 
 Reading is netspec/runner/sources.py, fitting netspec/runner/fitting.py; the
 split is netspec.runtime.split, the one a generated script runs, so that a
-run and its script train, validate and test on the same samples. Parts are
-held as `model.fit` takes them (an array, or a dict by input or output name)
-and fed to Keras as NumPy arrays: on TensorFlow Keras's own adapter batches
-them through tf.data, and every backend shuffles them alike.
+run and its script train, validate and test on the same samples. Parts in
+memory are held as `model.fit` takes them (an array, or a dict by input or
+output name) and fed to Keras as NumPy arrays: on TensorFlow Keras's own
+adapter batches them through tf.data, and every backend shuffles them alike.
+Data larger than memory is streamed: a folder's part holds its files' paths
+and a memory-mapped array's part the numbers of its rows, and each becomes a
+tf.data.Dataset that reads a batch at a time (runtime.stream, stream_rows) in
+`fit_arguments`, the one place where a part becomes what Keras reads.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,28 +26,53 @@ from netspec.runner import fitting, sources
 
 @dataclass
 class Part:
-    """Samples in memory, as model.fit takes them: features and labels (an array, or a dict by name)."""
+    """Samples as model.fit takes them: features and labels (an array, or a dict by name), or a caller's dataset.
+
+    A streamed part is read a batch at a time: a folder's holds file paths and class ids (`read` reads one file),
+    a memory-mapped file's holds its arrays and `rows`, the numbers of the rows that are this part's. `tables`
+    are a streamed part's INPUTS and LABELS, as a script names them: how its batches are shaped.
+    """
 
     x: Any
     y: Any = None
+    read: Any = None
+    rows: np.ndarray | None = None
+    tables: tuple | None = None
 
     @property
     def is_dataset(self) -> bool:
         return is_dataset(self.x)
 
+    @property
+    def streamed(self) -> bool:
+        return self.read is not None or self.rows is not None
+
     def __len__(self) -> int:
         if self.is_dataset:
             raise TypeError("a dataset's sample count is not known before it is read")
+        if self.rows is not None:
+            return len(self.rows)
         first = self.x if isinstance(self.x, np.ndarray) else next(iter(self.x.values()))
         return len(first)
 
     def take(self, index) -> Part:
+        """The samples at `index` (still on disk, for a streamed part)."""
+        if self.rows is not None:
+            return replace(self, rows=self.rows[index])
+
         def pick(value):
             if value is None:
                 return None
             return value[index] if isinstance(value, np.ndarray) else {k: v[index] for k, v in value.items()}
 
-        return Part(pick(self.x), pick(self.y))
+        return replace(self, x=pick(self.x), y=pick(self.y))
+
+    def in_memory(self) -> Part:
+        """The samples read into arrays, as a batch of them would be (for a few samples of a streamed part)."""
+        if not self.streamed:
+            return self
+        batch = next(fit_arguments(self, batch_size=max(1, len(self)), training=False)["x"].as_numpy_iterator())
+        return Part(*batch) if isinstance(batch, tuple) else Part(batch)
 
 
 @dataclass
@@ -67,24 +96,21 @@ class Splits:
 
 def load_splits(plan: DataPlan, inputs: tuple[Port, ...], outputs: tuple[Port, ...], *, seed: int) -> Splits:
     """Read, check and split the plan's sources as a generated script does (runtime.split), with DataErrors."""
-    from netspec import runtime
-
     refs = {"seed": seed, "INPUTS": {p.name: p.features for p in inputs},
             "OUTPUTS": {p.name: (p.shape, p.label_kind) for p in outputs}}
-    raw = sources.read(plan.reader, refs, inputs, outputs)
-    data = fitting.fit(raw, inputs, outputs, plan.source)
+    raw = sources.read(plan.reader, refs, inputs, outputs, plan.read)
+    data = fitted(raw, inputs, outputs, plan.source)
     parts = {}
     if raw.test is not None:
-        parts["test"] = fitting.fit(raw.test, inputs, outputs, f"{plan.source} (test set)")
+        parts["test"] = fitted(raw.test, inputs, outputs, f"{plan.source} (test set)")
     for name in ("test", "validation"):
         call = getattr(plan, name)
         if call is not None:
             where = str(call.args[0])
-            parts[name] = fitting.fit(sources.read(call, refs, inputs, outputs), inputs, outputs, where)
-    test_split, validation_split = _shares(len(Part(*data)), plan.test_split, plan.validation_split, parts,
-                                           plan.source)
-    train, validation, test = runtime.split(data, seed, test_split, validation_split, **parts)
-    return Splits(Part(*train), _part(validation), _part(test), plan.source, raw.class_names)
+            parts[name] = fitted(sources.read(call, refs, inputs, outputs, plan.read), inputs, outputs, where)
+    test_split, validation_split = _shares(len(data), plan.test_split, plan.validation_split, parts, plan.source)
+    train, validation, test = split(data, seed, test_split, validation_split, parts)
+    return Splits(train, validation, test, plan.source, raw.class_names)
 
 
 def spec_splits(spec, *, seed: int) -> Splits:
@@ -95,8 +121,29 @@ def spec_splits(spec, *, seed: int) -> Splits:
     return load_splits(program.data, program.inputs, program.outputs, seed=seed)
 
 
-def _part(data) -> Part | None:
-    return None if data is None else Part(*data)
+def fitted(raw: sources.Raw, inputs, outputs, where: str, *, labels_required: bool = True) -> Part:
+    """A source as read, checked and fitted to the model (fitting.fit): a Part, streamed where `raw` is a folder's
+    files or a memory-mapped file."""
+    x, y = fitting.fit(raw, inputs, outputs, where, labels_required=labels_required)
+    tables = ({p.name: p.features for p in inputs}, {p.name: p.labels for p in outputs})
+    if raw.read is not None:
+        return Part(x, y, read=raw.read, tables=tables)
+    if any(fitting.memory_mapped(a) for a in (*_arrays(x), *_arrays(y))):
+        return Part(x, y, rows=np.arange(len(Part(x, y))), tables=tables)
+    return Part(x, y)
+
+
+def split(data: Part, seed: int, test_split: float, validation_split: float, given: dict) -> tuple:
+    """(train, validation, test) Parts: runtime.split, as a script splits its data, of the samples' numbers, so that
+    a streamed part stays on disk; `given` parts (by name) are taken as they are."""
+    from netspec import runtime
+
+    parts = runtime.split(np.arange(len(data)), seed, test_split, validation_split, **given)
+    return tuple(data.take(p) if isinstance(p, np.ndarray) else p for p in parts)
+
+
+def _arrays(value) -> list:
+    return [] if value is None else list(value.values()) if isinstance(value, dict) else [value]
 
 
 def _shares(n: int, test_split: float, validation_split: float, given: dict, source: str) -> tuple[float, float]:
@@ -124,17 +171,18 @@ def _count(n: int, fraction: float, what: str, source: str) -> int:
 
 def read_whole(source: str, inputs, outputs, *, labels_required: bool) -> Part:
     """One source read whole, for `evaluate` and `predict` (no splits)."""
-    from netspec.lowering import reader
+    from netspec.lowering import file_reader, reader
     from netspec.schema.data import Data
 
     options = Data(source=source)
-    call = reader(sources.kind_of(source), source, options, inputs, outputs)
+    kind = sources.kind_of(source)
+    call = reader(kind, source, options, inputs, outputs)
     refs = {"seed": 0, "INPUTS": {p.name: p.features for p in inputs},
             "OUTPUTS": {p.name: (p.shape, p.label_kind) for p in outputs}}
-    raw = sources.read(call, refs, inputs, outputs)
+    raw = sources.read(call, refs, inputs, outputs, file_reader(kind, options, inputs))
     if raw.test is not None:  # a keras: data set: its test part is what one evaluates on
         raw = raw.test
-    return Part(*fitting.fit(raw, inputs, outputs, source, labels_required=labels_required))
+    return fitted(raw, inputs, outputs, source, labels_required=labels_required)
 
 
 # ----- data held in memory (the library API) -----
@@ -145,9 +193,8 @@ MEMORY = "memory:arrays"  # what a run folder's spec records as the source of in
 def memory_splits(data, inputs, outputs, *, seed: int, test_split: float, validation_split: float,
                   validation=None, test=None) -> Splits:
     """NumPy data a caller holds, checked, conformed and split as file data is (runtime.split): the test and
-    validation shares are held out only where `test` and `validation` are not given."""
-    from netspec import runtime
-
+    validation shares are held out only where `test` and `validation` are not given. Memory-mapped arrays
+    (numpy.load(path, mmap_mode="r")) stay on disk, read a batch at a time."""
     if is_dataset(data):  # batches as the caller made them: checked, never split
         for name, value in (("data", data), ("validation_data", validation), ("test_data", test)):
             if value is not None and not is_dataset(value):
@@ -156,13 +203,11 @@ def memory_splits(data, inputs, outputs, *, seed: int, test_split: float, valida
                 check_dataset(value, inputs, outputs, name)
         return Splits(Part(data), None if validation is None else Part(validation),
                       None if test is None else Part(test), "a tf.data.Dataset")
-    train = fitting.fit(memory_raw(data, inputs, outputs, "data"), inputs, outputs, "data")
-    parts = {name: fitting.fit(memory_raw(value, inputs, outputs, f"{name}_data"), inputs, outputs,
-                               f"{name}_data")
+    train = fitted(memory_raw(data, inputs, outputs, "data"), inputs, outputs, "data")
+    parts = {name: fitted(memory_raw(value, inputs, outputs, f"{name}_data"), inputs, outputs, f"{name}_data")
              for name, value in (("validation", validation), ("test", test)) if value is not None}
-    test_split, validation_split = _shares(len(Part(*train)), test_split, validation_split, parts, "data")
-    train, validation, test = runtime.split(train, seed, test_split, validation_split, **parts)
-    return Splits(Part(*train), _part(validation), _part(test), "in-memory arrays")
+    test_split, validation_split = _shares(len(train), test_split, validation_split, parts, "data")
+    return Splits(*split(train, seed, test_split, validation_split, parts), "in-memory arrays")
 
 
 def is_dataset(value) -> bool:
@@ -225,14 +270,45 @@ def _in_port_order(value, ports, what: str, where: str) -> tuple[list, list[str]
     return [np.asarray(a) if not hasattr(a, "shape") else a for a in arrays], wanted
 
 
-def fit_arguments(part: Part, *, batch_size: int, shuffle: bool = False, training: bool = True) -> dict:
-    """Keyword arguments for `model.fit` / `evaluate` / `predict`."""
+def fit_arguments(part: Part, *, batch_size: int, shuffle: bool = False, seed: int | None = None,
+                  training: bool = True, whole: bool = False) -> dict:
+    """Keyword arguments for `model.fit` / `evaluate` / `predict` of a part: the one place where a part becomes what
+    Keras reads. A streamed part becomes a tf.data.Dataset of `batch_size` batches that reads them from disk as
+    training takes them (shuffled anew each epoch with `seed` where `shuffle`, as a script's runtime.stream does);
+    arrays in memory go as they are, with the batch size (and shuffling: Keras's); a caller's dataset as it is.
+    `whole`: every batch of `batch_size` samples, the last partial one left out (JAX's replicas share each batch
+    evenly; arrays become runtime.batches, as in a script)."""
+    from netspec import runtime
+
+    # A dataset shuffles itself, or not: Keras would warn that it ignores fit's shuffle=True (its default).
+    dataset = {"shuffle": False} if training else {}
+    if whole:
+        if part.streamed or part.is_dataset:
+            args = fit_arguments(part, batch_size=batch_size, shuffle=shuffle, seed=seed, training=training)
+            return {**args, "x": args["x"].rebatch(batch_size, drop_remainder=True)}
+        data = runtime.batches((part.x, part.y), batch_size, shuffle and training, seed)
+        return {"x": data, **dataset}
+    if part.streamed:
+        order = seed if shuffle and training else None
+        if part.read is not None:
+            return {"x": runtime.stream((part.x, part.y), part.read, *part.tables, batch_size, order), **dataset}
+        return {"x": runtime.stream_rows((part.x, part.y), part.rows, *part.tables, batch_size, order), **dataset}
+    if part.is_dataset:
+        return {"x": part.x, **dataset}
     args = {"x": part.x, "batch_size": batch_size}
     if part.y is not None:
         args["y"] = part.y
     if training:
         args["shuffle"] = shuffle
     return args
+
+
+def validation_data(part: Part | None, *, batch_size: int, whole: bool = False):
+    """`model.fit`'s `validation_data` of a part: a dataset, or (features, labels)."""
+    if part is None:
+        return None
+    args = fit_arguments(part, batch_size=batch_size, training=False, whole=whole)
+    return (args["x"], args["y"]) if "y" in args else args["x"]
 
 
 def model_ports(model) -> tuple[tuple[Port, ...], tuple[Port, ...]]:

@@ -9,6 +9,7 @@ fits at all, and says why not in a `DataError` naming both sides.
 from __future__ import annotations
 
 import math
+import mmap
 import warnings
 
 import numpy as np
@@ -17,6 +18,8 @@ from netspec.errors import DataError, DataNote
 from netspec.layers.base import fmt_shape
 from netspec.lowering import Port
 from netspec.runner.sources import Raw
+
+CHUNK = 4096  # rows a value check reads at a time
 
 
 def fit(raw: Raw, inputs: tuple[Port, ...], outputs: tuple[Port, ...], where: str, *,
@@ -27,7 +30,9 @@ def fit(raw: Raw, inputs: tuple[Port, ...], outputs: tuple[Port, ...], where: st
     if len(raw.features) != len(inputs):
         raise DataError(f"{where} gives {len(raw.features)} feature array(s) {raw.keys}, but the model has "
                         f"{len(inputs)} input(s) {[p.name for p in inputs]}. Name each array after its input.")
-    for array, port, key in zip(raw.features, inputs, raw.keys or ["x"] * len(inputs)):
+    # A folder's files are read as training takes them: its first file stands for them here.
+    checked = [_first_sample(raw, where)] if raw.read is not None else raw.features
+    for array, port, key in zip(checked, inputs, raw.keys or ["x"] * len(inputs)):
         _check_features(np.asarray(array), port, where, key)
     n = {len(a) for a in raw.features}
     if raw.labels:
@@ -45,13 +50,47 @@ def fit(raw: Raw, inputs: tuple[Port, ...], outputs: tuple[Port, ...], where: st
         raise DataError(f"{where}: features and labels have different numbers of samples: {sorted(n)}.")
     if n == {0}:
         raise DataError(f"{where} has no samples.")
+    if raw.read is not None:  # paths and class ids: runtime.stream reads and conforms them a batch at a time
+        return raw.features[0], raw.labels[0] if raw.labels else None
     for array, port, key in zip(raw.features, inputs, raw.keys or ["x"] * len(inputs)):
         if None not in port.shape and tuple(np.shape(array)[1:]) != tuple(port.shape):
             warnings.warn(f"{where}: features `{key}` have samples of shape {fmt_shape(np.shape(array)[1:])}; "
                           f"reshaped to input `{port.name}`'s {fmt_shape(port.shape)}", DataNote, stacklevel=2)
-    x, y = runtime.conform((raw.features, raw.labels), {p.name: p.features for p in inputs},
-                           {p.name: p.labels for p in outputs})
+    tables = ({p.name: p.features for p in inputs}, {p.name: p.labels for p in outputs})
+    for arrays, table in zip((raw.features, raw.labels), tables):
+        for array, name in zip(arrays, list(table)):
+            if memory_mapped(array):  # conformed in its own dtype, which copies nothing: cast batch by batch
+                table[name] = (table[name][0], array.dtype.name)
+    x, y = runtime.conform((raw.features, raw.labels), *tables)
     return x, (y if raw.labels else None)
+
+
+def memory_mapped(array) -> bool:
+    """Whether `array` is (a view of) a memory-mapped file: read as training takes its rows, never whole."""
+    while array is not None:
+        if isinstance(array, np.memmap | mmap.mmap):
+            return True
+        array = getattr(array, "base", None)
+    return False
+
+
+def _first_sample(raw: Raw, where: str) -> np.ndarray:
+    """The first file of a folder, read as training reads it: one sample, checked for the others."""
+    try:
+        return np.asarray(raw.read(raw.features[0][0]))[None]
+    except Exception as exc:  # noqa: BLE001 - a file TensorFlow cannot decode: say which and why
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        raise DataError(f"cannot read {str(raw.features[0][0])!r} of {where}: {type(exc).__name__}: "
+                        f"{first_line}") from exc
+
+
+def _all_chunks(array: np.ndarray, test) -> bool:
+    """`test` holds for every chunk of rows: a memory-mapped file is never read whole into memory."""
+    return all(test(array[i:i + CHUNK]) for i in range(0, len(array), CHUNK))
+
+
+def _whole(values: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
 
 
 def _matches(shape: tuple, expected: tuple) -> bool:
@@ -95,7 +134,7 @@ def _check_features(array: np.ndarray, port: Port, where: str, key: str) -> None
         raise DataError(f"{what} have samples of shape {fmt_shape(array.shape[1:])} ({array.dtype}), but input "
                         f"`{port.name}` expects {port.describe()}. Reshape the data, or change the input's `shape`.")
     if port.dtype in ("int32", "int64", "uint8", "bool") and array.dtype.kind == "f":
-        if not np.all(np.isfinite(fitted)) or not np.all(fitted == np.round(fitted)):
+        if not _all_chunks(fitted, _whole):
             raise DataError(f"{what} hold fractional values ({array.dtype}), but input `{port.name}` expects "
                             f"{port.describe()} (e.g. token ids). Declare the input `dtype: float32`, or feed integers.")
 
@@ -117,7 +156,7 @@ def _check_labels(array: np.ndarray, port: Port, where: str, key: str) -> None:
             raise DataError(f"{what} have shape {fmt_shape(array.shape[1:])} per sample, but output `{port.name}` "
                             f"{fmt_shape(port.shape)} with sparse_categorical_crossentropy takes class indices of shape "
                             f"{fmt_shape(expected)}.")
-        if array.dtype.kind == "f" and not np.all(array == np.round(array)):
+        if array.dtype.kind == "f" and not _all_chunks(array, _whole):
             raise DataError(f"{what} hold fractional values; sparse_categorical_crossentropy takes class indices "
                             "0..N-1.")
         low, high = (int(array.min()), int(array.max())) if array.size else (0, 0)

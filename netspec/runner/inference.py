@@ -57,9 +57,7 @@ def _data(data, inputs, outputs, *, labels_required: bool):
     if type(data).__module__.startswith("tensorflow") and hasattr(data, "element_spec"):
         return data_module.Part(data)
     raw = data_module.memory_raw(data, inputs, outputs, "data")
-    from netspec.runner import fitting
-
-    return data_module.Part(*fitting.fit(raw, inputs, outputs, "data", labels_required=labels_required))
+    return data_module.fitted(raw, inputs, outputs, "data", labels_required=labels_required)
 
 
 def _describe(data) -> str:
@@ -119,10 +117,8 @@ def evaluate(spec_or_model, *, data=None, out: str | os.PathLike | None = None,
                 f"{data or spec.data.source}")
     else:
         raise UsageError("evaluate needs --data (or a run folder, whose test split it reuses)")
-    if hasattr(arrays.x, "element_spec"):  # a dataset brings its own batches
-        metrics = model.evaluate(arrays.x, verbose=0, return_dict=True)
-    else:
-        metrics = model.evaluate(arrays.x, arrays.y, batch_size=batch, verbose=0, return_dict=True)
+    metrics = model.evaluate(**data_module.fit_arguments(arrays, batch_size=batch, training=False), verbose=0,
+                             return_dict=True)
     metrics = {k: float(v) for k, v in metrics.items()}
     if verbose != 0:
         print(f"scored {what}", file=sys.stderr, flush=True)
@@ -153,8 +149,9 @@ def predict(model, *, data, output: str | os.PathLike | None = None, batch_size:
     inputs, outputs = _ports(spec, model)
     arrays = _data(data, inputs, outputs, labels_required=False)
     batch = batch_size or (spec.training.batch_size if spec is not None else DEFAULT_BATCH_SIZE)
-    predictions = model.predict(arrays.x, batch_size=None if hasattr(arrays.x, "element_spec") else batch,
-                                verbose=0)
+    feed = data_module.fit_arguments(arrays, batch_size=batch, training=False)
+    feed.pop("y", None)  # labels, if any, are not predicted on
+    predictions = model.predict(**feed, verbose=0)
     if isinstance(predictions, list):
         predictions = dict(zip(model.output_names, predictions))
     if classes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,7 @@ class Raw:
     label_keys: list[str] = field(default_factory=list)
     test: Raw | None = None  # the test part a `keras:` data set ships with
     class_names: list[str] | None = None
+    read: Any = None  # a folder's: features are file paths, each read by this as training takes it
 
 
 def resolve_path(source: str, base_dir: Path | None) -> str:
@@ -80,14 +82,16 @@ def kind_of(source: str, format: str = "auto") -> str:
                     "Expected .npz, .npy, .csv or a folder; or set `data.format`.")
 
 
-def read(call: RuntimeCall, refs: dict, inputs, outputs) -> Raw:
-    """Run one runtime reader (`refs` gives the values of its Ref arguments), checked first."""
+def read(call: RuntimeCall, refs: dict, inputs, outputs, file_reader: RuntimeCall | None = None) -> Raw:
+    """Run one runtime reader (`refs` gives the values of its Ref arguments), checked first. A folder's reader
+    lists its files; `file_reader` makes the function that reads one (runtime.stream calls it)."""
     from netspec import runtime
 
     args = [refs[a.name] if isinstance(a, Ref) else a for a in call.args]
-    check = _CHECKS.get(call.function)
-    if check is not None:
-        check(*args, inputs=inputs, outputs=outputs)
+    checked = [(call.function, args)] + ([(file_reader.function, file_reader.args)] if file_reader else [])
+    for function, values in checked:
+        if function in _CHECKS:
+            _CHECKS[function](*values, inputs=inputs, outputs=outputs)
     where = str(args[0]) if args and isinstance(args[0], str) else call.function
     try:
         result = getattr(runtime, call.function)(*args)
@@ -98,12 +102,16 @@ def read(call: RuntimeCall, refs: dict, inputs, outputs) -> Raw:
     if call.function == "load_keras":
         (x, y), (x_test, y_test) = result
         return Raw(x, y, ["x"], ["y"], test=Raw(x_test, y_test, ["x"], ["y"]))
+    if call.function == "list_folder":
+        if file_reader is None:
+            raise ValueError("a folder's files are listed to be read; pass the file_reader that reads them")
+        (paths, ids), names = result, sorted(p.name for p in Path(args[0]).iterdir() if p.is_dir())
+        return Raw([paths], [ids], ["x"], ["y"], class_names=names,
+                   read=getattr(runtime, file_reader.function)(*file_reader.args))
     x, y = result
     raw = Raw(list(x), list(y), [f"x{i}" if len(x) > 1 else "x" for i in range(len(x))], ["y"] if y else [])
     if call.function == "load_npz":
         raw.keys, raw.label_keys = _npz_keys(args[0], args[1]), _npz_keys(args[0], args[2])
-    if call.function in ("load_image_folder", "load_text_folder"):
-        raw.class_names = sorted(p.name for p in Path(args[0]).iterdir() if p.is_dir())
     if call.function == "load_digits":
         raw.class_names = [str(i) for i in range(10)]
     return raw
@@ -183,7 +191,13 @@ def _class_folders(path, suffixes) -> None:
         raise DataError(f"{str(path)!r} has no class subfolders holding {', '.join(suffixes)} files.")
 
 
-def _check_image_folder(path, image_size, channels, *, inputs, outputs) -> None:
+def _check_folder(path, suffixes, *, inputs, outputs) -> None:
+    if not Path(path).is_dir():
+        raise DataError(f"{str(path)!r} is not a folder; expected one subfolder per class, e.g. cats/1.png.")
+    _class_folders(path, suffixes)
+
+
+def _check_image_reader(image_size, channels, *, inputs, outputs) -> None:
     from netspec.layers.base import fmt_shape
 
     port = inputs[0]
@@ -196,12 +210,7 @@ def _check_image_folder(path, image_size, channels, *, inputs, outputs) -> None:
     if channels not in (1, 3, 4):
         raise DataError(f"input `{port.name}` has {channels} channels; image folders give 1 (grayscale), 3 (RGB) "
                         "or 4 (RGBA).")
-    _class_folders(path, IMAGE_SUFFIXES)
 
 
-def _check_text_folder(path, *, inputs, outputs) -> None:
-    _class_folders(path, TEXT_SUFFIXES)
-
-
-_CHECKS = {"load_npz": _check_npz, "load_npy": _check_npy, "load_csv": _check_csv,
-           "load_image_folder": _check_image_folder, "load_text_folder": _check_text_folder}
+_CHECKS = {"load_npz": _check_npz, "load_npy": _check_npy, "load_csv": _check_csv, "list_folder": _check_folder,
+           "image_reader": _check_image_reader}

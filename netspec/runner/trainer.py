@@ -367,9 +367,8 @@ def _run_distributed(loaded: Loaded, spec_data: dict, session: Session, *, expor
     described, sizes = splits.describe(), {k: _size(getattr(splits, k)) for k in ("train", "validation", "test")}
     class_weight = program.class_weight
     if class_weight == "auto" and not splits.train.is_dataset:  # as the script computes it: netspec.runtime
-        class_weight = runtime.balanced_class_weight(splits.train.y)
-    if shared and not splits.train.is_dataset:
-        splits = _whole_batches(splits, training.batch_size, shuffle=spec.data.shuffle, seed=seed)
+        labels = splits.train.y if splits.train.rows is None else splits.train.y[splits.train.rows]
+        class_weight = runtime.balanced_class_weight(labels)
     dataset = splits.train.is_dataset  # a tf.data.Dataset: its own batches, of a count it may not know
     steps_per_epoch = (max(1, int(splits.train.x.cardinality())) if dataset
                        else math.ceil(len(splits.train) / training.batch_size))
@@ -418,7 +417,7 @@ def _run_distributed(loaded: Loaded, spec_data: dict, session: Session, *, expor
         compile_model(model, training, source=source, jit_compile=execution.jit_compile,
                       steps_per_execution=execution.steps_per_execution)
         if cb.monitored(training.callbacks):  # a misspelt `monitor` is an error now, not a warning every epoch
-            cb.check_monitors(training.callbacks, _logged(model, splits.train, training.batch_size),
+            cb.check_monitors(training.callbacks, _logged(model, splits.train, training.batch_size, shared),
                               validation=splits.validation is not None, source=source)
 
         run = session.run
@@ -463,14 +462,17 @@ def _run_distributed(loaded: Loaded, spec_data: dict, session: Session, *, expor
             if class_weight == "auto":
                 raise UsageError("`class_weight: auto` counts the training labels, which a tf.data.Dataset "
                                  "does not hold in memory; give the weights as {class: weight}")
-            # A dataset brings its own batches and order; arrays get the spec's batch size and shuffling.
-            batching = {} if dataset else {"batch_size": training.batch_size, "shuffle": spec.data.shuffle}
+            # A dataset brings its own batches and order; the rest get the spec's batch size and shuffling.
+            feed = data_module.fit_arguments(splits.train, batch_size=training.batch_size, shuffle=spec.data.shuffle,
+                                             seed=seed, whole=shared)
             try:
                 with warnings.catch_warnings():
                     if shared:  # Keras's multi-step loop warns at the end of each epoch of a batched dataset
                         warnings.filterwarnings("ignore", "Your input ran out of data")
-                    model.fit(*_pair(splits.train), epochs=training.epochs, class_weight=class_weight, **batching,
-                              validation_data=_pair(splits.validation) if splits.validation is not None else None,
+                    model.fit(**feed, epochs=training.epochs, class_weight=class_weight,
+                              validation_data=data_module.validation_data(splits.validation,
+                                                                          batch_size=training.batch_size,
+                                                                          whole=shared),
                               callbacks=[c for c in callbacks if c is not None],
                               verbose=0 if verbose == 0 else 1 if sys.stdout.isatty() else 2)
             except KeyboardInterrupt:  # Ctrl-C: the run keeps its last finished epoch, and says how to go on
@@ -482,8 +484,9 @@ def _run_distributed(loaded: Loaded, spec_data: dict, session: Session, *, expor
 
         metrics = {}
         if splits.test is not None:
-            batching = {} if splits.test.is_dataset else {"batch_size": training.batch_size}
-            metrics = model.evaluate(*_pair(splits.test), **batching, verbose=0, return_dict=True)
+            feed = data_module.fit_arguments(splits.test, batch_size=training.batch_size, training=False,
+                                             whole=shared)
+            metrics = model.evaluate(**feed, verbose=0, return_dict=True)
             metrics = {k: float(v) for k, v in metrics.items()}
             _say(verbose, "test: " + " - ".join(f"{k}: {v:.4g}" for k, v in metrics.items()))
 
@@ -526,28 +529,11 @@ def _draw(loaded: Loaded, source, run: RunFolder) -> None:
         warnings.warn(f"{run / 'model.svg'} was not written: {exc}", DrawNote, stacklevel=2)
 
 
-def _whole_batches(splits, batch_size: int, *, shuffle: bool, seed: int):
-    """The parts as tf.data batches (runtime.batches), as JAX's replicas take them."""
-    from netspec import runtime
-
-    def batched(part, shuffle=False):
-        if part is None or part.is_dataset:
-            return part
-        return data_module.Part(runtime.batches((part.x, part.y), batch_size, shuffle, seed))
-
-    return data_module.Splits(batched(splits.train, shuffle), batched(splits.validation), batched(splits.test),
-                              splits.source, splits.class_names)
-
-
 def _replicas(replicas: int, cluster: Cluster, batch_size: int, shared: bool) -> str:
     processes = f" of {cluster.processes} processes" if cluster.processes > 1 else ""
     left_out = ", the last partial batch of each part left out" if shared else ""
     return (f"{replicas} devices{processes} (data parallel: {batch_size // replicas} samples each of every "
             f"{batch_size}-sample batch{left_out})")
-
-
-def _pair(part) -> tuple:
-    return part.x, part.y
 
 
 def _exports(model, formats, run, splits, info, verbose) -> dict[str, Path]:
@@ -557,7 +543,7 @@ def _exports(model, formats, run, splits, info, verbose) -> dict[str, Path]:
     exports = {}
     sample = None
     if splits is not None and splits.test is not None and not splits.test.is_dataset:
-        sample = splits.test.take(slice(0, 64)).x
+        sample = splits.test.take(slice(0, 64)).in_memory().x
     for format in formats:
         try:
             exports[format], diff = export_model(model, format, run.path, sample)
@@ -592,12 +578,13 @@ def _size(arrays) -> int | None:
     return 0 if arrays is None else len(arrays)
 
 
-def _logged(model, train, batch_size: int) -> list[str]:
+def _logged(model, train, batch_size: int, whole: bool = False) -> list[str]:
     """The names under which fit logs the loss and metrics: those of `evaluate` on one batch."""
     if train.is_dataset:
         return list(model.evaluate(train.x.take(1), verbose=0, return_dict=True))
-    one_batch = train.take(slice(0, batch_size))
-    return list(model.evaluate(one_batch.x, one_batch.y, batch_size=batch_size, verbose=0, return_dict=True))
+    one_batch = data_module.fit_arguments(train.take(slice(0, batch_size)), batch_size=batch_size, training=False,
+                                          whole=whole)
+    return list(model.evaluate(**one_batch, verbose=0, return_dict=True))
 
 
 def _now() -> str:

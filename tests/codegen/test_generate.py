@@ -218,6 +218,36 @@ def test_unknown_builtin_data_is_a_located_error(tmp_path):
     assert diagnostic.path == "data.source" and diagnostic.line is not None and "builtin:digits" in diagnostic.hint
 
 
+@pytest.mark.parametrize("kind", ["image_folder", "text_folder"])
+def test_a_folder_script_lists_its_files_and_streams_them(kind):
+    """load_data() splits the folder's file list; main() feeds each part through stream(), which reads a batch at a
+    time as training takes it (as `netspec train` does): no folder is read into memory."""
+    from codegen_support import MNIST_DATA_KINDS
+
+    source = netspec.generate_script(MNIST_DATA_KINDS[kind])
+    load_data = ast.unparse(function(source, "load_data"))
+    assert "list_folder(" in load_data and "conform(" not in load_data
+    main = ast.unparse(function(source, "main"))
+    reader = "image_reader((28, 28), 1)" if kind == "image_folder" else "text_reader()"
+    assert f"read = {reader}" in main
+    assert "model.fit(stream(train, read, INPUTS, LABELS, args.batch_size, seed)" in main
+    assert "validation_data=stream(validation, read, INPUTS, LABELS, args.batch_size)" in main
+    assert "model.evaluate(test, return_dict=True)" in main
+    names = {n.name for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)}
+    assert {"list_folder", "stream"} <= names and "conform" not in names
+
+
+def test_a_folder_beside_data_read_into_memory_is_a_located_error(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(MNIST.read_text() + "data: {source: builtin:digits, validation: pictures}\n", encoding="utf-8")
+    (tmp_path / "pictures" / "cats").mkdir(parents=True)
+    (tmp_path / "pictures" / "cats" / "1.png").write_bytes(b"")
+    with pytest.raises(SpecError) as info:
+        netspec.generate_script(path)
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.path == "data.validation" and diagnostic.line is not None and ".npz" in diagnostic.hint
+
+
 def test_templates_are_strict():
     import jinja2
 

@@ -27,6 +27,10 @@ TOOL_CALLBACKS = ("Recorder", "ScalarLog", "BackupAndRestore", "History", "Progb
 
 
 def samples(data):
+    """Samples of arrays; of a tf.data.Dataset (a streamed folder), its batches: counting its samples would read
+    it, and so move on its shuffling by an epoch."""
+    if hasattr(data, "cardinality"):
+        return f"{int(data.cardinality())} batches"
     return len(keras.tree.flatten(data)[0]) if data is not None else 0
 
 

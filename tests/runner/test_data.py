@@ -26,13 +26,14 @@ def raw_of(source, spec=None, **options):
     loaded = load_spec(spec)
     inputs, outputs = lowering.ports(loaded)
     plan = lowering.lower_program(loaded, data_kind=kind).data
-    return sources.read(plan.reader, refs(inputs, outputs), inputs, outputs), inputs, outputs
+    return sources.read(plan.reader, refs(inputs, outputs), inputs, outputs, plan.read), inputs, outputs
 
 
 def read(source, spec=None, **options) -> data_module.Part:
-    """`source` read and fitted to the model: features and labels as model.fit takes them."""
+    """`source` read and fitted to the model: features and labels as model.fit takes them (a streamed part's
+    samples read into memory)."""
     raw, inputs, outputs = raw_of(source, spec, **options)
-    return data_module.Part(*fitting.fit(raw, inputs, outputs, source))
+    return data_module.fitted(raw, inputs, outputs, source).in_memory()
 
 
 def splits_of(spec, seed):
@@ -116,10 +117,12 @@ def test_text_folder_gives_strings_for_a_string_input(tmp_path):
     outputs = (Port("dense", (2,), "float32", "sparse_categorical_crossentropy"),)
     assert sources.kind_of(str(path)) == "text_folder"
     call = lowering.reader("text_folder", str(path), None, inputs, outputs)
-    raw = sources.read(call, refs(inputs, outputs), inputs, outputs)
-    x, y = fitting.fit(raw, inputs, outputs, str(path))
+    raw = sources.read(call, refs(inputs, outputs), inputs, outputs, lowering.file_reader("text_folder", None, inputs))
+    part = data_module.fitted(raw, inputs, outputs, str(path))
     assert raw.class_names == ["neg", "pos"]
-    assert x.shape == (6, 1) and x[0, 0] == "neg review 0"
+    assert part.read is not None and len(part) == 6  # the files' paths: each read as training takes it
+    x, y = part.in_memory().x, part.in_memory().y
+    assert x.shape == (6, 1) and x[0, 0] == b"neg review 0"
     assert y.tolist() == [0, 0, 0, 1, 1, 1]
 
 

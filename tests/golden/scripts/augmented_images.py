@@ -55,13 +55,9 @@ def build_model():
 
 
 def load_data(source, seed):
-    """Train, validation and test parts, each (features, labels) or None."""
-    validation = conform(
-        load_image_folder(VALIDATION_DATA, (12, 12), 3),
-        INPUTS,
-        LABELS,
-    )
-    data = conform(load_image_folder(source, (12, 12), 3), INPUTS, LABELS)
+    """Train, validation and test parts, each (file paths, class ids) or None."""
+    validation = list_folder(VALIDATION_DATA, (".bmp", ".gif", ".jpeg", ".jpg", ".png"))
+    data = list_folder(source, (".bmp", ".gif", ".jpeg", ".jpg", ".png"))
     return split(
         data,
         seed,
@@ -71,32 +67,54 @@ def load_data(source, seed):
     )
 
 
-def load_image_folder(path, image_size, channels):
-    """A folder of class subfolders of images, as float32 in [0, 255], with class ids."""
-    images = keras.utils.image_dataset_from_directory(
-        path,
-        image_size=image_size,
-        color_mode={1: "grayscale", 3: "rgb", 4: "rgba"}[channels],
-        batch_size=None,
-        shuffle=False,
-        verbose=False,
-    )
-    x, y = zip(*images.as_numpy_iterator())
-    return [np.stack(x)], [np.array(y, dtype="int32")]
+def list_folder(path, suffixes):
+    """A folder of class subfolders: the path of each file with one of `suffixes`, and
+    its class id, as keras.utils.image_dataset_from_directory lists them (its lister is
+    private, and text_dataset_from_directory gives no paths). `stream` reads them."""
+    import os
+
+    paths, labels = [], []
+    for label, name in enumerate(sorted(next(os.walk(path))[1])):
+        for root, _, files in sorted(os.walk(os.path.join(path, name))):
+            found = [f for f in sorted(files) if f.lower().endswith(suffixes)]
+            paths += [os.path.join(root, f) for f in found]
+            labels += [label] * len(found)
+    return np.array(paths, dtype=str), np.array(labels, dtype="int32")
 
 
-def conform(data, inputs, labels):
-    """(features, labels) as model.fit takes them: each array reshaped to its input's
-    (output's) shape, in its dtype; one array, or a dict by name of several."""
-    parts = []
-    for arrays, table in zip(data, (inputs, labels)):
-        part = {}
-        for array, (name, (shape, dtype)) in zip(arrays, table.items()):
-            if None not in shape:
-                array = np.reshape(array, (-1, *shape))
-            part[name] = np.asarray(array, str if dtype == "string" else dtype)
-        parts.append(part.popitem()[1] if len(part) == 1 else part or None)
-    return tuple(parts)
+def image_reader(image_size, channels):
+    """Reads an image file as keras.utils.image_dataset_from_directory does: `channels`
+    channels, resized (bilinear) to `image_size`, float32 in [0, 255]."""
+    import tensorflow as tf
+
+    def read(path):
+        image = tf.io.read_file(path)
+        image = tf.image.decode_image(image, channels, expand_animations=False)
+        return tf.image.resize(image, image_size)
+
+    return read
+
+
+def stream(part, read, inputs, labels, batch_size, seed=None):
+    """A part of files, (paths, class ids), as a tf.data.Dataset of batches that `read`
+    fills as training takes them: memory holds a few batches, not the folder. Samples
+    are shaped as the input (output) takes them, and shuffled anew each epoch with
+    `seed` unless it is None. None stays None."""
+    import tensorflow as tf
+
+    if part is None:
+        return None
+    [(x_shape, x_type)], [(y_shape, y_type)] = inputs.values(), labels.values()
+
+    def sample(path, label):
+        x, y = tf.reshape(read(path), x_shape), tf.reshape(label, y_shape)
+        return tf.cast(x, x_type), tf.cast(y, y_type)
+
+    files = tf.data.Dataset.from_tensor_slices(part)
+    if seed is not None:
+        files = files.shuffle(len(part[0]), seed=seed)
+    samples = files.map(sample, num_parallel_calls=tf.data.AUTOTUNE)
+    return samples.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def split(data, seed, test_split, validation_split, test=None, validation=None):
@@ -260,16 +278,18 @@ def main(argv=None):
         validation = validation and batches(validation, args.batch_size, False, seed)
         test = test and (batches(test, args.batch_size, False, seed), None)
     os.makedirs(args.out, exist_ok=True)
+    read = image_reader((12, 12), 3)
     history = model.fit(
-        *train,
-        batch_size=args.batch_size,
+        stream(train, read, INPUTS, LABELS, args.batch_size, seed),
         epochs=args.epochs,
-        validation_data=validation,
+        validation_data=stream(validation, read, INPUTS, LABELS, args.batch_size),
+        shuffle=False,  # the dataset shuffles itself, or not: see stream()
         callbacks=callbacks,
     )
     metrics = {}
     if test:
-        metrics = model.evaluate(*test, batch_size=args.batch_size, return_dict=True)
+        test = stream(test, read, INPUTS, LABELS, args.batch_size)
+        metrics = model.evaluate(test, return_dict=True)
     model.save(os.path.join(args.out, "model.keras"))
     for name, value in (("history", history.history), ("metrics", metrics)):
         with open(os.path.join(args.out, f"{name}.json"), "w") as file:
