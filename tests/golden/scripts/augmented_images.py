@@ -273,22 +273,25 @@ def main(argv=None):
         keras.callbacks.TensorBoard(log_dir=os.path.join(args.out, "tb")),
         keras.callbacks.BackupAndRestore(backup_dir=os.path.join(args.out, "state")),
     ]
-    if replicas > 1 and not mirrored:  # JAX's replicas take whole batches (tf.data)
-        train = batches(train, args.batch_size, True, seed), None
-        validation = validation and batches(validation, args.batch_size, False, seed)
-        test = test and (batches(test, args.batch_size, False, seed), None)
     os.makedirs(args.out, exist_ok=True)
     read = image_reader((12, 12), 3)
+    train = stream(train, read, INPUTS, LABELS, args.batch_size, seed)
+    validation = stream(validation, read, INPUTS, LABELS, args.batch_size)
+    test = stream(test, read, INPUTS, LABELS, args.batch_size)
+    if replicas > 1 and not mirrored:  # JAX's replicas take whole batches
+        train, validation, test = (
+            part and part.rebatch(args.batch_size, drop_remainder=True)
+            for part in (train, validation, test)
+        )
     history = model.fit(
-        stream(train, read, INPUTS, LABELS, args.batch_size, seed),
+        train,
         epochs=args.epochs,
-        validation_data=stream(validation, read, INPUTS, LABELS, args.batch_size),
+        validation_data=validation,
         shuffle=False,  # the dataset shuffles itself, or not: see stream()
         callbacks=callbacks,
     )
     metrics = {}
     if test:
-        test = stream(test, read, INPUTS, LABELS, args.batch_size)
         metrics = model.evaluate(test, return_dict=True)
     model.save(os.path.join(args.out, "model.keras"))
     for name, value in (("history", history.history), ("metrics", metrics)):

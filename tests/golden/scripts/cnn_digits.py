@@ -263,11 +263,11 @@ def main(argv=None):
         keras.callbacks.CSVLogger(filename=os.path.join(args.out, "training_log.csv")),
         keras.callbacks.TerminateOnNaN(),
     ]
+    os.makedirs(args.out, exist_ok=True)
     if replicas > 1 and not mirrored:  # JAX's replicas take whole batches (tf.data)
         train = batches(train, args.batch_size, True, seed), None
         validation = validation and batches(validation, args.batch_size, False, seed)
         test = test and (batches(test, args.batch_size, False, seed), None)
-    os.makedirs(args.out, exist_ok=True)
     history = model.fit(
         *train,
         batch_size=args.batch_size,
