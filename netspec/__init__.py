@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DataError", "Diagnostic", "NetspecError", "ShapeError", "SpecError", "UsageError",
     "build_model", "generate_script", "json_schema", "load_model", "load_spec", "summarize", "train",
-    "evaluate", "predict", "expand",
+    "evaluate", "predict", "expand", "import_model",
 ]
 
 # Imported on first use, so that `import netspec.<stage>` loads that stage and
@@ -29,6 +29,7 @@ _LAZY = {
     "predict": ("netspec.runner", "predict"),
     "expand": ("netspec.load", "expand_spec"),
     "json_schema": ("netspec.jsonschema", "json_schema"),
+    "import_model": ("netspec.importer", "import_model"),
 }
 
 

@@ -194,14 +194,62 @@ def import_model(model: str | Path | dict) -> dict:
 
 
 def read_model(model: str | Path | dict, *, origin: str | None = None) -> Imported:
-    """`import_model`, with the notes and weight paths (see `Imported`)."""
+    """`import_model`, with the notes and weight paths (see `Imported`). The spec is checked as `netspec validate`
+    checks a spec (schema, graph, shapes) before it is returned."""
     metadata: dict = {}
     if isinstance(model, dict):
         config = model
     else:
         config, metadata = read_config(model)
         origin = origin or str(model)
-    return _Importer(origin).run(config, metadata)
+    imported = _Importer(origin).run(config, metadata)
+    _check(imported, origin)
+    return imported
+
+
+def _check(imported: Imported, origin: str | None) -> None:
+    """A spec that does not validate is a model netspec cannot express (or a bug here): said as such."""
+    from netspec.errors import SpecError
+    from netspec.load import load
+
+    try:
+        load(imported.spec)
+    except SpecError as exc:
+        layers = imported.spec["layers"]
+        problems = []
+        for d in exc.diagnostics:
+            match = re.match(r"layers\[(\d+)\]", d.path)
+            where = d.path
+            if match and int(match.group(1)) < len(layers):
+                layer = layers[int(match.group(1))]
+                where = layer.get("name") or f"{d.path} ({layer['type']})"
+            problems.append(Diagnostic(f"netspec cannot take this model as written: {d.message}", where, file=origin,
+                                       hint=d.hint))
+        raise ModelImportError(problems) from exc
+
+
+@dataclass
+class ImportResult:
+    """What `import_file` wrote: the spec's layer count and parameters, and notes about the writing."""
+
+    layers: int
+    params: int
+    notes: list[str]
+
+
+def import_file(model: str | Path, output: str | Path, *, weights: str | Path | None = None) -> ImportResult:
+    """`netspec import MODEL -o OUTPUT [--weights FILE]`: the spec of a Keras model file, and its weights."""
+    from netspec.summary import summarize
+
+    output = Path(output)
+    if output.suffix not in (".yaml", ".yml", ".json"):
+        raise UsageError(f"the spec is written as YAML (.yaml) or JSON (.json); received {str(output)!r}")
+    imported = read_model(model)
+    if weights is not None:
+        import_weights(model, imported, weights)
+    write_spec(imported, output, origin=Path(model).name)
+    summary = summarize(imported.spec)
+    return ImportResult(len(imported.spec["layers"]), summary["total_params"], imported.notes)
 
 
 # ----- walking the model -----
@@ -287,14 +335,15 @@ class _Importer:
                 outputs = self.nested(entry, [current], prefix=f"{paths[name]}/layers", trainable=trainable,
                                       scope=scope)
                 if len(outputs) != 1:
-                    self.problem(scope + name, f"the nested model `{name}` in a Sequential model has "
-                                 f"{len(outputs)} outputs; a Sequential model passes on one")
-                    return []
+                    if outputs:
+                        self.problem(scope + name, f"the nested model `{name}` in a Sequential model has "
+                                     f"{len(outputs)} outputs; a Sequential model passes on one")
+                    outputs = [_FAILED]
                 current = outputs[0]
                 continue
             current = self.layer(entry, [current], path=paths[name], trainable=trainable, scope=scope)
             if current is None:
-                return []
+                current = _FAILED
         if current is None:
             self.problem(scope or "model", "the Sequential model has no layers")
             return []
@@ -334,16 +383,18 @@ class _Importer:
                     self.order.append((produced[name], "InputLayer"))
                 continue
             nodes = entry.get("inbound_nodes") or []
-            if len(nodes) != 1:
-                if nodes:
-                    self.problem(scope + name, f"layer `{name}` is called {len(nodes)} times, sharing its weights; "
-                                 "a spec's layers are each called once",
-                                 "write one layer per call (the weights then differ), or keep this model in Keras")
-                else:
-                    self.problem(scope + name, f"layer `{name}` is not connected to the model's inputs")
-                continue
-            refs = self.node_inputs(nodes[0], produced, entry, scope)
+            refs = None
+            if len(nodes) == 1:
+                refs = self.node_inputs(nodes[0], produced, entry, scope)
+            elif nodes:
+                self.problem(scope + name, f"layer `{name}` is called {len(nodes)} times, sharing its weights; "
+                             "a spec's layers are each called once",
+                             "write one layer per call (the weights then differ), or keep this model in Keras")
+            else:
+                self.problem(scope + name, f"layer `{name}` is not connected to the model's inputs")
             if refs is None:
+                if class_name not in MODEL_CLASSES:
+                    self.layer_data(entry, scope + name)  # the layer's own problems, reported too
                 produced[name] = _FAILED
                 continue
             if class_name in MODEL_CLASSES:
@@ -357,7 +408,7 @@ class _Importer:
             self.inputs.sort(key=lambda i: spec_names.index(i["name"]) if i["name"] in spec_names else len(spec_names))
         outputs = []
         for name, node, index in _triples(body.get("output_layers")):
-            ref = _resolve(produced, name, node, index) if produced.get(name) is not _FAILED else None
+            ref = _resolve(produced, name, node, index)
             if ref is None:
                 if not self.problems:
                     self.problem(scope + str(name), f"the model's output `{name}` is not a layer of the model")
@@ -438,9 +489,6 @@ class _Importer:
                              "netspec calls a layer with tensors only")
                 return None
             history = tensor["config"].get("keras_history") or [None, 0, 0]
-            if produced.get(history[0]) is _FAILED:
-                produced[name] = _FAILED  # its problem is reported; what reads it is not checked further
-                return None
             ref = _resolve(produced, *history[:3])
             if ref is None:
                 self.problem(where, f"layer `{name}` reads `{history[0]}`, which is not an earlier layer of the "
@@ -453,8 +501,10 @@ class _Importer:
                 continue
             neutral = neutral_training if key == "training" else _NEUTRAL_CALL_ARGUMENTS.get(key, ())
             if not any(_same(value, n) for n in neutral):
-                self.problem(where, f"layer `{name}` is called with `{key}={_show(value)}`, which a spec cannot "
-                             "say", "netspec calls each layer with its input tensors only")
+                what = (f"`training={_show(value)}`, which fixes it in {'training' if value else 'inference'} mode "
+                        "(e.g. Monte Carlo dropout)") if key == "training" else f"`{key}={_show(value)}`"
+                self.problem(where, f"layer `{name}` is called with {what}; a spec cannot say that",
+                             "netspec calls each layer with its input tensors only")
                 return None
         if convention == "attention" and len(refs) == 2 and refs[0] == refs[1]:
             refs = refs[:1]  # self-attention: netspec calls layer(x, x) for one input
@@ -670,7 +720,9 @@ class _Importer:
 
 
 _INVALID = object()  # a value that could not be converted (its problem is reported)
-_FAILED = object()  # a layer that could not be imported (its problem is reported)
+# The ref of a layer that could not be imported (its problem is reported): the layers after it are still
+# read, so that every problem of a model is reported at once.
+_FAILED = "<failed>"
 
 
 def _written_layers(layers: list[_Pending], inputs: list[dict]) -> list[dict]:
@@ -723,7 +775,9 @@ def _triples(value) -> list[tuple]:
 def _resolve(produced: dict, name, node, index) -> str | None:
     """The spec ref of output `index` of Keras layer `name` (node 0: each layer is called once)."""
     made = produced.get(name)
-    if made is None or made is _FAILED or node not in (0, None) or not isinstance(index, int):
+    if made == _FAILED or made == [_FAILED]:
+        return _FAILED
+    if made is None or node not in (0, None) or not isinstance(index, int):
         return None
     if isinstance(made, list):  # a model input, or a nested model's outputs
         return made[index] if 0 <= index < len(made) else None

@@ -76,6 +76,7 @@ def train(
     seed: int | None = None,
     verbose: int | None = None,
     runs_root: str | os.PathLike = "runs",
+    init_weights: str | os.PathLike | None = None,
 ) -> TrainResult:
     """Train a spec (path, text, mapping or Spec) and write a run folder; see `netspec train --help`.
 
@@ -88,10 +89,12 @@ def train(
     `training` values. `resume` continues the run in that folder from its last finished epoch.
     `verbose`: None shows Keras's progress bar on a terminal and one line per epoch otherwise; 0 is silent.
     With `resume`, `spec` may be None; a spec given must be the run's (its resolved form, `overrides` applied).
+    `init_weights`: a `.weights.h5` file the model starts from (e.g. written by `netspec import --weights`).
     """
     if resume is not None:
         given = {"data": data, "batch_size": batch_size, "precision": precision, "seed": seed, "out": out,
-                 "execution": execution, "spec overrides": list(overrides) if spec is None else []}
+                 "execution": execution, "init_weights": init_weights,
+                 "spec overrides": list(overrides) if spec is None else []}
         return _resume(resume, spec=spec, overrides=overrides, epochs=epochs, export=list(export), verbose=verbose,
                        conflicting=[k for k, v in given.items() if v not in (None, [])])
     if spec is None:
@@ -112,7 +115,8 @@ def train(
     spec_data = _resolved_data(given, data=data_module.MEMORY if in_memory else data, epochs=epochs,
                                batch_size=batch_size, precision=precision, seed=seed, data_set=data_set)
     arrays = {"data": data, "validation": validation_data, "test": test_data} if in_memory else None
-    session = Session(out=out, runs_root=runs_root, execution=execution, source=given.source, arrays=arrays)
+    session = Session(out=out, runs_root=runs_root, execution=execution, source=given.source, arrays=arrays,
+                      init_weights=init_weights)
     return _run(load(spec_data), spec_data, session, export=list(export), verbose=verbose)
 
 
@@ -127,6 +131,7 @@ class Session:
     previous: dict | None = None  # run.json of the run being resumed
     source: Any = None  # where the spec was written, for located errors
     arrays: dict | None = None  # data held in memory: {"data", "validation", "test"} as the caller passed them
+    init_weights: str | os.PathLike | None = None  # a .weights.h5 the model starts from
 
 
 # What a spec's `data` keeps when --data replaces its source: how to split and feed, not how to read the old file.
@@ -293,7 +298,7 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
               f"precision auto would pick {auto} here", file=sys.stderr, flush=True)
     with dtype_policy(previous["precision"] if previous else policy):
         policy = keras.config.dtype_policy().name
-        model = build_model(loaded, compile=False)
+        model = build_model(loaded, compile=False, weights=session.init_weights)
         if "tflite" in export and (problem := tflite_problem(model)):  # refused now, not after training
             raise UsageError(f"cannot export `{spec.name}` as tflite: {problem}")
         tuning = None
@@ -348,6 +353,8 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
             "started": previous["started"] if previous else _now(),
             "resumed_after_epochs": (previous.get("resumed_after_epochs", []) + [initial_epoch]) if previous else [],
         }
+        if session.init_weights is not None:
+            info["init_weights"] = str(Path(session.init_weights).resolve())
         run.write_json(RUN_FILE, info)
         _say(verbose, f"training {spec.name}: {splits.describe()}; {policy} on {device.describe()}; "
                       f"{execution.describe()}; seed {seed}")
