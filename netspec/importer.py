@@ -539,7 +539,8 @@ class _Importer:
         label = f"layer `{_keras_name(entry) or where}` ({class_name})"
         module = str(entry.get("module") or "keras.layers")
         registered = entry.get("registered_name")
-        if not module.startswith("keras") or (registered not in (None, class_name) and ">" in str(registered)):
+        builtin = module == "keras" or module.startswith("keras.")  # not keras_hub, keras_cv, ...
+        if not builtin or (registered not in (None, class_name) and ">" in str(registered)):
             self.problem(where, f"{label} is a custom layer class (registered as {registered or module!r}); a "
                          "spec holds Keras's built-in layers only",
                          "rewrite it with built-in layers, or keep this model in Keras")
@@ -734,10 +735,10 @@ def _written_layers(layers: list[_Pending], inputs: list[dict]) -> list[dict]:
         drafts = [SimpleNamespace(type=p.data["type"], name=p.name if i in explicit else None)
                   for i, p in enumerate(layers)]
         automatic = auto_names(drafts, {p.name for i, p in enumerate(layers) if i in explicit} | set(input_names))
-        wrong = {i for i, (p, auto) in enumerate(zip(layers, automatic)) if auto != p.name} - explicit
-        if not wrong:
+        wrong = next((i for i, (p, auto) in enumerate(zip(layers, automatic)) if auto != p.name), None)
+        if wrong is None:
             break
-        explicit |= wrong
+        explicit.add(wrong)  # the first only: it shifts the automatic names after it
     written = []
     for i, pending in enumerate(layers):
         previous = [layers[i - 1].name] if i else input_names if len(input_names) == 1 else None
@@ -806,6 +807,7 @@ def _node_shapes(entry: dict) -> list:
 
     if nodes and isinstance(nodes[0], dict):
         walk(nodes[0].get("args"))
+        walk(nodes[0].get("kwargs"))  # tensors passed by keyword (`query=`, `value=`) come after
     return found
 
 
