@@ -297,6 +297,9 @@ class _Importer:
                              "Sequential and functional models (`keras.Model(inputs, outputs)`). A subclassed "
                              "model's architecture is Python code, which no config holds")
         model_name = self.identifier(str(body.get("name") or "model"), "model")
+        if config.get("compile_config"):
+            self.notes.append("the model was compiled; its optimizer, loss and metrics are not imported: write them "
+                              "in the spec's `training:` section")
         outputs = self.model(class_name, body, bound=None, prefix="layers", trainable=True, scope="", top=True)
         self.check_policies()
         if self.problems:
