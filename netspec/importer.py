@@ -86,6 +86,10 @@ OBJECT_DEFAULTS = {
     "NonNeg": {}, "UnitNorm": {"axis": 0},
 }
 
+# Classes that Keras 3 cannot make from their bare name (`keras.initializers.get("constant")` fails): written
+# with their arguments.
+_NAMED_WITH_ARGUMENTS = frozenset({"Constant"})
+
 # Config keys of Keras layers that netspec's types have no field for: accepted where `accepts(value, where,
 # config)` (`where`: "model", "bidirectional" or "wrapper", what holds the layer), refused otherwise.
 KERAS_ONLY_ARGUMENTS = {
@@ -386,26 +390,26 @@ class _Importer:
                     self.order.append((produced[name], "InputLayer"))
                 continue
             nodes = entry.get("inbound_nodes") or []
+            model = class_name in MODEL_CLASSES
+            # A layer's own problems first: what it is and its arguments; then how it is called.
+            data = None if model else self.layer_data(entry, scope + name, shapes=_node_shapes(entry))
             refs = None
-            if len(nodes) == 1:
-                refs = self.node_inputs(nodes[0], produced, entry, scope)
-            elif nodes:
+            if len(nodes) > 1:
                 self.problem(scope + name, f"layer `{name}` is called {len(nodes)} times, sharing its weights; "
                              "a spec's layers are each called once",
                              "write one layer per call (the weights then differ), or keep this model in Keras")
-            else:
+            elif not nodes:
                 self.problem(scope + name, f"layer `{name}` is not connected to the model's inputs")
+            elif model or data is not None:
+                refs = self.node_inputs(nodes[0], produced, entry, scope)
             if refs is None:
-                if class_name not in MODEL_CLASSES:
-                    self.layer_data(entry, scope + name)  # the layer's own problems, reported too
                 produced[name] = _FAILED
-                continue
-            if class_name in MODEL_CLASSES:
+            elif model:
                 outputs = self.nested(entry, refs, prefix=f"{paths[name]}/layers", trainable=trainable, scope=scope)
                 produced[name] = outputs or _FAILED
-                continue
-            ref = self.layer(entry, refs, path=paths[name], trainable=trainable, scope=scope)
-            produced[name] = _FAILED if ref is None else ref
+            else:
+                produced[name] = self.add_layer(entry, data, refs, path=paths[name], trainable=trainable,
+                                                scope=scope)
         if bound is None:  # the spec's inputs in the model's order (the config lists them by depth)
             spec_names = [produced.get(name) for name in input_names]
             self.inputs.sort(key=lambda i: spec_names.index(i["name"]) if i["name"] in spec_names else len(spec_names))
@@ -516,10 +520,15 @@ class _Importer:
     # --- one layer ---
 
     def layer(self, entry: dict, refs: list[str], *, path: str, trainable: bool, scope: str) -> str | None:
-        keras_name = _keras_name(entry)
-        data = self.layer_data(entry, scope + keras_name, where_kind="model", shapes=_node_shapes(entry))
+        """A layer of a Sequential model (it reads `refs`): its spec name, or None after a problem."""
+        data = self.layer_data(entry, scope + _keras_name(entry), shapes=_node_shapes(entry))
         if data is None:
             return None
+        return self.add_layer(entry, data, refs, path=path, trainable=trainable, scope=scope)
+
+    def add_layer(self, entry: dict, data: dict, refs: list[str], *, path: str, trainable: bool, scope: str) -> str:
+        """Add a layer's spec data (from `layer_data`) to the spec; its spec name."""
+        keras_name = _keras_name(entry)
         config = entry.get("config") or {}
         if not (trainable and config.get("trainable", True) is not False):
             data["trainable"] = False
@@ -542,27 +551,37 @@ class _Importer:
         label = f"layer `{_keras_name(entry) or where}` ({class_name})"
         module = str(entry.get("module") or "keras.layers")
         registered = entry.get("registered_name")
-        builtin = module == "keras" or module.startswith("keras.")  # not keras_hub, keras_cv, ...
-        if not builtin or (registered not in (None, class_name) and ">" in str(registered)):
+        custom = registered not in (None, class_name) and ">" in str(registered)
+        layers_module = module == "keras.layers" or module.startswith(("keras.layers.", "keras.src.layers."))
+        tag = TYPE_OF_CLASS.get(class_name) if layers_module and not custom else None
+        snake = snake_case(class_name)
+        if tag is not None:
+            pass
+        elif class_name in MODEL_CLASSES and not custom:
+            self.problem(where, f"{label} is a model inside a wrapper; netspec wraps single layers")
+        elif custom or not (module == "keras" or module.startswith("keras.")):  # not keras_hub, keras_cv, ...
             self.problem(where, f"{label} is a custom layer class (registered as {registered or module!r}); a "
                          "spec holds Keras's built-in layers only",
                          "rewrite it with built-in layers, or keep this model in Keras")
-            return None
-        tag = TYPE_OF_CLASS.get(class_name)
-        snake = snake_case(class_name)
+        elif module.startswith(("keras.src.ops", "keras.ops")):
+            self.problem(where, f"{label} is the operation keras.ops.{snake} applied to the model's tensors "
+                         "(an operator or keras.ops call on a tensor, such as `x + 3.0`); a spec holds layers only",
+                         "write it as a layer (`rescaling` computes x * scale + offset; merges such as `add` "
+                         "and `multiply` join tensors), or keep this model in Keras")
+        elif not layers_module:
+            self.problem(where, f"{label} is {module}.{class_name}, a Keras class outside keras.layers; netspec "
+                         "has no equivalent", "rewrite it with built-in layers, or keep this model in Keras")
+        elif snake in CODE_LAYERS:
+            self.problem(where, f"{label} runs arbitrary Python code, which a spec never holds (and which "
+                         "netspec import never loads)",
+                         "write the computation with built-in layers, or keep this model in Keras")
+        elif snake in KERAS_ONLY_LAYERS:
+            self.problem(where, f"{label}: netspec has no `{snake}` layer type yet",
+                         "`netspec layers` lists the types it has")
+        else:
+            self.problem(where, f"{label}: netspec has no equivalent of keras.layers.{class_name}",
+                         "`netspec layers` lists the types it has")
         if tag is None:
-            if snake in CODE_LAYERS:
-                self.problem(where, f"{label} runs arbitrary Python code, which a spec never holds (and which "
-                             "netspec import never loads)",
-                             "write the computation with built-in layers, or keep this model in Keras")
-            elif class_name in MODEL_CLASSES:
-                self.problem(where, f"{label} is a model inside a wrapper; netspec wraps single layers")
-            elif snake in KERAS_ONLY_LAYERS:
-                self.problem(where, f"{label}: netspec has no `{snake}` layer type yet",
-                             "`netspec layers` lists the types it has")
-            else:
-                self.problem(where, f"{label}: netspec has no equivalent of keras.layers.{class_name}",
-                             "`netspec layers` lists the types it has")
             return None
         cls = LAYER_TYPES[tag]
         config = entry.get("config")
@@ -655,7 +674,7 @@ class _Importer:
         args = {}
         defaults = OBJECT_DEFAULTS.get(class_name, {})
         for arg, arg_value in (value.get("config") or {}).items():
-            if arg in defaults and _same(arg_value, defaults[arg]):
+            if arg in defaults and _same(arg_value, defaults[arg]) and class_name not in _NAMED_WITH_ARGUMENTS:
                 continue
             if not isinstance(arg_value, int | float | str | bool | type(None)):
                 self.problem(where, f"{label}: argument `{arg}` of {class_name} is {_show(arg_value)}; netspec "

@@ -160,7 +160,8 @@ def sequential():
         keras.Input((12, 12, 3), name="image"),
         L.Rescaling(1 / 255), L.Conv2D(8, 3, activation="relu", kernel_regularizer=keras.regularizers.L2(1e-4)),
         L.BatchNormalization(), L.MaxPooling2D(), L.Flatten(), L.Dropout(0.25),
-        L.Dense(4, activation="softmax", kernel_initializer="he_normal", name="probs")], name="seq")
+        L.Dense(4, activation="softmax", kernel_initializer="he_normal", bias_initializer=keras.initializers.Constant(0.0),
+                name="probs")], name="seq")
 
 
 def sequential_built_without_input():
@@ -286,7 +287,8 @@ def test_the_imported_specs_read_as_written_by_hand(saved):
                           "kernel_regularizer": {"type": "l2", "l2": 0.0001}}
     assert unnamed[3] == {"type": "max_pooling2d"}  # pool_size 2 and strides = pool_size: defaults
     assert spec["layers"][-1] == {"type": "dense", "name": "probs", "units": 4, "activation": "softmax",
-                                  "kernel_initializer": "he_normal"}
+                                  "kernel_initializer": "he_normal",  # Keras cannot make `constant` from its name:
+                                  "bias_initializer": {"type": "constant", "value": 0.0}}
     several = saved["several"][2]
     assert [i["name"] for i in several["inputs"]] == ["tokens", "extra"]
     assert several["inputs"][0]["dtype"] == "int32" and several["outputs"] == ["score", "kind"]
@@ -322,6 +324,7 @@ def unsupported(tmp_path_factory):
     y = L.Dropout(0.5, name="mc")(y, training=True)
     y = L.Dense(3, activation=lambda t: t, name="odd_activation")(y)
     y = L.LayerNormalization(rms_scaling=True, name="rms")(y)
+    y = y + 3.0  # keras.ops.add, recorded as an operation
     shared = L.Dense(3, name="shared")
     path = tmp_path_factory.mktemp("bad") / "bad.keras"
     keras.Model(x, shared(shared(y))).save(path)
@@ -340,6 +343,8 @@ def test_every_unsupported_part_is_named_at_once_and_nothing_is_run(unsupported)
     assert "odd_activation" in found and "activation" in found["odd_activation"]
     assert "`rms_scaling` (=true) has no netspec equivalent" in found["rms"]
     assert "called 2 times" in found["shared"]
+    assert any("operation keras.ops.add" in message for message in found.values())  # named by Keras's counter
+    assert len(info.value.diagnostics) == 8  # each problem once
 
 
 def test_cli_reports_them_one_a_line_with_exit_1(unsupported, tmp_path, capsys):
