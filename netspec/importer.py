@@ -281,6 +281,7 @@ class _Importer:
         self.weights_from: dict[str, str] = {}
         self.policies: dict[str, str] = {}  # spec layer name -> dtype policy
         self.precision: str | None = None  # one mixed policy of the model's layers
+        self.operations: list[tuple[str, str]] = []  # (spec name, type) of operations written as layers
 
     # --- problems ---
 
@@ -372,7 +373,9 @@ class _Importer:
 
     def functional(self, body: dict, *, bound, prefix, trainable, scope, top) -> list[str]:
         entries = [e for e in body["layers"] if isinstance(e, dict)]
-        paths = keras_layout(((_keras_name(e), e.get("class_name", "")) for e in entries), prefix)
+        # model.layers, which the weights file follows, leaves out operations (`x + y` on tensors)
+        paths = keras_layout(((_keras_name(e), e.get("class_name", "")) for e in entries if not _is_operation(e)),
+                             prefix)
         produced: dict[str, list[str] | str] = {}  # Keras layer name -> spec ref base, or a nested model's refs
         input_names = [t[0] for t in _triples(body.get("input_layers"))]
         if bound is not None:
@@ -388,6 +391,9 @@ class _Importer:
                 if bound is None:
                     produced[name] = self.model_input(entry.get("config") or {}, name, scope)
                     self.order.append((produced[name], "InputLayer"))
+                continue
+            if _is_operation(entry) and class_name in _OPERATION_MERGES:
+                produced[name] = self.operation(entry, produced, scope) or _FAILED
                 continue
             nodes = entry.get("inbound_nodes") or []
             model = class_name in MODEL_CLASSES
@@ -422,6 +428,50 @@ class _Importer:
                 return []
             outputs.append(ref)
         return outputs
+
+    def operation(self, entry: dict, produced: dict, scope: str) -> str | None:
+        """`x + y`, `x * 0.5`, `keras.ops.maximum(x, y)` on the model's tensors: the merge layer of two tensors of
+        the same rank, or a `rescaling` (x * scale + offset) for a float tensor and a number; the same arithmetic,
+        as a layer. Its spec name, or None after a problem."""
+        name = _keras_name(entry)
+        where = scope + name
+        class_name = entry.get("class_name")
+        label = f"layer `{name}` ({class_name})"
+        nodes = entry.get("inbound_nodes") or []
+        node = nodes[0] if len(nodes) == 1 and isinstance(nodes[0], dict) else {}
+        args, kwargs = list(node.get("args") or []), node.get("kwargs") or {}
+        tensors = [a for a in args if _is_tensor(a)]
+        numbers = [a for a in args if isinstance(a, int | float) and not isinstance(a, bool)]
+        shapes = [t["config"].get("shape") or [] for t in tensors]
+        dtypes = [t["config"].get("dtype") for t in tensors]
+        data: dict[str, Any] | None = None
+        if len(args) == 2 and not kwargs and len(tensors) == 2 and len(shapes[0]) == len(shapes[1]):
+            data = {"type": _OPERATION_MERGES[class_name]}
+        elif (len(args) == 2 and not kwargs and len(tensors) == 1 and len(numbers) == 1 and class_name in (
+                "Add", "Subtract", "Multiply") and dtypes[0] in ("float16", "bfloat16", "float32", "float64")):
+            number, tensor_first = float(numbers[0]), _is_tensor(args[0])
+            scale, offset = {"Add": (1.0, number), "Multiply": (number, 0.0),
+                             "Subtract": (1.0, -number) if tensor_first else (-1.0, number)}[class_name]
+            data = {"type": "rescaling", "scale": scale, **({"offset": offset} if offset else {})}
+        if data is None:
+            self.problem(where, f"{label} is the operation keras.ops.{snake_case(class_name)} applied to "
+                         f"{', '.join(_show(a) for a in args)}; netspec writes such an operation as a layer only "
+                         "for two tensors of the same rank (a merge) or a float tensor and a number (`rescaling`)",
+                         "write it as a layer, or keep this model in Keras")
+            return None
+        refs = []
+        for tensor in tensors:
+            ref = _resolve(produced, *(tensor["config"].get("keras_history") or [None, 0, 0])[:3])
+            if ref is None:
+                self.problem(where, f"{label} reads a tensor that is not an earlier layer's")
+                return None
+            refs.append(ref)
+        spec_name = self.identifier(name, "layer", scope)
+        keras_class = LAYER_TYPES[data["type"]].keras_class
+        self.layers.append(_Pending(data, spec_name, refs, keras_class))
+        self.order.append((spec_name, keras_class))
+        self.operations.append((spec_name, data["type"]))
+        return spec_name
 
     def nested(self, entry: dict, refs: list[str], *, prefix: str, trainable: bool, scope: str) -> list[str]:
         name = _keras_name(entry)
@@ -736,6 +786,11 @@ class _Importer:
         }
         if not layers or outputs != [layers[-1].name]:
             data["outputs"] = outputs
+        if self.operations:
+            shown = ", ".join(f"`{name}` ({kind})" for name, kind in self.operations[:6])
+            more = f" and {len(self.operations) - 6} more" if len(self.operations) > 6 else ""
+            self.notes.append(f"{len(self.operations)} operation(s) on tensors (`x + y`, `x * 0.5`, ...) written "
+                              f"as the layers that compute the same: {shown}{more}")
         if self.precision is not None:
             data["training"] = {"precision": self.precision}
             self.notes.append(f"the model's layers compute under {self.precision}: written as training.precision")
@@ -777,6 +832,16 @@ def _written_layers(layers: list[_Pending], inputs: list[dict]) -> list[dict]:
 
 
 # ----- values -----
+
+
+def _is_operation(entry: dict) -> bool:
+    """A keras.ops operation applied to the model's tensors (`x + y`), recorded among the layers."""
+    return str(entry.get("module") or "").startswith(("keras.src.ops", "keras.ops"))
+
+
+# Operations on two tensors that a merge layer computes alike (netspec type of each).
+_OPERATION_MERGES = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Maximum": "maximum",
+                     "Minimum": "minimum"}
 
 
 def _keras_name(entry: dict) -> str:

@@ -32,7 +32,7 @@ import netspec
 from netspec.build import save_model
 from netspec.cli import main
 from netspec.errors import ModelImportError, UsageError
-from netspec.importer import OBJECT_DEFAULTS, import_weights, read_model
+from netspec.importer import OBJECT_DEFAULTS, dump_spec, import_weights, read_model
 from netspec.layers import LAYER_TYPES
 from netspec.layers.base import CONSTRAINTS, INITIALIZERS, REGULARIZERS
 from netspec.load import load_spec
@@ -62,9 +62,9 @@ def as_data(model) -> dict:
 
 
 def imported_model(source, **build):
-    """The spec imported from `source` (a path or config data), and the model it builds."""
-    spec = read_model(source).spec
-    return spec, netspec.build_model(spec, compile=False, **build)
+    """The spec imported from `source` (a path or config data), and the model its YAML text builds."""
+    imported = read_model(source)
+    return imported.spec, netspec.build_model(dump_spec(imported), compile=False, **build)
 
 
 def assert_same_config(original, rebuilt) -> None:
@@ -237,7 +237,8 @@ def saved(tmp_path_factory):
         original.save(path)
         imported = read_model(path)
         weights = import_weights(path, imported, folder / f"{name}.weights.h5")
-        out[name] = (original, netspec.build_model(imported.spec, compile=False, weights=weights), imported.spec)
+        out[name] = (original, netspec.build_model(dump_spec(imported), compile=False, weights=weights),
+                     imported.spec)
     return out
 
 
@@ -262,6 +263,25 @@ def test_tensors_passed_by_keyword_are_read_as_netspec_passes_them():
     by_position = keras.Model([q, v], L.MultiHeadAttention(1, 2, name="mha")(q, v))
     assert read_model(as_data(by_keyword)).spec["layers"] == read_model(as_data(by_position)).spec["layers"] == [
         {"type": "multi_head_attention", "name": "mha", "inputs": ["q", "v"], "num_heads": 1, "key_dim": 2}]
+
+
+def test_operations_on_tensors_become_the_layers_that_compute_them(tmp_path):
+    x = keras.Input((4, 3), name="x")
+    y = L.Dense(3, name="d")(x)
+    z = y + x  # keras.ops.add of two tensors: an `add` layer
+    top = keras.ops.maximum(z * 0.5, 3.0 - z) + 1  # with a number: `rescaling` (x * scale + offset)
+    original = keras.Model(x, [top, y - 2])
+    original.save(tmp_path / "ops.keras")
+    imported = read_model(tmp_path / "ops.keras")
+    types = [layer["type"] for layer in imported.spec["layers"]]
+    assert types == ["dense", "add", "rescaling", "rescaling", "maximum", "rescaling", "rescaling"]
+    assert {"scale": -1.0, "offset": 3.0}.items() <= imported.spec["layers"][3].items()  # 3.0 - z
+    import_weights(tmp_path / "ops.keras", imported, tmp_path / "ops.weights.h5")
+    same_predictions(original, netspec.build_model(dump_spec(imported), weights=tmp_path / "ops.weights.h5"),
+                     [(4, 3)])
+    divided = keras.Model(x, y / 3.0)  # not x * (1 / 3.0) to the last bit: refused rather than rounded
+    with pytest.raises(ModelImportError, match="keras.ops.true_divide"):
+        read_model(as_data(divided))
 
 
 def test_nested_models_are_flattened_with_their_layers_names(saved):
@@ -324,7 +344,7 @@ def unsupported(tmp_path_factory):
     y = L.Dropout(0.5, name="mc")(y, training=True)
     y = L.Dense(3, activation=lambda t: t, name="odd_activation")(y)
     y = L.LayerNormalization(rms_scaling=True, name="rms")(y)
-    y = y + 3.0  # keras.ops.add, recorded as an operation
+    y = keras.ops.exp(y)  # an operation that no layer computes
     shared = L.Dense(3, name="shared")
     path = tmp_path_factory.mktemp("bad") / "bad.keras"
     keras.Model(x, shared(shared(y))).save(path)
@@ -343,7 +363,7 @@ def test_every_unsupported_part_is_named_at_once_and_nothing_is_run(unsupported)
     assert "odd_activation" in found and "activation" in found["odd_activation"]
     assert "`rms_scaling` (=true) has no netspec equivalent" in found["rms"]
     assert "called 2 times" in found["shared"]
-    assert any("operation keras.ops.add" in message for message in found.values())  # named by Keras's counter
+    assert any("operation keras.ops.exp" in message for message in found.values())  # named by Keras's counter
     assert len(info.value.diagnostics) == 8  # each problem once
 
 
