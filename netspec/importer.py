@@ -558,8 +558,13 @@ class _Importer:
                 continue
             neutral = neutral_training if key == "training" else _NEUTRAL_CALL_ARGUMENTS.get(key, ())
             if not any(_same(value, n) for n in neutral):
-                what = (f"`training={_show(value)}`, which fixes it in {'training' if value else 'inference'} mode "
-                        "(e.g. Monte Carlo dropout)") if key == "training" else f"`{key}={_show(value)}`"
+                if key == "training":
+                    what = (f"`training={_show(value)}`, which fixes it in {'training' if value else 'inference'} "
+                            "mode (e.g. Monte Carlo dropout)")
+                elif _node_tensors(value):
+                    what = f"the model's tensor(s) {', '.join(_node_tensors(value))} as `{key}`"
+                else:
+                    what = f"`{key}={_show(value)}`"
                 self.problem(where, f"layer `{name}` is called with {what}; a spec cannot say that",
                              "netspec calls each layer with its input tensors only")
                 return None
@@ -875,6 +880,18 @@ def _resolve(produced: dict, name, node, index) -> str | None:
 def _is_tensor(value) -> bool:
     return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__" and isinstance(
         value.get("config"), dict)
+
+
+def _node_tensors(value) -> list[str]:
+    """The layers whose tensors `value` (a call argument) holds, as `name` or `name[i]`."""
+    if _is_tensor(value):
+        name, _, index = (value["config"].get("keras_history") or ["?", 0, 0])[:3]
+        return [f"`{name}`" if index == 0 else f"`{name}[{index}]`"]
+    if isinstance(value, list | tuple):
+        return [t for item in value for t in _node_tensors(item)]
+    if isinstance(value, dict):
+        return [t for item in value.values() for t in _node_tensors(item)]
+    return []
 
 
 def _node_shapes(entry: dict) -> list:

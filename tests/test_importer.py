@@ -381,6 +381,12 @@ def test_layer_settings_with_no_spec_form_are_refused():
         read_model(as_data(policy_model))
     messages = " ".join(d.message for d in info.value.diagnostics)
     assert "fixed batch size (8)" in messages and "dtype policy 'float64'" in messages
+    encoder = keras.Input((None, 3), name="encoder_in")
+    _, h, c = L.LSTM(4, return_state=True, name="encoder")(encoder)
+    decoder = keras.Input((None, 3), name="decoder_in")
+    seq2seq = keras.Model([encoder, decoder], L.LSTM(4, name="decoder")(decoder, initial_state=[h, c]))
+    with pytest.raises(ModelImportError, match=r"tensor\(s\) `encoder\[1\]`, `encoder\[2\]` as `initial_state`"):
+        read_model(as_data(seq2seq))
 
 
 def test_files_that_are_not_keras_3_models(tmp_path):
