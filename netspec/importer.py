@@ -17,7 +17,8 @@ this module adds is what Keras's configs say differently from a spec:
 * values Keras writes resolved (`data_format: channels_last` for the default
   None, `activation: linear` for None, a pooling's `strides` equal to its
   `pool_size`, an attention layer's `value_dim` and `attention_axes`, a
-  Bidirectional's `backward_layer` copy): `_RESOLVED` and `_drop_resolved`;
+  Bidirectional's `backward_layer` copy): `_RESOLVED_ANY`, `_RESOLVED_BY_CLASS`
+  and `_drop_resolved`;
 * initializers, regularizers and constraints as `{class_name, config}`
   mappings, written back as a name (`he_normal`) or `{type: ..., args}` with
   the arguments that differ from Keras's defaults (`OBJECT_DEFAULTS`);
@@ -25,7 +26,10 @@ this module adds is what Keras's configs say differently from a spec:
   where the field takes one;
 * config keys that only Keras has, accepted at the one value netspec's build
   gives them (`KERAS_ONLY_ARGUMENTS`), and the config's bookkeeping (names,
-  dtype policies, build configs).
+  dtype policies, build configs);
+* arithmetic on tensors (`x + y`, `x * 0.5`), which Keras records as
+  operations, not layers: written as the merge or `rescaling` layer that
+  computes the same (`_Importer.operation`).
 
 Nested models (a Sequential or functional model called as a layer) are
 flattened into the spec, their layers keeping their names (a name already
@@ -117,6 +121,8 @@ _NEUTRAL_CALL_ARGUMENTS = {
     "return_attention_scores": (False,), "use_causal_mask": (False,),
 }
 
+# Where a problem is said to be when the config was given as data, not a file.
+_CONFIG_ORIGIN = "<model config>"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _INPUT_DTYPES = ("float32", "float16", "bfloat16", "float64", "int32", "int64", "uint8", "bool", "string")
 _MIXED_POLICIES = ("mixed_float16", "mixed_bfloat16")
@@ -227,8 +233,8 @@ def _check(imported: Imported, origin: str | None) -> None:
             if match and int(match.group(1)) < len(layers):
                 layer = layers[int(match.group(1))]
                 where = layer.get("name") or f"{d.path} ({layer['type']})"
-            problems.append(Diagnostic(f"netspec cannot take this model as written: {d.message}", where, file=origin,
-                                       hint=d.hint))
+            problems.append(Diagnostic(f"netspec cannot take this model as written: {d.message}", where,
+                                       file=origin or _CONFIG_ORIGIN, hint=d.hint))
         raise ModelImportError(problems) from exc
 
 
@@ -286,7 +292,7 @@ class _Importer:
     # --- problems ---
 
     def problem(self, where: str, message: str, hint: str | None = None) -> None:
-        self.problems.append(Diagnostic(message, where, file=self.origin, hint=hint))
+        self.problems.append(Diagnostic(message, where, file=self.origin or _CONFIG_ORIGIN, hint=hint))
 
     # --- entry ---
 

@@ -324,6 +324,20 @@ def test_the_imported_specs_read_as_written_by_hand(saved):
         load_spec(spec)  # validates
 
 
+def test_training_defaults_are_keras_own():
+    """A layer's node records `training` as its `call`'s default: True for these types (an import accepts it)."""
+    import inspect
+
+    from netspec.importer import _TRAINING_BY_DEFAULT
+
+    found = set()
+    for tag, cls in LAYER_TYPES.items():
+        parameter = inspect.signature(getattr(L, cls.keras_class).call).parameters.get("training")
+        if parameter is not None and parameter.default is True:
+            found.add(tag)
+    assert found == _TRAINING_BY_DEFAULT
+
+
 # ----- what has no netspec equivalent -----
 
 
