@@ -461,7 +461,8 @@ class _Importer:
             data = {"type": "rescaling", "scale": scale, **({"offset": offset} if offset else {})}
         if data is None:
             self.problem(where, f"{label} is the operation keras.ops.{snake_case(class_name)} applied to "
-                         f"{', '.join(_show(a) for a in args)}; netspec writes such an operation as a layer only "
+                         f"{', '.join(_node_tensors(a)[0] if _is_tensor(a) else _show(a) for a in args)}; netspec "
+                         "writes such an operation as a layer only "
                          "for two tensors of the same rank (a merge) or a float tensor and a number (`rescaling`)",
                          "write it as a layer, or keep this model in Keras")
             return None
