@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import typing
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ from pydantic import ValidationError
 from netspec.errors import Diagnostic, ModelImportError, UsageError
 from netspec.layers import LAYER_TYPES
 from netspec.layers.base import CONSTRAINTS, INITIALIZERS, REGULARIZERS, Layer, _padding_check, _size_check
+from netspec.layers.conv import _output_padding_check
 from netspec.names import CODE_LAYERS, KERAS_ONLY_LAYERS, auto_names
 from netspec.weights import keras_layout, snake_case
 
@@ -948,10 +950,16 @@ def _same(a, b) -> bool:
 
 
 def _field_form(cls: type[Layer], key: str) -> str | None:
-    """`size` for a field taking an int or one per axis, `pad` for padding/cropping amounts (from its type)."""
-    for meta in cls.model_fields[key].metadata:
+    """`size` for a field taking an int or one per axis, `pad` for padding/cropping amounts (from its type,
+    `Size`, `OutputPadding` or `PadAmount`, alone or in a union such as `Size | None`)."""
+    info = cls.model_fields[key]
+    metadata = list(info.metadata)
+    for arg in typing.get_args(info.annotation):
+        if typing.get_origin(arg) is typing.Annotated:
+            metadata += typing.get_args(arg)[1:]
+    for meta in metadata:
         func = getattr(meta, "func", None)
-        if func is _size_check:
+        if func in (_size_check, _output_padding_check):
             return "size"
         if func is _padding_check:
             return "pad"

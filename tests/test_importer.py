@@ -180,7 +180,7 @@ def branches():
     g = L.Conv2D(4, 1, activation="sigmoid", name="excite")(g)
     m = L.Multiply(name="scale")([s, g])
     c = L.Concatenate(name="cat")([m, L.ZeroPadding2D(((0, 1), (0, 1)))(L.SeparableConv2D(2, 2)(x))])
-    y = L.ReLU(max_value=6.0)(c)
+    y = L.MaxPooling2D(3, strides=2, padding="same", name="pool")(L.ReLU(max_value=6.0)(c))
     return keras.Model(x, L.Dense(3)(L.GlobalAveragePooling2D()(y)), name="branches")
 
 
@@ -309,6 +309,8 @@ def test_the_imported_specs_read_as_written_by_hand(saved):
     assert spec["layers"][-1] == {"type": "dense", "name": "probs", "units": 4, "activation": "softmax",
                                   "kernel_initializer": "he_normal",  # Keras cannot make `constant` from its name:
                                   "bias_initializer": {"type": "constant", "value": 0.0}}
+    pool = next(layer for layer in saved["branches"][2]["layers"] if layer.get("name") == "pool")
+    assert pool == {"type": "max_pooling2d", "name": "pool", "pool_size": 3, "strides": 2, "padding": "same"}
     several = saved["several"][2]
     assert [i["name"] for i in several["inputs"]] == ["tokens", "extra"]
     assert several["inputs"][0]["dtype"] == "int32" and several["outputs"] == ["score", "kind"]
@@ -430,7 +432,7 @@ def test_cli_import_writes_the_spec_and_weights(saved, tmp_path, capsys):
     code = main(["import", str(tmp_path / "branches.keras"), "-o", str(tmp_path / "b.yaml"), "--weights",
                  str(tmp_path / "b.weights.h5")])
     out = capsys.readouterr().out
-    assert code == 0 and f"(13 layers, {original.count_params():,} parameters) and " in out
+    assert code == 0 and f"(14 layers, {original.count_params():,} parameters) and " in out
     text = (tmp_path / "b.yaml").read_text()
     assert text.startswith("# Imported by `netspec import` from branches.keras.")
     assert "  - {type: conv2d, name: a, inputs: [img], filters: 4, kernel_size: 3, padding: same}\n" in text
