@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DataError", "Diagnostic", "NetspecError", "ShapeError", "SpecError", "UsageError",
     "build_model", "generate_script", "json_schema", "load_model", "load_spec", "summarize", "train",
-    "evaluate", "predict", "expand", "draw", "export",
+    "evaluate", "predict", "expand", "draw", "export", "import_model",
 ]
 
 # Imported on first use, so that `import netspec.<stage>` loads that stage and
@@ -31,6 +31,7 @@ _LAZY = {
     "expand": ("netspec.load", "expand_spec"),
     "draw": ("netspec.drawing", "draw"),
     "json_schema": ("netspec.jsonschema", "json_schema"),
+    "import_model": ("netspec.importer", "import_model"),
 }
 
 

@@ -128,20 +128,26 @@ def graph_depth(graph: Graph) -> int:
 # ----- building -----
 
 
-def build_model(spec, *, compile: bool | None = None) -> Any:
+def build_model(spec, *, compile: bool | None = None, weights: str | Path | None = None) -> Any:
     """Build a spec (path, text, mapping or Spec) into a `keras.Model`, ready for `fit` when it says how to train.
 
     The model has the spec's name, inputs, layer names and outputs. With
     `compile` (default: whether the spec has a `training` section) it is
     compiled with the spec's optimizer, loss and metrics, as `netspec train`
     and generated scripts compile it. Anything Keras still refuses becomes a
-    `SpecError` at its line in the spec.
+    `SpecError` at its line in the spec. `weights`: a `.weights.h5` file to
+    load, matched by layer name where `netspec import --weights` wrote it
+    (netspec.weights.load_weights).
     """
     import keras
 
     result = loaded(spec)
     with recursion_headroom(FRAMES_PER_LAYER * graph_depth(result.graph)):
         model = _build(keras, result)
+    if weights is not None:
+        from netspec.weights import load_weights
+
+        load_weights(model, weights)
     written = result.source.data if result.source is not None else result.spec.model_dump(exclude_unset=True)
     if compile if compile is not None else "training" in written:
         from netspec.runner.compile import compile_model

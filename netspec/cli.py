@@ -71,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="model path (.keras)")
     p.add_argument("--precision", choices=PRECISIONS[1:],
                    help="dtype policy the saved model computes in (outputs stay float32)")
+    p.add_argument("--weights", metavar="FILE",
+                   help="load these weights (.weights.h5, e.g. from `netspec import --weights`) into the model")
 
     verb("expand", "print the spec with blocks, vars and includes expanded")
 
@@ -107,6 +109,17 @@ def _parser() -> argparse.ArgumentParser:
                         "KERAS_DISTRIBUTION_PROCESS_ID, else SLURM_PROCID)")
     p.add_argument("--coordinator", metavar="HOST:PORT",
                    help="address of process 0 (default KERAS_DISTRIBUTION_JOB_ADDRESSES; under Slurm JAX finds it)")
+    p.add_argument("--init-weights", metavar="FILE",
+                   help="start from these weights (.weights.h5, e.g. from `netspec import --weights`)")
+
+    p = verbs.add_parser("import", help="a spec from a Keras model file, running nothing from it",
+                         description="Write a spec of a Keras 3 model (.keras, or its config.json), read as data: "
+                                     "nothing in the file is run or loaded by Keras.")
+    p.add_argument("model", metavar="MODEL", help="a Keras 3 model file (.keras) or its config.json")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="the spec to write (.yaml or .json)")
+    p.add_argument("--weights", metavar="FILE",
+                   help="also write the model's weights (.weights.h5), for `netspec build --weights` and "
+                        "`netspec train --init-weights`")
 
     model_help = "a run folder (runs/<name>/<timestamp>) or a saved model (.keras)"
     p = verb("evaluate", "metrics of a trained model on data", spec=False, sets=False)
@@ -303,7 +316,7 @@ def _build(args) -> int:
     spec = load_spec(args.spec, overrides=args.overrides)
     if args.precision:
         set_dtype_policy(args.precision)
-    model = build_model(spec)
+    model = build_model(spec, weights=args.weights)
     save_model(model, args.output)
     print(f"wrote {args.output} ({model.count_params():,} parameters)")
     print("\n".join(describe_model(model).splitlines()[-2:]))
@@ -333,9 +346,21 @@ def _train(args) -> int:
     result = train(args.spec, data=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
                    precision=args.precision, execution=args.execution, resume=args.resume,
                    export=args.export, overrides=args.overrides, num_processes=args.num_processes,
-                   process_id=args.process_id, coordinator=args.coordinator)
+                   process_id=args.process_id, coordinator=args.coordinator,
+                   init_weights=args.init_weights)
     print(f"run folder: {result.run_dir}")
     return EXIT_INVALID if result.export_errors else EXIT_OK  # the trainer printed each failed export's line
+
+
+def _import(args) -> int:
+    from netspec.importer import import_file
+
+    result = import_file(args.model, args.output, weights=args.weights)
+    print(f"wrote {args.output} ({result.layers} layers, {result.params:,} parameters)"
+          + (f" and {args.weights}" if args.weights else ""))
+    for note in result.notes:
+        print(f"netspec: note: {note}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _evaluate(args) -> int:
@@ -367,4 +392,5 @@ _VERBS = {
     "validate": _validate, "summary": _summary, "schema": _schema, "generate": _generate, "build": _build,
     "expand": _expand, "draw": _draw, "train": _train, "evaluate": _evaluate, "predict": _predict, "layers": _layers,
     "export": _export,
+    "import": _import,
 }

@@ -72,6 +72,11 @@ class ShapeError(SpecError):
     """A spec whose layers cannot take the shapes they are given."""
 
 
+class ModelImportError(SpecError):
+    """A Keras model that `netspec import` cannot write as a spec: its diagnostics name each layer, argument or
+    connection that has no netspec equivalent (the file is the model's, the path the layer's name)."""
+
+
 class DataError(NetspecError):
     """Training data that cannot be read or does not fit the spec's inputs."""
 

@@ -1,5 +1,5 @@
-"""`import netspec`, validate, summary, schema, generate, expand and draw never import TensorFlow or Keras,
-nor the `onnx` extra; neither does `export --help`.
+"""`import netspec`, validate, summary, schema, generate, expand, draw and import never import TensorFlow or
+Keras, nor the `onnx` extra; neither does `export --help`.
 
 Each check runs in a fresh interpreter, since this test process may already
 hold TensorFlow from other tests.
@@ -59,22 +59,33 @@ for verb in (["export", "--help"], ["train", "--help"]):
         except SystemExit as exit:
             assert exit.code == 0, verb
     report[" ".join(verb)] = loaded()
+if len(sys.argv) > 2:  # a .keras model file to import
+    folder = tempfile.mkdtemp()
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["import", sys.argv[2], "-o", os.path.join(folder, "s.yaml"), "--weights",
+                     os.path.join(folder, "s.weights.h5")]) == 0
+    netspec.import_model(sys.argv[2])
+    report["import"] = loaded()
 print(json.dumps(report))
 """
 
 
-def probe() -> dict:
-    result = subprocess.run([sys.executable, "-c", PROBE, str(SPEC)], capture_output=True, text=True, timeout=300,
-                            cwd=ROOT)
+def probe(*models) -> dict:
+    result = subprocess.run([sys.executable, "-c", PROBE, str(SPEC), *map(str, models)], capture_output=True,
+                            text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
-def test_light_verbs_never_import_tensorflow_or_keras():
-    report = probe()
+def test_light_verbs_never_import_tensorflow_or_keras(tmp_path):
+    import netspec
+    from netspec.build import save_model
+
+    model = save_model(netspec.build_model(SPEC, compile=False), tmp_path / "model.keras")
+    report = probe(model)
     assert {"import netspec", "validate", "validate --json", "summary", "summary --json", "schema", "layers",
             "layers lstm", "library API", "draw .svg", "draw .png", "draw .html", "draw .dot", "draw .mmd",
             "draw API", "draw uses no pyplot",
-            "export --help", "train --help"} <= set(report)
+            "export --help", "train --help", "import"} <= set(report)
     assert report == {step: [] for step in report}

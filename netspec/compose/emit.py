@@ -23,8 +23,11 @@ def ordered(data: dict) -> dict:
     return {k: data[k] for k in keys}
 
 
-def dump(data: dict, origin: str | None = None) -> str:
-    lines = [f"# Expanded by `netspec expand` from {origin}." if origin else "# Expanded by `netspec expand`."]
+def dump(data: dict, origin: str | None = None, *, header: list[str] | None = None) -> str:
+    """`data` as spec YAML; `header`: comment lines to open it with (default: that `netspec expand` wrote it)."""
+    if header is None:
+        header = [f"Expanded by `netspec expand` from {origin}." if origin else "Expanded by `netspec expand`."]
+    lines = [f"# {line}" for line in header]
     for key, value in ordered(data).items():
         if key == "layers" and isinstance(value, list):
             lines.append("layers:")

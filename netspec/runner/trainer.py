@@ -80,6 +80,7 @@ def train(
     num_processes: int | None = None,
     process_id: int | None = None,
     coordinator: str | None = None,
+    init_weights: str | os.PathLike | None = None,
 ) -> TrainResult:
     """Train a spec (path, text, mapping or Spec) and write a run folder; see `netspec train --help`.
 
@@ -94,6 +95,7 @@ def train(
     With `resume`, `spec` may be None; a spec given must be the run's (its resolved form, `overrides` applied).
     `num_processes`, `process_id`, `coordinator` (host:port of process 0): one process of a multi-process run
     (JAX); default the KERAS_DISTRIBUTION_* variables, else Slurm's, else one process.
+    `init_weights`: a `.weights.h5` file the model starts from (e.g. written by `netspec import --weights`).
     """
     cluster = _cluster(num_processes, process_id, coordinator)
     if cluster.processes > 1 and out is None and resume is None:
@@ -101,7 +103,8 @@ def train(
                          "--out DIR (or --resume DIR)")
     if resume is not None:
         given = {"data": data, "batch_size": batch_size, "precision": precision, "seed": seed, "out": out,
-                 "execution": execution, "spec overrides": list(overrides) if spec is None else []}
+                 "execution": execution, "init_weights": init_weights,
+                 "spec overrides": list(overrides) if spec is None else []}
         return _resume(resume, spec=spec, overrides=overrides, epochs=epochs, export=list(export), verbose=verbose,
                        cluster=cluster, conflicting=[k for k, v in given.items() if v not in (None, [])])
     if spec is None:
@@ -126,7 +129,7 @@ def train(
                                batch_size=batch_size, precision=precision, seed=seed, data_set=data_set)
     arrays = {"data": data, "validation": validation_data, "test": test_data} if in_memory else None
     session = Session(out=out, runs_root=runs_root, execution=execution, source=given.source, arrays=arrays,
-                      cluster=cluster)
+                      cluster=cluster, init_weights=init_weights)
     return _run(load(spec_data), spec_data, session, export=list(export), verbose=verbose)
 
 
@@ -142,6 +145,7 @@ class Session:
     source: Any = None  # where the spec was written, for located errors
     arrays: dict | None = None  # data held in memory: {"data", "validation", "test"} as the caller passed them
     cluster: Cluster = field(default_factory=lambda: Cluster(1, 0, None))
+    init_weights: str | os.PathLike | None = None  # a .weights.h5 the model starts from
 
 
 @dataclass(frozen=True)
@@ -385,7 +389,7 @@ def _run_distributed(loaded: Loaded, spec_data: dict, session: Session, *, expor
               f"precision auto would pick {auto} here", file=sys.stderr, flush=True)
     with dtype_policy(previous["precision"] if previous else policy), scope:
         policy = keras.config.dtype_policy().name
-        model = build_model(loaded, compile=False)
+        model = build_model(loaded, compile=False, weights=session.init_weights)
         for format in export:  # an unknown format or a missing extra: refused now, not after training
             require(format)
         if "tflite" in export and (problem := tflite_problem(model)):
@@ -444,6 +448,8 @@ def _run_distributed(loaded: Loaded, spec_data: dict, session: Session, *, expor
             "started": previous["started"] if previous else _now(),
             "resumed_after_epochs": (previous.get("resumed_after_epochs", []) + [initial_epoch]) if previous else [],
         }
+        if session.init_weights is not None:
+            info["init_weights"] = str(Path(session.init_weights).resolve())
         run.write_json(RUN_FILE, info)
         where = device.describe() if replicas == 1 else _replicas(replicas, cluster, training.batch_size, shared)
         _say(verbose, f"training {spec.name}: {described}; {policy} on {where}; {execution.describe()}; seed {seed}")
