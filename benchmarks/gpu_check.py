@@ -9,6 +9,11 @@ epochs after the first, which exclude compilation), the dtype of the model's
 outputs and of a hidden layer's computation, and whether TensorFlow got imported.
 
     KERAS_BACKEND=jax python benchmarks/gpu_check.py [--samples 16384] [--epochs 4] [--batch-size 256]
+
+`--data-parallel` instead trains netspec.train with `training.distribution: {type: data_parallel, devices: N}`
+for N = 1, 2, 4, ... up to every local device, the global batch growing with N (`--batch-size` per device), and
+prints the throughput per device count and the speed-up over one device. It feeds whole batches through tf.data
+(netspec.runtime.batches), so TensorFlow must be installed beside JAX.
 """
 
 from __future__ import annotations
@@ -117,11 +122,39 @@ def check_train(policy: str, data_path: Path, samples: int, out: Path, args) -> 
     }
 
 
+def check_data_parallel(data_path: Path, out: Path, args) -> list[dict]:
+    """netspec.train on 1, 2, 4, ... local devices (Keras's DataParallel), `args.batch_size` samples per device."""
+    import keras
+
+    import netspec
+
+    count = len(keras.distribution.list_devices())
+    rows = []
+    for devices in sorted({2**k for k in range(count.bit_length()) if 2**k <= count} | {count}):
+        spec = {**SPEC, "training": {**SPEC["training"], "distribution": {"type": "data_parallel",
+                                                                          "devices": devices}}}
+        result = netspec.train(spec, data=str(data_path), epochs=args.epochs, batch_size=args.batch_size * devices,
+                               out=out / f"devices-{devices}", verbose=0)
+        info = json.loads((result.run_dir / "run.json").read_text())
+        rows.append({"devices": info["replicas"], "batch_size": args.batch_size * devices,
+                     "steady_samples_per_s": steady(info["epoch_seconds"], info["samples"]["train"]),
+                     "final_loss": result.history["loss"][-1]})
+        print(json.dumps(rows[-1]), flush=True)
+    print(f"\n{'devices':>7} {'batch':>6} {'samples/s':>10} {'speed-up':>8} {'per device':>10}")
+    for row in rows:
+        speedup = row["steady_samples_per_s"] / rows[0]["steady_samples_per_s"]
+        print(f"{row['devices']:>7} {row['batch_size']:>6} {row['steady_samples_per_s']:>10,.0f} {speedup:>7.2f}x "
+              f"{speedup / row['devices']:>9.0%}")
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=None, help="default: 16384 on a GPU, 1024 on a CPU")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--data-parallel", action="store_true",
+                        help="throughput of data parallelism over 1, 2, 4, ... local devices")
     args = parser.parse_args()
 
     import keras
@@ -142,6 +175,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         data_path = Path(tmp) / "images.npz"
         np.savez(data_path, x=x, y=y)
+        if args.data_parallel:
+            rows = check_data_parallel(data_path, Path(tmp) / "runs", args)
+            return 0 if all(np.isfinite(r["final_loss"]) for r in rows) else 1
         for policy in ("float32", mixed):
             rows.append(check_build_model(policy, x, y, args))
             rows.append(check_train(policy, data_path, samples, Path(tmp) / "runs", args))
