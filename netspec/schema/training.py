@@ -289,7 +289,7 @@ class ExecutionSettings(SpecModel):
 class DataParallel(SpecModel):
     """Data parallelism: every device trains a copy of the model on its share of each batch."""
 
-    type: Literal["data_parallel"]
+    type: Literal["data_parallel"] = Field(description="Every device trains a copy of the model on its share.")
     devices: PositiveInt | None = Field(
         None, description="Devices to train on; default every device (with several processes: of every process).")
 

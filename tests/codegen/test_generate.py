@@ -230,8 +230,10 @@ def test_a_folder_script_lists_its_files_and_streams_them(kind):
     main = ast.unparse(function(source, "main"))
     reader = "image_reader((28, 28), 1)" if kind == "image_folder" else "text_reader()"
     assert f"read = {reader}" in main
-    assert "model.fit(stream(train, read, INPUTS, LABELS, args.batch_size, seed)" in main
-    assert "validation_data=stream(validation, read, INPUTS, LABELS, args.batch_size)" in main
+    assert "train = stream(train, read, INPUTS, LABELS, args.batch_size, seed)" in main
+    assert "validation = stream(validation, read, INPUTS, LABELS, args.batch_size)" in main
+    assert "test = stream(test, read, INPUTS, LABELS, args.batch_size)" in main
+    assert "model.fit(train, epochs=args.epochs, validation_data=validation" in main
     assert "model.evaluate(test, return_dict=True)" in main
     names = {n.name for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)}
     assert {"list_folder", "stream"} <= names and "conform" not in names

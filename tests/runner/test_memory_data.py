@@ -107,5 +107,5 @@ def test_train_on_a_tf_data_dataset(tmp_path):
     flat = tf.data.Dataset.from_tensor_slices((x.reshape(len(x), 64), y)).batch(64)
     with pytest.raises(DataError, match=r"batches of shape \(None, 64\) for input `image`, which takes"):
         netspec.train(tiny_spec(), data=flat, out=tmp_path / "bad", verbose=0)
-    with pytest.raises(netspec.UsageError, match="tuning times steps on NumPy data"):
+    with pytest.raises(netspec.UsageError, match="tuning times steps of one device on NumPy data"):
         netspec.train(tiny_spec(execution="tuned"), data=batches, out=tmp_path / "tuned", verbose=0)
