@@ -249,13 +249,16 @@ def _native_stderr_filtered(noise: re.Pattern):
 
 def _validate(args) -> int:
     """Every file is checked and every problem printed; exit 2 if a file cannot be read, else 1 if any is invalid."""
-    from netspec.load import load_spec
+    from netspec.space import Checked, check
 
     results, unreadable = [], False
     for path in args.specs:
         try:
-            load_spec(Path(path), overrides=args.overrides)  # always a file, whatever its name
+            checked = check(Path(path), overrides=args.overrides)  # always a file, whatever its name
             results.append({"file": path, "valid": True, "diagnostics": []})
+            if isinstance(checked, Checked):  # a spec with search spaces: every point checked, or a sample
+                results[-1]["search"] = {"grid_points": checked.size, "checked_points": checked.checked,
+                                         "exhaustive": checked.exhaustive}
         except SpecError as exc:
             unreadable = unreadable or isinstance(exc, SpecFileError)
             results.append({"file": path, "valid": False, "diagnostics": [d.with_file(path) for d in exc.diagnostics]})
@@ -269,15 +272,22 @@ def _validate(args) -> int:
             for diagnostic in result["diagnostics"]:
                 print(diagnostic.format(), file=sys.stderr)
             if result["valid"]:
-                print(f"{result['file']}: ok")
+                search = result.get("search")
+                print(f"{result['file']}: ok" + (f" ({_space_note(search)})" if search else ""))
     return EXIT_USAGE if unreadable else EXIT_OK if ok else EXIT_INVALID
 
 
+def _space_note(search: dict) -> str:
+    if search["exhaustive"]:
+        return f"search space: all {search['checked_points']:,} points checked"
+    return f"search space: {search['checked_points']:,} of {search['grid_points']:,} points checked"
+
+
 def _summary(args) -> int:
-    from netspec.load import load_spec
+    from netspec.space import check
     from netspec.summary import format_summary, summarize
 
-    summary = summarize(load_spec(Path(args.spec), overrides=args.overrides))
+    summary = summarize(check(Path(args.spec), overrides=args.overrides))
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return EXIT_OK
 
