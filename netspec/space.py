@@ -148,7 +148,7 @@ def _declared(value: dict, path: tuple, at: tuple, source: Source, problems: lis
     for key in value:
         if key not in allowed:
             extra = f"`{kind}` takes {', '.join(f'`{m}`' for m in MODIFIERS[kind])}" if MODIFIERS[kind] else \
-                f"a `choice` takes only its list of options"
+                "a `choice` takes only its list of options"
             problem((key,), f"a `{kind}` search space has no key `{key}`; {extra}",
                     "write `{choice: [a, b]}`, `{int: [lo, hi], step: 1, log: false}` or `{float: [lo, hi], log: "
                     "false}`", key=True)
