@@ -187,10 +187,10 @@ def _start_workers(spec, count: int, trials: int, url: str, out: Path, overrides
 
 
 def _objective(optuna, checked: Checked, overrides: list[str], out: Path, metric: str, seed: int):
+    import keras
+
     from netspec.load import load
     from netspec.runner import train
-
-    import keras
 
     def objective(trial) -> float:
         keras.utils.clear_session()  # each trial's model from scratch, without the last one's graphs and names
