@@ -150,6 +150,20 @@ def _parser() -> argparse.ArgumentParser:
                         "or tflite")
     p.add_argument("-o", "--output", required=True, metavar="PATH",
                    help="the file (.onnx, .tflite) or folder (SavedModel) to write")
+
+    p = verb("tune", "search the spec's spaces with Optuna (pip install -e '.[tune]'); each trial a run folder")
+    p.add_argument("--trials", type=int, required=True, metavar="N",
+                   help="trials in the study in all: a study resumed from its storage runs up to N")
+    p.add_argument("--storage", metavar="URL",
+                   help="Optuna storage, e.g. sqlite:///study.db (default: DIR/study.db); the same storage resumes "
+                        "the study, and processes can share it")
+    p.add_argument("--jobs", type=int, default=1, metavar="K",
+                   help="trials at once, as K processes sharing the storage (default 1)")
+    p.add_argument("--timeout", type=float, metavar="S", help="start no trial after S seconds")
+    p.add_argument("--out", metavar="DIR",
+                   help="trial run folders (DIR/trial-0007), trials.csv and best.yaml (default runs/<name>/tune)")
+    p.add_argument("--study", metavar="NAME", help="the study's name in the storage (default the spec's name)")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of the K-1 helpers of --jobs
     return parser
 
 
@@ -159,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     warnings.showwarning = _show_note
     try:
+        if args.verb == "tune":  # a missing extra is a usage error before Keras starts
+            from netspec.search import require_optuna
+
+            require_optuna()
         if args.verb in KERAS_VERBS:
             _check_exports(args)
             _start_keras_quietly()
@@ -195,7 +213,7 @@ def _show_note(message, category, filename, lineno, file=None, line=None):
 # The verbs that run Keras, and the start-up lines TensorFlow's C++ side writes straight to file descriptor 2
 # before its logging is set up (so TF_CPP_MIN_LOG_LEVEL cannot silence them): CUDA probes on a machine
 # without a GPU, CPU-feature notes. Anything else it writes is passed on.
-KERAS_VERBS = ("build", "train", "evaluate", "predict", "export")
+KERAS_VERBS = ("build", "train", "evaluate", "predict", "export", "tune")
 _START_UP_NOISE = re.compile(
     r"absl::InitializeLog|^[IWE]\d{4} [\d:. ]+\d+ (cudart_stub|cuda_platform|cuda_executor|cuda_dnn|cuda_fft"
     r"|cuda_blas|cpu_feature_guard|port)\.cc:\d+\]|^To enable the following instructions|oneDNN custom operations")
@@ -249,13 +267,16 @@ def _native_stderr_filtered(noise: re.Pattern):
 
 def _validate(args) -> int:
     """Every file is checked and every problem printed; exit 2 if a file cannot be read, else 1 if any is invalid."""
-    from netspec.load import load_spec
+    from netspec.space import Checked, check
 
     results, unreadable = [], False
     for path in args.specs:
         try:
-            load_spec(Path(path), overrides=args.overrides)  # always a file, whatever its name
+            checked = check(Path(path), overrides=args.overrides)  # always a file, whatever its name
             results.append({"file": path, "valid": True, "diagnostics": []})
+            if isinstance(checked, Checked):  # a spec with search spaces: every point checked, or a sample
+                results[-1]["search"] = {"grid_points": checked.size, "checked_points": checked.checked,
+                                         "exhaustive": checked.exhaustive}
         except SpecError as exc:
             unreadable = unreadable or isinstance(exc, SpecFileError)
             results.append({"file": path, "valid": False, "diagnostics": [d.with_file(path) for d in exc.diagnostics]})
@@ -269,15 +290,22 @@ def _validate(args) -> int:
             for diagnostic in result["diagnostics"]:
                 print(diagnostic.format(), file=sys.stderr)
             if result["valid"]:
-                print(f"{result['file']}: ok")
+                search = result.get("search")
+                print(f"{result['file']}: ok" + (f" ({_space_note(search)})" if search else ""))
     return EXIT_USAGE if unreadable else EXIT_OK if ok else EXIT_INVALID
 
 
+def _space_note(search: dict) -> str:
+    if search["exhaustive"]:
+        return f"search space: all {search['checked_points']:,} points checked"
+    return f"search space: {search['checked_points']:,} of {search['grid_points']:,} points checked"
+
+
 def _summary(args) -> int:
-    from netspec.load import load_spec
+    from netspec.space import check
     from netspec.summary import format_summary, summarize
 
-    summary = summarize(load_spec(Path(args.spec), overrides=args.overrides))
+    summary = summarize(check(Path(args.spec), overrides=args.overrides))
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return EXIT_OK
 
@@ -352,6 +380,17 @@ def _train(args) -> int:
     return EXIT_INVALID if result.export_errors else EXIT_OK  # the trainer printed each failed export's line
 
 
+def _tune(args) -> int:
+    from netspec.search import tune
+
+    result = tune(args.spec, trials=args.trials, storage=args.storage, jobs=args.jobs, timeout=args.timeout,
+                  out=args.out, overrides=args.overrides, study_name=args.study, worker=args.worker)
+    if result.best is None and not args.worker:
+        print(f"no trial completed; see {result.out / 'trials.csv'}", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK
+
+
 def _import(args) -> int:
     from netspec.importer import import_file
 
@@ -393,4 +432,5 @@ _VERBS = {
     "expand": _expand, "draw": _draw, "train": _train, "evaluate": _evaluate, "predict": _predict, "layers": _layers,
     "export": _export,
     "import": _import,
+    "tune": _tune,
 }

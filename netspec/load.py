@@ -26,6 +26,7 @@ from netspec.graph import Graph, resolve_graph
 from netspec.schema import Spec, validate_schema
 from netspec.shapes import Shapes, infer_shapes
 from netspec.source import Source, read_source
+from netspec.space import refuse as refuse_spaces
 
 
 @dataclass(eq=False)
@@ -81,6 +82,7 @@ def load(
 ) -> Loaded:
     """Read and validate a spec (a path, YAML/JSON text, a mapping, or a Spec) through every stage.
 
+    A spec with search spaces (netspec/space.py) is refused: `netspec.space.check` checks those.
     Raises `SpecError` (or its `ShapeError` kind) holding every problem found.
     `overrides` are `PATH=VALUE` strings, as the CLI's `--set` takes them. A Spec (or a Loaded) is taken
     as it is: its results are looked up, or for a Spec built in Python, its graph resolved now.
@@ -88,7 +90,9 @@ def load(
     if isinstance(spec, Loaded | Spec):
         return loaded(spec)
     source = read_source(spec)
-    source = expand(source, list(overrides))
+    overrides = list(overrides)
+    refuse_spaces(source, overrides)
+    source = expand(source, overrides)
     model = validate_schema(source)
     results = _Results(source, resolve_graph(model, source))
     if check_shapes:
@@ -130,6 +134,8 @@ def expand_spec(spec: str | os.PathLike, overrides: Iterable[str] = (), *, check
     and its problems raised as SpecError, located where they were written.
     """
     source = read_source(spec)
+    overrides = list(overrides)
+    refuse_spaces(source, overrides)
     expanded = expand(source, overrides)
     if check:
         model = validate_schema(expanded)

@@ -135,8 +135,10 @@ def format_path(path: Path_) -> str:
     return out
 
 
-def read_source(spec: str | os.PathLike | Mapping, *, file: str | None = None) -> Source:
-    """Read a spec from a path, from YAML/JSON text, or take a mapping as is."""
+def read_source(spec: str | os.PathLike | Mapping | Source, *, file: str | None = None) -> Source:
+    """Read a spec from a path, from YAML/JSON text, or take a mapping (or a Source: netspec.space's points) as is."""
+    if isinstance(spec, Source):
+        return spec
     if isinstance(spec, Mapping):
         return Source(dict(spec), file=file)
     if isinstance(spec, os.PathLike) or (isinstance(spec, str) and "\n" not in spec and _looks_like_path(spec)):

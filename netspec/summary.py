@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from netspec.load import loaded
+from netspec.load import Loaded, loaded
+from netspec.schema import Spec
 from netspec.shapes import LayerInfo
 
 # Bytes per value: float32, and the float16/bfloat16 activations of mixed precision.
@@ -48,7 +49,17 @@ def summarize(spec) -> dict:
     memory (4 bytes a weight: mixed precision keeps weights in float32).
     Unknown dimensions (null) count as 1, so for specs with variable
     lengths these are per step of the unknown axis.
+
+    A spec with search spaces (or `netspec.space.check`'s result for one) is summarized at its first point (each
+    choice's first option, each range's low bound), with `search` added: the spaces, the points checked, and
+    the smallest and largest parameter counts among them.
     """
+    from netspec.space import Checked, check
+
+    if not isinstance(spec, Spec | Loaded | Checked):
+        spec = check(spec)  # a spec with search spaces is checked whole; its first point is shown
+    if isinstance(spec, Checked):
+        return {**summarize(spec.loaded), "search": _search_json(spec)}
     result = loaded(spec)
     model, shapes = result.spec, result.shapes
     values = sum(_elements(s) for s in shapes.input_shapes.values())
@@ -69,6 +80,45 @@ def summarize(spec) -> dict:
             "unknown_dimensions_counted_as_1": unknown,
         },
     }
+
+
+def _search_json(checked) -> dict:
+    def point(p):
+        return {s.name: s.show(p[s.name]) for s in walk(checked.spaces, p) if s.name in p}
+
+    from netspec.space import walk
+
+    source = checked.source
+    spaces = []
+    for space in _all_spaces(checked.spaces):
+        entry = {"name": space.name, "kind": space.kind, "line": source.locate(space.path)[0]}
+        if space.kind == "choice":
+            entry["options"] = len(space.options)
+        else:
+            entry.update(low=space.low, high=space.high, step=space.step, log=space.log)
+        spaces.append(entry)
+    return {
+        "spaces": spaces,
+        "grid_points": checked.size,  # float ranges counted at their two bounds
+        "checked_points": checked.checked,
+        "exhaustive": checked.exhaustive,
+        "shown_point": point(checked.first),
+        "min_params": checked.smallest[0],
+        "min_point": point(checked.smallest[1]),
+        "max_params": checked.largest[0],
+        "max_point": point(checked.largest[1]),
+    }
+
+
+def _all_spaces(spaces):
+    for space in spaces:
+        yield space
+        for nested in space.nested:
+            yield from _all_spaces(nested)
+
+
+def _fmt_point(point: dict) -> str:
+    return ", ".join(f"{name}={value}" for name, value in point.items())
 
 
 def _fmt_shape(shape) -> str:
@@ -124,4 +174,16 @@ def format_summary(summary: dict) -> str:
     ]
     if cost["unknown_dimensions_counted_as_1"]:
         out.append("(unknown dimensions counted as 1 in FLOPs and memory)")
+    search = summary.get("search")
+    if search:
+        how = ("every point checked" if search["exhaustive"]
+               else f"{search['checked_points']:,} points checked, drawn with a fixed seed")
+        out += [
+            "",
+            f"Search space: {len(search['spaces'])} spaces, {search['grid_points']:,} points on the grid "
+            f"(float ranges at their bounds); {how}",
+            f"Shown above: the first point ({_fmt_point(search['shown_point'])})",
+            f"Smallest: {search['min_params']:,} params ({_fmt_point(search['min_point'])})",
+            f"Largest: {search['max_params']:,} params ({_fmt_point(search['max_point'])})",
+        ]
     return "\n".join(out)

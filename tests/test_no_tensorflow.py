@@ -1,5 +1,6 @@
 """`import netspec`, validate, summary, schema, generate, expand, draw and import never import TensorFlow or
-Keras, nor the `onnx` extra; neither does `export --help`.
+Keras, nor the `onnx` or `tune` (Optuna) extras; neither do `export --help` and `tune --help`, nor validate and
+summary of a spec with search spaces.
 
 Each check runs in a fresh interpreter, since this test process may already
 hold TensorFlow from other tests.
@@ -18,7 +19,7 @@ SPEC = ROOT / "specs" / "mnist_convnet.yaml"
 
 PROBE = r"""
 import contextlib, importlib.util, io, json, sys, tempfile, os
-heavy = ("tensorflow", "keras", "onnx", "onnxruntime", "tf2onnx")
+heavy = ("tensorflow", "keras", "onnx", "onnxruntime", "tf2onnx", "optuna")
 def loaded():
     return sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in heavy})
 report = {}
@@ -31,6 +32,11 @@ for verb in (["validate", spec], ["validate", "--json", spec], ["summary", spec]
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(verb) == 0, verb
     report[" ".join(v for v in verb if v != spec)] = loaded()
+search = os.path.join("examples", "search", "digits_search.yaml")  # a spec with search spaces: checked whole
+for verb in (["validate", search], ["summary", "--json", search]):
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(verb) == 0, verb
+    report[verb[0] + " (search spaces)"] = loaded()
 netspec.load_spec(spec); netspec.summarize(spec); netspec.json_schema()
 report["library API"] = loaded()
 if importlib.util.find_spec("netspec.compose"):
@@ -52,7 +58,7 @@ if importlib.util.find_spec("netspec.drawing"):
     report["draw API"] = loaded()
     # drawing uses matplotlib's Agg canvas on a bare Figure: pyplot, which picks (and may start) a GUI backend, never
     report["draw uses no pyplot"] = [m for m in sys.modules if m == "matplotlib.pyplot"]
-for verb in (["export", "--help"], ["train", "--help"]):
+for verb in (["export", "--help"], ["train", "--help"], ["tune", "--help"]):
     with contextlib.redirect_stdout(io.StringIO()):
         try:
             main(verb)
@@ -87,5 +93,6 @@ def test_light_verbs_never_import_tensorflow_or_keras(tmp_path):
     assert {"import netspec", "validate", "validate --json", "summary", "summary --json", "schema", "layers",
             "layers lstm", "library API", "draw .svg", "draw .png", "draw .html", "draw .dot", "draw .mmd",
             "draw API", "draw uses no pyplot",
-            "export --help", "train --help", "import"} <= set(report)
+            "export --help", "train --help", "tune --help", "validate (search spaces)", "summary (search spaces)",
+            "import"} <= set(report)
     assert report == {step: [] for step in report}

@@ -81,6 +81,7 @@ def train(
     process_id: int | None = None,
     coordinator: str | None = None,
     init_weights: str | os.PathLike | None = None,
+    callbacks: Iterable = (),
 ) -> TrainResult:
     """Train a spec (path, text, mapping or Spec) and write a run folder; see `netspec train --help`.
 
@@ -96,6 +97,7 @@ def train(
     `num_processes`, `process_id`, `coordinator` (host:port of process 0): one process of a multi-process run
     (JAX); default the KERAS_DISTRIBUTION_* variables, else Slurm's, else one process.
     `init_weights`: a `.weights.h5` file the model starts from (e.g. written by `netspec import --weights`).
+    `callbacks`: Keras callbacks of the caller's, run after the run's own at each epoch (`netspec tune`'s pruning).
     """
     cluster = _cluster(num_processes, process_id, coordinator)
     if cluster.processes > 1 and out is None and resume is None:
@@ -129,7 +131,7 @@ def train(
                                batch_size=batch_size, precision=precision, seed=seed, data_set=data_set)
     arrays = {"data": data, "validation": validation_data, "test": test_data} if in_memory else None
     session = Session(out=out, runs_root=runs_root, execution=execution, source=given.source, arrays=arrays,
-                      cluster=cluster, init_weights=init_weights)
+                      cluster=cluster, init_weights=init_weights, callbacks=list(callbacks))
     return _run(load(spec_data), spec_data, session, export=list(export), verbose=verbose)
 
 
@@ -146,6 +148,7 @@ class Session:
     arrays: dict | None = None  # data held in memory: {"data", "validation", "test"} as the caller passed them
     cluster: Cluster = field(default_factory=lambda: Cluster(1, 0, None))
     init_weights: str | os.PathLike | None = None  # a .weights.h5 the model starts from
+    callbacks: list = field(default_factory=list)  # the caller's Keras callbacks, after the run's own
 
 
 @dataclass(frozen=True)
@@ -462,7 +465,7 @@ def _run_distributed(loaded: Loaded, spec_data: dict, session: Session, *, expor
         # After the spec's callbacks, the history (with what they add to the logs), then the epoch's resume state:
         # a kill between the two leaves a history one epoch ahead, which a resume cuts back.
         recorder = cb.recorder(run, history)
-        callbacks += [recorder, cb.backup(training.callbacks, run)]
+        callbacks += [recorder, cb.backup(training.callbacks, run), *session.callbacks]
         started = time.perf_counter()
         if initial_epoch < training.epochs:
             if class_weight == "auto":

@@ -298,6 +298,16 @@ def _distribution(value):
     return {"type": value} if value == "data_parallel" else value
 
 
+class TuneSettings(SpecModel):
+    """What `netspec tune` optimizes: a quantity of the runs' history, and which way."""
+
+    metric: str = Field("val_loss", description="A key of the run's history (history.json): `val_loss`, "
+                        "`val_accuracy`, `loss`, ...; default the first validation metric, val_loss.")
+    direction: Literal["minimize", "maximize"] | None = Field(
+        None, description="Default: maximize accuracy-like metrics (accuracy, auc, precision, recall, ...), "
+        "minimize the rest (losses, errors).")
+
+
 class Training(SpecModel):
     """How to train the model."""
 
@@ -326,3 +336,5 @@ class Training(SpecModel):
     class_weight: Literal["auto"] | dict[Annotated[int, Field(ge=0)], Annotated[float, Field(gt=0)]] | None = Field(
         None, description="Weight of each class in the loss (Keras's `fit` argument), {class id: weight}; `auto` "
         "weighs classes by how rare they are in the training data (n_samples / (n_classes * count)). One output.")
+    tune: TuneSettings | None = Field(
+        None, description="`netspec tune`'s objective: {metric: val_loss, direction: minimize}; training ignores it.")
