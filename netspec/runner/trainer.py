@@ -124,11 +124,9 @@ def train(
         # error in what the command line gave points at the command line.
         overrides.insert(0, _data_override(spec, data))
     given = load(spec, overrides=overrides)
-    if cluster.processes > 1 and seed is None and given.spec.training.seed is None:
-        raise UsageError("the processes of a run must split and shuffle the data alike: give the spec a "
-                         "`training.seed`, or every process the same --seed")
     spec_data = _resolved_data(given, data=data_module.MEMORY if in_memory else data, epochs=epochs,
-                               batch_size=batch_size, precision=precision, seed=seed, data_set=data_set)
+                               batch_size=batch_size, precision=precision, seed=seed, data_set=data_set,
+                               draw_seed=cluster.processes == 1)
     arrays = {"data": data, "validation": validation_data, "test": test_data} if in_memory else None
     session = Session(out=out, runs_root=runs_root, execution=execution, source=given.source, arrays=arrays,
                       cluster=cluster, init_weights=init_weights, callbacks=list(callbacks))
@@ -192,9 +190,11 @@ def _data_override(spec, data: str) -> str:
     return "data=" + json.dumps({"source": data, **{k: old[k] for k in KEPT_BY_DATA if k in old}})
 
 
-def _resolved_data(given: Loaded, *, data, epochs, batch_size, precision, seed, data_set: bool = False) -> dict:
+def _resolved_data(given: Loaded, *, data, epochs, batch_size, precision, seed, data_set: bool = False,
+                   draw_seed: bool = True) -> dict:
     """The spec as data (composition already expanded), with the run's settings written in. `data_set`: --data
-    is in the spec already (as an override); else `data` replaces the spec's source here."""
+    is in the spec already (as an override); else `data` replaces the spec's source here. `draw_seed`: a seed the
+    spec leaves to chance is drawn here (not for the processes of a run, which agree on one as they join)."""
     source = given.source
     resolved = (copy.deepcopy(source.data) if source is not None
                 else given.spec.model_dump(mode="json", exclude_unset=True))
@@ -202,7 +202,7 @@ def _resolved_data(given: Loaded, *, data, epochs, batch_size, precision, seed, 
     for key, value in (("epochs", epochs), ("batch_size", batch_size), ("precision", precision), ("seed", seed)):
         if value is not None:
             training[key] = value
-    if training.get("seed") is None:
+    if training.get("seed") is None and draw_seed:
         training["seed"] = random.SystemRandom().randrange(2**31)  # recorded, so a resumed run splits alike
     if data is not None and not data_set:
         old = resolved.get("data")
@@ -319,6 +319,11 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
     # Before anything runs on a device: JAX joins the processes into one run first.
     scope, replicas = runtime.distribute(_devices(loaded.spec.training.distribution, cluster), cluster.processes,
                                          cluster.process_id, cluster.coordinator)
+    if loaded.spec.training.seed is None:  # the processes of a run drew one seed as they joined
+        from keras.src.utils import rng_utils  # keras.distribution.initialize sums theirs; no public getter
+
+        spec_data["training"]["seed"] = int(rng_utils.get_random_seed()) % 2**31
+        loaded = load(spec_data)
     try:
         return _run_distributed(loaded, spec_data, session, export=export, verbose=verbose, scope=scope,
                                 replicas=replicas)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -106,16 +107,10 @@ def test_several_processes_on_tensorflow_say_to_use_jax(monkeypatch):
     assert _cluster(None, None, None).processes == 1
 
 
-def test_several_processes_need_one_run_folder_and_one_seed(tmp_path, monkeypatch):
+def test_several_processes_need_one_run_folder(tmp_path, monkeypatch):
     monkeypatch.setattr("keras.backend.backend", lambda: "jax")
-    spec = _spec(tmp_path)
     with pytest.raises(UsageError, match="same --out"):
-        train(spec, num_processes=2, process_id=1, coordinator="127.0.0.1:1")
-    unseeded = tmp_path / "unseeded.yaml"
-    unseeded.write_text(spec.read_text().replace("seed: 3, ", ""), encoding="utf-8")
-    with pytest.raises(UsageError, match="same --seed"):
-        train(unseeded, out=tmp_path / "run", num_processes=2, process_id=1, coordinator="127.0.0.1:1")
-    assert not (tmp_path / "run").exists()
+        train(_spec(tmp_path), num_processes=2, process_id=1, coordinator="127.0.0.1:1")
 
 
 def test_distribution_none_refuses_several_processes(tmp_path, monkeypatch):
@@ -180,6 +175,14 @@ def test_two_logical_cpus_on_tensorflow_mirror_the_weights_of_one(tmp_path):
 def test_two_processes_train_the_weights_of_one_and_write_one_run_folder(tmp_path, one_device_jax):
     env = _env(tmp_path, "jax")
     outs = [_finish(p) for p in _processes(_spec(tmp_path), tmp_path / "run", env)]
+    # A spec without a seed: the processes agree on one as they join (each drawing its own would split the data
+    # differently), and the run records it.
+    unseeded = tmp_path / "unseeded.yaml"
+    unseeded.write_text(_spec(tmp_path).read_text().replace("seed: 3, ", ""), encoding="utf-8")
+    [_finish(p) for p in _processes(unseeded, tmp_path / "unseeded", env)]
+    assert isinstance(json.loads((tmp_path / "unseeded" / "run.json").read_text())["seed"], int)
+    (tmp_path / "unseeded.yaml").unlink()
+    shutil.rmtree(tmp_path / "unseeded")
     assert "on 2 devices of 2 processes (data parallel: 16 samples each" in outs[0] and "training data_parallel_mlp" not in outs[1]  # process 0 speaks for the run
     assert np.abs(_weights(tmp_path / "run") - one_device_jax).max() <= 1e-5
     info = json.loads((tmp_path / "run" / "run.json").read_text())
