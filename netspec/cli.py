@@ -8,17 +8,16 @@ wrong, 2 bad usage. TensorFlow is imported only inside the verbs that need it.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
 from netspec.errors import DataNote, DrawNote, NetspecError, SpecError, SpecFileError, UsageError
 from netspec.schema.training import PRECISIONS
+from netspec.stderr import native_stderr_filtered
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 EXPORT_FORMATS = ("onnx", "saved_model", "tflite")  # netspec.runner.export.FORMATS, without importing it
@@ -236,33 +235,13 @@ def _start_keras_quietly() -> None:
     """Import Keras and probe the devices with TensorFlow's start-up lines filtered out of stderr."""
     from netspec.runner.precision import detect_device
 
-    with _native_stderr_filtered(_START_UP_NOISE):
+    with native_stderr_filtered(_START_UP_NOISE):
         import keras
 
         # TensorFlow: the CUDA probe, once, here. JAX probes its devices only once it has joined the other
         # processes of a run (jax.distributed must start before anything touches a device).
         if keras.backend.backend() != "jax":
             detect_device()
-
-
-@contextlib.contextmanager
-def _native_stderr_filtered(noise: re.Pattern):
-    """Capture file descriptor 2 (what C++ code writes too) and pass on the lines that `noise` does not match."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True):
-                if not noise.search(line):
-                    sys.stderr.write(line)
-            sys.stderr.flush()
 
 
 def _validate(args) -> int:

@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import shutil
-import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from netspec.errors import ExportError, UsageError
+from netspec.stderr import EVERYTHING, native_stderr_filtered
 
 # Format -> its file (or folder) name in a run folder.
 FORMATS = {"onnx": "model.onnx", "saved_model": "saved_model", "tflite": "model.tflite"}
@@ -282,7 +282,7 @@ def write_export(model, format: str, path: str | os.PathLike, sample=None) -> Ex
             raise
         except Exception as exc:  # noqa: BLE001 - reading back what the converter wrote
             raise ExportError(_first_line(exc)) from exc
-        with _native_stderr_dropped():  # TFLite's interpreter announces its CPU delegate there
+        with native_stderr_filtered(EVERYTHING):  # TFLite's interpreter announces its CPU delegate there
             got = _runner(built, format, _input_names(portable))(arrays)
         diff = _compare(got, expected, format, portable.output_names)
         if target.is_dir():
@@ -346,7 +346,7 @@ def _converter(format: str, what: str | None = None):
     previous = logging.root.manager.disable
     logging.disable(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _native_stderr_dropped():
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), native_stderr_filtered(EVERYTHING):
             warnings.simplefilter("ignore")
             yield
     except Exception as exc:  # converters raise anything, over many lines
@@ -354,21 +354,6 @@ def _converter(format: str, what: str | None = None):
         raise ExportError(f"{what}: {cause}" if what else cause) from exc
     finally:
         logging.disable(previous)
-
-
-@contextlib.contextmanager
-def _native_stderr_dropped():
-    """Drop what C++ code writes to file descriptor 2 inside the block (what matters is in the exception)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def _unconverted_ops(proto) -> dict:
