@@ -131,19 +131,6 @@ def test_arguments_are_always_file_names(capsys, tmp_path):
     assert code == 2 and err.startswith("no_such_spec: error: no such file")
 
 
-def test_native_stderr_filter_drops_the_noise_and_passes_the_rest(capfd):
-    import os
-    import re
-
-    from netspec.cli import _native_stderr_filtered
-
-    with _native_stderr_filtered(re.compile(r"^noise")):
-        os.write(2, b"noise: a C++ probe\nkept: a real warning\n")  # below Python, as C++ code writes
-        print("kept: from Python", file=sys.stderr)
-    err = capfd.readouterr().err  # (pytest's sys.stderr is not file descriptor 2, so the order may differ)
-    assert sorted(err.splitlines()) == ["kept: a real warning", "kept: from Python"]
-
-
 @pytest.mark.slow
 def test_build_prints_no_tensorflow_start_up_lines(tmp_path):
     # On a machine without a GPU, TensorFlow writes CUDA-probe lines (one marked E, an error) to stderr before
