@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DataError", "Diagnostic", "NetspecError", "ShapeError", "SpecError", "UsageError",
     "build_model", "generate_script", "json_schema", "load_model", "load_spec", "summarize", "train",
-    "evaluate", "predict", "expand", "draw", "export", "import_model", "tune",
+    "evaluate", "predict", "expand", "draw", "export", "import_model", "tune", "layer_type",
 ]
 
 # Imported on first use, so that `import netspec.<stage>` loads that stage and
@@ -33,6 +33,7 @@ _LAZY = {
     "json_schema": ("netspec.jsonschema", "json_schema"),
     "import_model": ("netspec.importer", "import_model"),
     "tune": ("netspec.search", "tune"),
+    "layer_type": ("netspec.plugins", "layer_type"),
 }
 
 

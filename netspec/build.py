@@ -19,6 +19,7 @@ from netspec.errors import Diagnostic, SpecError, UsageError
 from netspec.graph import Graph, Node
 from netspec.layers.base import KerasCall
 from netspec.load import Loaded, loaded
+from netspec.plugins import PluginCall, plugin_class, register_with_keras
 from netspec.source import diagnostic_at
 
 # Output layers compute in float32, so that softmax and losses stay stable under
@@ -45,6 +46,9 @@ def instantiate(value: Any, keras_module=None) -> Any:
     """Call a KerasCall (recursively through its arguments)."""
     if keras_module is None:
         import keras as keras_module
+    if isinstance(value, PluginCall):  # a class of a plugin's module
+        cls = plugin_class(value.module, value.name)
+        return cls(**{k: instantiate(v, keras_module) for k, v in value.kwargs})
     if isinstance(value, KerasCall):
         module = keras_module
         for part in value.module.split("."):  # "optimizers.schedules"
@@ -250,9 +254,28 @@ def load_model(path: str | Path):
             raise UsageError(f"{str(path)!r} holds no model.keras; pass a run folder of `netspec train` or a "
                              ".keras file")
         path = Path(path) / "model.keras"
+        _load_run_plugins(path.parent / "spec.yaml")
 
+    register_with_keras()  # the classes of the plugins loaded (--plugin), for a model that uses them
     with recursion_headroom(FRAMES_PER_LAYER * _saved_layer_count(path)):
         return refreeze(keras.saving.load_model(path))
+
+
+def _load_run_plugins(spec_file: Path) -> None:
+    """The plugins a run folder's spec names, loaded so that its model's layer classes are found."""
+    import yaml
+
+    from netspec.plugins import PluginError, load_plugin
+
+    try:
+        modules = yaml.safe_load(spec_file.read_text(encoding="utf-8")).get("plugins") or []
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        return  # no readable spec: Keras reports a class it cannot find
+    for module in modules if isinstance(modules, list) else []:
+        try:
+            load_plugin(module)
+        except PluginError as exc:
+            raise UsageError(f"{spec_file}: {exc.message}" + (f"; {exc.hint}" if exc.hint else "")) from None
 
 
 def _saved_layer_count(path: str | Path) -> int:

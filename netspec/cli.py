@@ -163,6 +163,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="trial run folders (DIR/trial-0007), trials.csv and best.yaml (default runs/<name>/tune)")
     p.add_argument("--study", metavar="NAME", help="the study's name in the storage (default the spec's name)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of the K-1 helpers of --jobs
+
+    for p in verbs.choices.values():
+        p.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE",
+                       help="import MODULE first: its registered Keras layer classes become layer types, as a "
+                            "spec's `plugins:` does (repeatable)")
     return parser
 
 
@@ -179,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb in KERAS_VERBS:
             _check_exports(args)
             _start_keras_quietly()
+        _load_plugins(args.plugins)
         return _VERBS[args.verb](args)
     except UsageError as exc:
         print(f"netspec: error: {exc}", file=sys.stderr)
@@ -216,6 +222,18 @@ KERAS_VERBS = ("build", "train", "evaluate", "predict", "export", "tune")
 _START_UP_NOISE = re.compile(
     r"absl::InitializeLog|^[IWE]\d{4} [\d:. ]+\d+ (cudart_stub|cuda_platform|cuda_executor|cuda_dnn|cuda_fft"
     r"|cuda_blas|cpu_feature_guard|port)\.cc:\d+\]|^To enable the following instructions|oneDNN custom operations")
+
+
+def _load_plugins(modules: list[str]) -> None:
+    """`--plugin MODULE`: a module that cannot be imported, or adds no layer type, is a usage error."""
+    if modules:
+        from netspec.plugins import PluginError, load_plugin
+
+        for module in modules:
+            try:
+                load_plugin(module)
+            except PluginError as exc:
+                raise UsageError(f"--plugin {module}: {exc.message}" + (f"; {exc.hint}" if exc.hint else "")) from None
 
 
 def _check_exports(args) -> None:

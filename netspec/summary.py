@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from netspec.load import Loaded, loaded
 from netspec.schema import Spec
 from netspec.shapes import LayerInfo
@@ -65,7 +67,7 @@ def summarize(spec) -> dict:
     values = sum(_elements(s) for s in shapes.input_shapes.values())
     values += sum(_elements(s) for info in shapes.layers for s in info.outputs)
     unknown = any(d is None for info in shapes.layers for s in info.outputs for d in s)
-    return {
+    result = {
         "name": model.name,
         "total_params": shapes.total,
         "trainable_params": shapes.trainable,
@@ -80,6 +82,20 @@ def summarize(spec) -> dict:
             "unknown_dimensions_counted_as_1": unknown,
         },
     }
+    notes = _plugin_notes(shapes)
+    if notes:
+        result["notes"] = notes  # beside the fixed summary object: what Keras had to compute
+    return result
+
+
+def _plugin_notes(shapes) -> list[str]:
+    """A note where Keras computed shapes of plugin layers without static rules (netspec.plugins)."""
+    if "netspec.plugins" not in sys.modules:  # no plugin was loaded
+        return []
+    from netspec.plugins import KERAS_NOTE, keras_shaped
+
+    names = keras_shaped((info.node.name, info.node.layer) for info in shapes.layers)
+    return [KERAS_NOTE.format(layers=", ".join(f"`{name}`" for name in names))] if names else []
 
 
 def _search_json(checked) -> dict:
@@ -186,4 +202,5 @@ def format_summary(summary: dict) -> str:
             f"Smallest: {search['min_params']:,} params ({_fmt_point(search['min_point'])})",
             f"Largest: {search['max_params']:,} params ({_fmt_point(search['max_point'])})",
         ]
+    out += [f"Note: {note}" for note in summary.get("notes", ())]
     return "\n".join(out)

@@ -1,6 +1,6 @@
 """`import netspec`, validate, summary, schema, generate, expand, draw and import never import TensorFlow or
 Keras, nor the `onnx` or `tune` (Optuna) extras; neither do `export --help` and `tune --help`, nor validate and
-summary of a spec with search spaces.
+summary of a spec with search spaces, or of one whose plugin declares its types with static rules.
 
 Each check runs in a fresh interpreter, since this test process may already
 hold TensorFlow from other tests.
@@ -37,6 +37,12 @@ for verb in (["validate", search], ["summary", "--json", search]):
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(verb) == 0, verb
     report[verb[0] + " (search spaces)"] = loaded()
+sys.path.insert(0, os.path.join("tests", "plugins"))  # a plugin declared with @netspec.layer_type, static rules
+plugin = os.path.join("tests", "plugins", "static_plugin.yaml")
+for verb in (["validate", plugin], ["summary", "--json", plugin]):
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(verb) == 0, verb
+    report[verb[0] + " (plugin)"] = loaded()
 netspec.load_spec(spec); netspec.summarize(spec); netspec.json_schema()
 report["library API"] = loaded()
 if importlib.util.find_spec("netspec.compose"):
@@ -94,5 +100,5 @@ def test_light_verbs_never_import_tensorflow_or_keras(tmp_path):
             "layers lstm", "library API", "draw .svg", "draw .png", "draw .html", "draw .dot", "draw .mmd",
             "draw API", "draw uses no pyplot",
             "export --help", "train --help", "tune --help", "validate (search spaces)", "summary (search spaces)",
-            "import"} <= set(report)
+            "validate (plugin)", "summary (plugin)", "import"} <= set(report)
     assert report == {step: [] for step in report}

@@ -43,6 +43,7 @@ from netspec.errors import SpecError, UsageError
 from netspec.layers.base import KerasCall
 from netspec.load import Loaded, loaded
 from netspec.lowering import TUNING_FILE, Ref, RunPath, RuntimeCall
+from netspec.plugins import PluginCall, plugin_modules
 from netspec.schema.data import Data
 from netspec.schema.training import PRECISIONS
 from netspec.source import diagnostic_at
@@ -159,6 +160,7 @@ def _context(result: Loaded, tuned: dict | None, tuned_from, script_dir) -> dict
         "description": Code(string_literal(spec.description)) if spec.description else Code(""),
         "tuned_from": Code(string_literal(os.fspath(tuned_from))) if tuned is not None else Code(""),
         "data_words": Code(KIND_WORDS[kind]),
+        "plugin_imports": _lines(_plugin_imports(result.graph)),
         "constants": _lines(_constants(spec, source, program, plan, options, kind, script_dir)),
         "build_model_body": _lines(build_model_lines(spec, info)),
         "load_data_body": _lines(_load_data_lines(plan)),
@@ -226,7 +228,7 @@ def _identifier(value: str, what: str) -> str:
 def build_model_lines(spec, info) -> list[str]:
     """The body of build_model(): one statement a model input and a layer, then the Model."""
     graph = info.graph
-    namer = Namer(script_names(), max_length=MAX_VARIABLE)
+    namer = Namer(script_names() | {m.split(".")[0] for m in used_plugins(graph)}, max_length=MAX_VARIABLE)
     variable: dict[str, str] = {}
     lines: list[str] = []
     for spec_input in spec.inputs:
@@ -260,6 +262,25 @@ def build_model_lines(spec, info) -> list[str]:
     return lines + statement(model, 1, "return ")
 
 
+def used_plugins(graph) -> list[str]:
+    """The plugin modules whose classes the model's layers are (the script imports them)."""
+    return plugin_modules(lower_node(node, graph) for node in graph.nodes)
+
+
+def _plugin_imports(graph) -> list[str]:
+    """`import my_package.layers` for each plugin module the model uses; a module whose top-level name is
+    one the script has already (`json`, `keras`, `split`) is refused: the import would shadow it."""
+    lines = []
+    taken = script_names()
+    for module in sorted(used_plugins(graph)):  # as isort orders them
+        if module.split(".")[0] in taken:
+            raise SpecError([diagnostic_at(None, ("plugins",), f"plugin `{module}` cannot be imported by a "
+                                           f"generated script: `{module.split('.')[0]}` is a name the script uses",
+                                           "put the plugin in a package of another name")])
+        lines.append(f"import {name(module).text}")
+    return lines
+
+
 def _call_args(convention: str, tensors: list) -> Seq:
     """How a layer is called on its inputs, as `netspec.build.call_layer` calls it."""
     if convention == "list":
@@ -281,6 +302,9 @@ def keras_expr(value, where: str = ""):
         return call("os.path.join", Atom("args.out"), literal(value.path))
     if isinstance(value, RuntimeCall):
         return Call(name(value.function), Seq("(", ")", tuple(keras_expr(v, where) for v in value.args)))
+    if isinstance(value, PluginCall):  # a class of a plugin's module, which the script imports
+        func = name(f"{value.module}.{value.name}")
+        return Call(func, Seq("(", ")", tuple(keyword_arg(k, keras_expr(v, where)) for k, v in value.kwargs)))
     if isinstance(value, KerasCall):
         func = name(f"keras.{value.module}.{value.name}")
         return Call(func, Seq("(", ")", tuple(keyword_arg(k, keras_expr(v, where)) for k, v in value.kwargs)))

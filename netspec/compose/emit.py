@@ -6,7 +6,7 @@ import yaml
 
 from netspec.compose.variables import escape
 
-ORDER = ("netspec", "name", "description", "inputs", "layers", "outputs", "training", "data")
+ORDER = ("netspec", "name", "description", "plugins", "inputs", "layers", "outputs", "training", "data")
 
 
 class _Dumper(yaml.SafeDumper):

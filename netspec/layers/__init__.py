@@ -51,4 +51,17 @@ AnyLayer = Annotated[Union[tuple(LAYER_TYPES.values())], Field(discriminator="ty
 for _module in _FAMILIES:
     _module.AnyLayer = AnyLayer
 
-__all__ = ["LAYER_TYPES", "AnyLayer", "Inference", "KerasCall", "Layer", "Shape", "ShapeMismatch"]
+
+def register_layer_type(cls: type[Layer]) -> None:
+    """Add a layer type defined outside the family files (a plugin's, netspec/plugins.py) to LAYER_TYPES.
+
+    Specs validate each layer by its type's model from LAYER_TYPES (top-level and nested in wrappers), so
+    the type is usable from now on; `AnyLayer` keeps the built-in types only.
+    """
+    (tag,) = typing.get_args(cls.model_fields["type"].annotation)
+    if LAYER_TYPES.get(tag, cls) is not cls:
+        raise TypeError(f"layer type {tag!r} is defined twice")
+    LAYER_TYPES[tag] = cls
+
+
+__all__ = ["LAYER_TYPES", "AnyLayer", "register_layer_type", "Inference", "KerasCall", "Layer", "Shape", "ShapeMismatch"]

@@ -35,7 +35,8 @@ def _open_model(target):
         run = RunFolder.open(path)
         if not run.model_file.exists():
             raise UsageError(f"{str(path)!r} has no model.keras yet; finish it with --resume {path}")
-        return load_model(run.model_file), load_spec(run.spec_file), run
+        spec = load_spec(run.spec_file)  # first: it loads the plugins whose classes the model holds
+        return load_model(run.model_file), spec, run
     if path is not None and path.suffix in MODEL_SUFFIXES:
         if not path.exists():
             raise UsageError(f"no such model file: {str(path)!r}")

@@ -12,7 +12,7 @@ from netspec.errors import Diagnostic, SpecError
 from netspec.layers import LAYER_TYPES
 from netspec.layers.base import MAX_SIZE
 from netspec.names import KERAS2_RENAMES, closest, did_you_mean, layer_type_hint, suggest_key
-from netspec.schema.spec import FORMAT_VERSION, Input, Spec, SpecHead
+from netspec.schema.spec import FORMAT_VERSION, PLUGIN_MODULE, Input, Spec, SpecHead
 from netspec.source import Source, shorten
 
 # The parameter budget: the shapes stage refuses a spec with more parameters,
@@ -36,6 +36,7 @@ def validate_schema(source: Source) -> Spec:
         head = SpecHead.model_validate({k: v for k, v in data.items() if k != "layers"})
     except ValidationError as exc:
         diagnostics += translate_errors(exc, source)
+    _load_plugins(data.get("plugins"), source, diagnostics)
     layers = []
     raw_layers = data.get("layers")
     if raw_layers is None:
@@ -53,6 +54,21 @@ def validate_schema(source: Source) -> Spec:
         raise SpecError(sorted(diagnostics, key=lambda d: (
             d.line or 0, d.column or 0, rank.get(re.match(r"[^.\[]*", d.path).group(), -1))))
     return Spec.model_construct(**dict(head), layers=layers)
+
+
+def _load_plugins(modules, source: Source, diagnostics: list[Diagnostic]) -> None:
+    """Import the spec's `plugins:` (before its layers are validated: they add layer types); a module
+    that cannot be imported is an error at the line that names it. Malformed entries are SpecHead's to report."""
+    if not isinstance(modules, list) or not modules:
+        return
+    from netspec.plugins import PluginError, load_plugin
+
+    for i, module in enumerate(modules):
+        if isinstance(module, str) and re.match(PLUGIN_MODULE, module):
+            try:
+                load_plugin(module)
+            except PluginError as exc:
+                diagnostics.append(source.diagnostic(("plugins", i), exc.message, exc.hint))
 
 
 def validate_layer(item, path: tuple, source: Source, diagnostics: list[Diagnostic]):

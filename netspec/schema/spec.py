@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, SerializeAsAny
 
 from netspec.layers import AnyLayer
 from netspec.layers.base import MAX_SIZE, Identifier, SpecModel
@@ -12,6 +12,8 @@ from netspec.schema.data import Data
 from netspec.schema.training import Training
 
 FORMAT_VERSION = 1
+# A plugin's module path (netspec.plugins.MODULE_PATTERN, kept here so the schema imports no plugin machinery).
+PLUGIN_MODULE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 
 
 class Input(SpecModel):
@@ -35,6 +37,11 @@ class SpecHead(SpecModel):
     netspec: Literal[1] = Field(FORMAT_VERSION, description="Format version.")
     name: Identifier = Field(description="Model name, a Python identifier.")
     description: str = Field("", description="What the model is; free text.")
+    plugins: list[Annotated[str, Field(pattern=PLUGIN_MODULE, max_length=200)]] = Field(
+        default_factory=list,
+        description="Python modules to import, e.g. `my_package.layers`: their Keras layer classes registered with "
+        "`@netspec.layer_type` or `keras.saving.register_keras_serializable` become layer types, named in "
+        "snake_case (`ScaledDense` -> `scaled_dense`).")
     inputs: list[Input] = Field(min_length=1, description="One or more named model inputs.")
     outputs: list[str] | None = Field(None, min_length=1, description="Names of output layers; default: the last layer.")
     training: Training = Field(default_factory=Training, description="How to train the model.")
@@ -44,4 +51,5 @@ class SpecHead(SpecModel):
 class Spec(SpecHead):
     """A netspec network spec."""
 
-    layers: list[AnyLayer] = Field(min_length=1, description="Layers, applied in order.")
+    # Serialized by each layer's own model: a plugin's layer type is not in the union (netspec.plugins).
+    layers: list[SerializeAsAny[AnyLayer]] = Field(min_length=1, description="Layers, applied in order.")
