@@ -25,6 +25,21 @@ if str(PLUGINS) not in sys.path:
     sys.path.insert(0, str(PLUGINS))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _plugin_types_stay_in_this_module():
+    """The types these plugins add leave with this module: other tests (the JSON Schema's) hold the built-in
+    layer types to what the format defines, and may run after these in the same worker."""
+    from netspec import plugins
+    from netspec.layers import LAYER_TYPES
+
+    types, loaded = dict(LAYER_TYPES), dict(plugins._LOADED)
+    yield
+    LAYER_TYPES.clear()
+    LAYER_TYPES.update(types)
+    plugins._LOADED.clear()
+    plugins._LOADED.update(loaded)
+
+
 def _errors(text: str) -> list:
     with pytest.raises(SpecError) as caught:
         netspec.load_spec(text)
