@@ -290,6 +290,7 @@ class _Importer:
         self.policies: dict[str, str] = {}  # spec layer name -> dtype policy
         self.precision: str | None = None  # one mixed policy of the model's layers
         self.operations: list[tuple[str, str]] = []  # (spec name, type) of operations written as layers
+        self.plugins: set[str] = set()  # the plugin modules (`plugins:`) whose layer types the spec uses
 
     # --- problems ---
 
@@ -618,6 +619,10 @@ class _Importer:
         custom = registered not in (None, class_name) and ">" in str(registered)
         layers_module = module == "keras.layers" or module.startswith(("keras.layers.", "keras.src.layers."))
         tag = TYPE_OF_CLASS.get(class_name) if layers_module and not custom else None
+        plugin = _plugin_type(module, class_name)
+        if plugin is not None:  # a class of a plugin loaded by --plugin: its layer type
+            tag = plugin
+            self.plugins.add(LAYER_TYPES[tag].plugin_module)
         snake = snake_case(class_name)
         if tag is not None:
             pass
@@ -795,6 +800,7 @@ class _Importer:
             "netspec": 1,
             "name": name,
             "description": f"Imported from {origin}" + (f" (Keras {version})" if version else ""),
+            **({"plugins": sorted(self.plugins)} if self.plugins else {}),
             "inputs": self.inputs,
             "layers": _written_layers(layers, self.inputs),
         }
@@ -809,6 +815,15 @@ class _Importer:
             data["training"] = {"precision": self.precision}
             self.notes.append(f"the model's layers compute under {self.precision}: written as training.precision")
         return data
+
+
+def _plugin_type(module: str, class_name: str) -> str | None:
+    """The layer type that a loaded plugin (netspec/plugins.py) made of the class `module.class_name`, or None."""
+    for tag, cls in LAYER_TYPES.items():
+        if getattr(cls, "plugin_module", None) and cls.keras_class == class_name and module in (
+                cls.plugin_module, cls.class_module):
+            return tag
+    return None
 
 
 _INVALID = object()  # a value that could not be converted (its problem is reported)

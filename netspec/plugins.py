@@ -149,6 +149,7 @@ class PluginLayer(Layer):
     """A plugin class's layer type; `plugin_layer_model` makes one subclass per class."""
 
     plugin_module: ClassVar[str] = ""
+    class_module: ClassVar[str] = ""  # the module of the class itself (where Keras saves it from)
     rules: ClassVar[Rules] = Rules()
     max_inputs: ClassVar[int] = 99
 
@@ -301,6 +302,7 @@ def plugin_layer_model(cls, module: str, attr: str) -> type[PluginLayer]:
     model.__doc__ = inspect.getdoc(cls) or f"The layer {where}."
     model.keras_class = attr
     model.plugin_module = module
+    model.class_module = cls.__module__  # where Keras's config says the class is (`netspec import` matches it)
     model.rules = getattr(cls, _MARK, None) if _MARK in vars(cls) else Rules()
     return model
 

@@ -127,6 +127,24 @@ def test_generated_script_imports_the_plugin_and_builds_the_same_model(built, tm
 
 
 @pytest.mark.slow
+def test_import_takes_the_classes_of_the_plugins_it_is_given(built, tmp_path):
+    import subprocess
+
+    built.save(tmp_path / "plugins.keras")
+    # In a fresh process, without --plugin, the classes are custom ones (this process has the plugins loaded).
+    bare = subprocess.run([sys.executable, "-m", "netspec", "import", str(tmp_path / "plugins.keras"), "-o",
+                           str(tmp_path / "bare.yaml")], capture_output=True, text=True, timeout=120)
+    assert bare.returncode == 1 and "is a custom layer class" in bare.stderr
+    assert main(["import", str(tmp_path / "plugins.keras"), "-o", str(tmp_path / "spec.yaml"), "--plugin",
+                 "netspec_test_plugin", "--plugin", "netspec_keras_plugin"]) == 0
+    imported = netspec.load_spec(tmp_path / "spec.yaml")
+    assert imported.plugins == ["netspec_keras_plugin", "netspec_test_plugin"]
+    assert [layer.type for layer in imported.layers] == ["flatten", "scaled_dense", "channel_scale", "dense"]
+    again = netspec.build_model(tmp_path / "spec.yaml", compile=False)
+    assert [layer.get_config() for layer in again.layers] == [layer.get_config() for layer in built.layers]
+
+
+@pytest.mark.slow
 def test_train_one_epoch_and_evaluate_the_run(tmp_path):
     result = netspec.train(BOTH, out=tmp_path / "run")
     assert (tmp_path / "run" / "model.keras").exists()
