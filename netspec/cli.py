@@ -13,12 +13,11 @@ import json
 import os
 import re
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
 from netspec.errors import DataNote, NetspecError, SpecError, SpecFileError, UsageError
-from netspec.schema.training import PRECISIONS
+from netspec.names import PRECISIONS
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -116,6 +115,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++ start-up chatter (CUDA probes, CPU-feature notes) buries netspec's own output.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # pydantic looks for plugins in the metadata of every installed package when it builds its first validator
+    # (importlib.metadata and a scan: a tenth of `netspec validate`); netspec's models use none.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     args = _parser().parse_args(argv)
     warnings.showwarning = _show_note
     try:
@@ -171,6 +173,8 @@ def _start_keras_quietly() -> None:
 @contextlib.contextmanager
 def _native_stderr_filtered(noise: re.Pattern):
     """Capture file descriptor 2 (what C++ code writes too) and pass on the lines that `noise` does not match."""
+    import tempfile
+
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
@@ -224,9 +228,9 @@ def _summary(args) -> int:
 
 
 def _schema(args) -> int:
-    from netspec.jsonschema import json_schema
+    from netspec.jsonschema import json_schema_text
 
-    print(json.dumps(json_schema(), indent=2))
+    print(json_schema_text())
     return EXIT_OK
 
 

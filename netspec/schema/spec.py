@@ -1,12 +1,10 @@
 """The top level of a spec: name, inputs, layers, outputs, training, data."""
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
 
-from netspec.layers import AnyLayer
+from netspec.layers import AnyLayerType
 from netspec.layers.base import MAX_SIZE, Identifier, SpecModel
 from netspec.schema.data import Data
 from netspec.schema.training import Training
@@ -44,4 +42,5 @@ class SpecHead(SpecModel):
 class Spec(SpecHead):
     """A netspec network spec."""
 
-    layers: list[AnyLayer] = Field(min_length=1, description="Layers, applied in order.")
+    # Any layer type; the union of them all is built when Spec's validator or JSON Schema is.
+    layers: list[AnyLayerType] = Field(min_length=1, description="Layers, applied in order.")
