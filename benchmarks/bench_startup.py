@@ -64,6 +64,11 @@ def verbs(spec: Path, out_dir: Path) -> dict[str, list[str]]:
     }
 
 
+def _add(times: Times, more: Times) -> None:
+    times.extend(more)
+    times.cpu.extend(more.cpu)
+
+
 def ratio(ours: Times, tf: Times) -> str:
     wall = statistics.median(ours) / statistics.median(tf)
     cpu = statistics.median(ours.cpu) / statistics.median(tf.cpu)
@@ -79,20 +84,28 @@ def main() -> int:
                              f"{PLAIN.relative_to(ROOT)})")
     parser.add_argument("--linearity", action="store_true", help="also time validate on 1,000 and 10,000 layers")
     args = parser.parse_args()
-    specs = args.spec or [COMPOSED, PLAIN]
-    # Both entry points run this checkout, whichever netspec the interpreter has installed.
+    specs = [spec.resolve() for spec in args.spec or [COMPOSED, PLAIN]]
+    # Both entry points run this checkout, whichever netspec the interpreter has installed (and `-m` looks in
+    # the current folder first).
+    os.chdir(ROOT)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"Python {platform.python_version()}; netspec from {ROOT}")
-    results: dict[tuple[str, str, str], Times] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for spec in specs:
-            for entry, argv0 in entry_points().items():
-                for verb, argv in verbs(spec, Path(tmp)).items():
-                    command = [*argv0, *argv]
-                    time_process(command, 1, env)  # warm the file cache and the bytecode
-                    results[spec.name, entry, verb] = time_process(command, args.runs, env)
-        tf = tensorflow_import(args.tf_runs)
+        commands = {(spec.name, entry, verb): [*argv0, *argv] for spec in specs
+                    for entry, argv0 in entry_points().items() for verb, argv in verbs(spec, Path(tmp)).items()}
+        for command in commands.values():
+            time_process(command, 1, env)  # warm the file cache and the bytecode
+        # Round after round of every command, the TensorFlow imports spread among them, so that a change in the
+        # machine's load (a shared machine) weighs on both sides of each ratio alike.
+        results = {key: Times() for key in commands}
+        tf = Times()
+        tf_rounds = {i * args.runs // args.tf_runs for i in range(args.tf_runs)}
+        for round_ in range(args.runs):
+            for key, command in commands.items():
+                _add(results[key], time_process(command, 1, env))
+            if round_ in tf_rounds:
+                _add(tf, tensorflow_import(1))
         print(f'\npython -c "import tensorflow": {describe(tf)}; target: each verb <= 1/20 of it\n')
         for (spec_name, entry, verb), times in results.items():
             print(f"{spec_name:<22} {entry:<26} {verb:<9} {describe(times)}  ratio {ratio(times, tf)}")
@@ -107,7 +120,8 @@ def main() -> int:
                 times = time_process(command, max(3, args.runs // 2), env)
                 medians[layers] = statistics.median(times.cpu)
                 print(f"validate {layers:>6,} layers: {describe(times)}")
-            # What a layer costs, start-up (the 50-layer run, which holds every type) taken out: the same at both sizes when linear.
+            # What a layer costs, start-up (the 50-layer run, which holds every type) taken out: the same
+            # at both sizes when linear.
             per_layer = {n: (medians[n] - medians[50]) / (n - 50) for n in (1_000, 10_000)}
             print("CPU per layer: " + ", ".join(f"{per_layer[n] * 1e3:.3f} ms at {n:,} layers" for n in per_layer)
                   + f"; ratio {per_layer[10_000] / per_layer[1_000]:.2f} (1.0 = linear)")

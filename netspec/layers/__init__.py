@@ -22,6 +22,7 @@ import functools
 import importlib
 import os
 import re
+import threading
 import typing
 from collections.abc import Iterator, Mapping
 
@@ -46,6 +47,7 @@ class _Registry(Mapping):
         self._loaded: set[str] = set()
         self._complete = False
         self._hints: dict[str, str] | None = None
+        self._lock = threading.RLock()  # two threads may look up their first types at once
 
     def __getitem__(self, tag: str) -> type[Layer]:
         if tag not in self._types and not self._complete and isinstance(tag, str):
@@ -70,7 +72,7 @@ class _Registry(Mapping):
     def _where(self) -> dict[str, str]:
         """Tag -> the family whose source text declares it (empty where the sources are not shipped)."""
         if self._hints is None:
-            self._hints = {}
+            hints: dict[str, str] = {}
             for family in _families():
                 try:
                     with open(os.path.join(__path__[0], f"{family}.py"), encoding="utf-8") as file:
@@ -78,29 +80,32 @@ class _Registry(Mapping):
                 except OSError:
                     continue
                 for tag in _TAG.findall(text):
-                    self._hints.setdefault(tag, family)
+                    hints.setdefault(tag, family)
+            self._hints = hints
         return self._hints
 
     def _load(self, family: str) -> None:
-        if family in self._loaded:
-            return
-        module = importlib.import_module(f"{__name__}.{family}")
-        for obj in vars(module).values():
-            if isinstance(obj, type) and issubclass(obj, Layer) and obj.__module__ == module.__name__:
-                annotation = obj.model_fields["type"].annotation
-                if typing.get_origin(annotation) is typing.Literal:
-                    (tag,) = typing.get_args(annotation)
-                    if tag in self._types:
-                        raise TypeError(f"layer type {tag!r} is defined twice")
-                    self._types[tag] = obj
-        self._loaded.add(family)
+        with self._lock:
+            if family in self._loaded:
+                return
+            module = importlib.import_module(f"{__name__}.{family}")
+            for obj in vars(module).values():
+                if isinstance(obj, type) and issubclass(obj, Layer) and obj.__module__ == module.__name__:
+                    annotation = obj.model_fields["type"].annotation
+                    if typing.get_origin(annotation) is typing.Literal:
+                        (tag,) = typing.get_args(annotation)
+                        if tag in self._types:
+                            raise TypeError(f"layer type {tag!r} is defined twice")
+                        self._types[tag] = obj
+            self._loaded.add(family)
 
     def _load_all(self) -> None:
-        if not self._complete:
-            for family in _families():
-                self._load(family)
-            self._types = dict(sorted(self._types.items()))
-            self._complete = True
+        with self._lock:
+            if not self._complete:
+                for family in _families():
+                    self._load(family)
+                self._types = dict(sorted(self._types.items()))
+                self._complete = True
 
 
 LAYER_TYPES: Mapping[str, type[Layer]] = _Registry()

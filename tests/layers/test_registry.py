@@ -52,6 +52,20 @@ def test_a_spec_imports_the_families_of_its_types_only():
     assert loaded == ["conv", "core", "pooling", "reshaping"]
 
 
+def test_threads_looking_up_their_first_types_at_once_all_find_them():
+    code = (
+        "import json, threading\n"
+        "from netspec.layers import LAYER_TYPES\n"
+        "tags = ['dense', 'conv2d', 'lstm', 'add', 'flatten', 'bidirectional', 'lstn'] * 4\n"
+        "found = {}\n"
+        "def look(i, tag):\n"
+        "    found[i] = getattr(LAYER_TYPES.get(tag), '__name__', None)\n"
+        "threads = [threading.Thread(target=look, args=item) for item in enumerate(tags)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(json.dumps(sorted(set(found.values()), key=str)))\n")
+    assert _run(code) == ["Add", "Bidirectional", "Conv2D", "Dense", "Flatten", "LSTM", None]
+
+
 def test_an_unknown_type_is_looked_for_in_every_family():
     registry = _Registry()
     with pytest.raises(KeyError):
