@@ -302,7 +302,8 @@ class Training(SpecModel):
         "auto", description="`auto` (the fixed rule, or this model's tuned choice cached on this machine; measured "
         "when the run is long enough to repay it), `tuned` (measure the candidates, best first, while their expected "
         "saving repays them, and train with the fastest), or {jit_compile, steps_per_execution}.")
-    callbacks: list[Annotated[Callback, BeforeValidator(_callback)]] = Field(default_factory=list, description="Keras callbacks, by name or {type, ...}.")
+    # `lambda: []`, not `list`: pydantic reads a builtin factory's signature from its text (tokenize's big regex).
+    callbacks: list[Annotated[Callback, BeforeValidator(_callback)]] = Field(default_factory=lambda: [], description="Keras callbacks, by name or {type, ...}.")
     class_weight: Literal["auto"] | dict[Annotated[int, Field(ge=0)], Annotated[float, Field(gt=0)]] | None = Field(
         None, description="Weight of each class in the loss (Keras's `fit` argument), {class id: weight}; `auto` "
         "weighs classes by how rare they are in the training data (n_samples / (n_classes * count)). One output.")
