@@ -232,14 +232,14 @@ def _camel(words: list[str]) -> str:
 
 def _describe(node: dict) -> str | None:
     """`BooleanOrPlaceholder`, `PositiveIntegerList`, ...: what a subschema accepts, in a name; None if unsure."""
+    from netspec.layers.base import MAX_SIZE
+
     if set(node) - set(_ANNOTATIONS) == {"$ref"}:
         return node["$ref"].rsplit("/", 1)[1]
     for union in ("anyOf", "oneOf"):
         if union in node:
             parts = [_describe(part) if isinstance(part, dict) else None for part in node[union]]
             return "Or".join(parts) if all(parts) else None
-    from netspec.layers.base import MAX_SIZE
-
     kind = node.get("type")
     if kind == "array":
         item = _describe(node["items"]) if isinstance(node.get("items"), dict) else None
@@ -270,6 +270,8 @@ _COMPOSITION_SCHEMA = {
 
 def layer_json_schemas() -> dict[str, dict]:
     """JSON Schemas of the entries composition adds to `layers` (block uses and stacks), by `type`."""
+    from netspec.compose.stacks import STACKS
+
     ref = {"type": "array", "items": {"type": "string"}, "minItems": 1}
     use = {
         "type": "object", "additionalProperties": False, "required": ["type", "block"],
@@ -285,8 +287,6 @@ def layer_json_schemas() -> dict[str, dict]:
             "trainable": {"type": "boolean", "description": "false freezes every layer of the block."},
         },
     }
-    from netspec.compose.stacks import STACKS
-
     schemas = {"block": use}
     for kind, cls in STACKS.items():
         schema = cls.model_json_schema()

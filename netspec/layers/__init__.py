@@ -1,6 +1,6 @@
 """The layer registry: every layer type of the format, by its tag.
 
-Each family module (every module here but `base`) defines its layer classes; a
+Each family module (every module here but `base` and `_private` ones) defines its layer classes; a
 class with a `type: Literal[...]` field is a layer type. Adding a type means
 adding a class to one family file; adding a family means adding a file.
 
@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping
 
 from netspec.layers.base import Inference, KerasCall, Layer, Shape, ShapeMismatch
 
-# How a family file declares a layer type's tag; the first one in a class body is its tag.
+# How a family file declares a layer type's tag, in the class's body: `    type: Literal["dense"]`.
 _TAG = re.compile(r"""^[ \t]+type[ \t]*:[ \t]*Literal\[[ \t]*["']([^"']+)["'][ \t]*\]""", re.MULTILINE)
 
 
