@@ -32,7 +32,8 @@ def _families_loaded(before: str) -> str:
 def test_the_source_text_places_every_type_in_the_family_that_defines_it():
     # The hint read from the family files must agree with the classes: a type it missed would load every family.
     where = _Registry()._where()
-    assert where == {tag: cls.__module__.rsplit(".", 1)[1] for tag, cls in LAYER_TYPES.items()}
+    assert where == {tag: cls.__module__.rsplit(".", 1)[1] for tag, cls in LAYER_TYPES.items()}, \
+        "write each layer type's tag as `type: Literal[\"tag\"]` on one line (netspec/layers/__init__.py reads it)"
 
 
 def test_the_registry_holds_every_type_in_tag_order():
@@ -83,4 +84,4 @@ def test_the_modules_that_define_models_do_not_postpone_annotations():
     names = [f"netspec.layers.{f}" for f in ("base", *_families())]
     names += ["netspec.schema.spec", "netspec.schema.training", "netspec.schema.data", "netspec.compose.stacks"]
     postponed = [name for name in names if hasattr(importlib.import_module(name), "annotations")]
-    assert postponed == []
+    assert postponed == [], "remove `from __future__ import annotations` from these (netspec.layers.base.SpecModel)"
