@@ -18,7 +18,15 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_validate import describe, netspec, ratio, spec_text, tensorflow_import, time_process  # noqa: E402
+from bench_validate import (  # noqa: E402
+    bytecode_cached,
+    describe,
+    netspec,
+    ratio,
+    spec_text,
+    tensorflow_import,
+    time_process,
+)
 
 SIZES = (100, 1_000, 10_000)
 
@@ -33,8 +41,8 @@ def main() -> int:
         for size in SIZES:
             path = Path(tmp) / f"generated_{size}.yaml"
             path.write_text(spec_text(size))
-            time_process(netspec("summary", str(path)), 1)  # warm up
-            runs[size] = time_process(netspec("summary", str(path)), args.runs)
+            time_process(netspec("summary", str(path)), 1, bytecode_cached())  # warm up
+            runs[size] = time_process(netspec("summary", str(path)), args.runs, bytecode_cached())
             print(f"netspec summary ({size:>6,} layers): {describe(runs[size])}")
     tf = tensorflow_import(args.tf_runs)
     print(f'python -c "import tensorflow":        {describe(tf)}')

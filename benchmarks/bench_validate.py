@@ -10,8 +10,10 @@ TensorFlow import.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -64,18 +66,36 @@ class Times(list):
         self.cpu: list[float] = []
 
 
-def time_process(argv: list[str], runs: int, env: dict | None = None) -> Times:
+def time_process(argv: list[str], runs: int, env: dict | None = None, cwd: str | None = None) -> Times:
     times = Times()
     for _ in range(runs):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        result = subprocess.run(argv, capture_output=True, text=True, env=env)
+        result = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd)
         times.append(time.perf_counter() - start)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         times.cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if result.returncode != 0:
             raise SystemExit(f"{' '.join(argv)} failed:\n{result.stderr}")
     return times
+
+
+_PYCACHE: list[str] = []
+
+
+def bytecode_cached(env: dict | None = None) -> dict:
+    """`env` (default: this process's) with Python's bytecode cache on, in a folder of its own.
+
+    So netspec runs as it does installed or checked out (its modules compiled once, by the warm-up run), even
+    where PYTHONDONTWRITEBYTECODE is set, and no `__pycache__` folder is written into the checkout.
+    """
+    if not _PYCACHE:
+        _PYCACHE.append(tempfile.mkdtemp(prefix="netspec-bench-pycache-"))
+        atexit.register(shutil.rmtree, _PYCACHE[0], True)
+    env = dict(os.environ if env is None else env)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = _PYCACHE[0]
+    return env
 
 
 def tensorflow_import(runs: int) -> list[float]:
@@ -108,8 +128,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"generated_{args.layers}.yaml"
         path.write_text(spec_text(args.layers))
-        time_process(netspec("validate", str(path)), 1)  # warm the file cache and bytecode
-        validate = time_process(netspec("validate", str(path)), args.runs)
+        time_process(netspec("validate", str(path)), 1, bytecode_cached())  # warm the file cache and bytecode
+        validate = time_process(netspec("validate", str(path)), args.runs, bytecode_cached())
     tf = tensorflow_import(args.tf_runs)
     print(f"netspec validate ({args.layers} layers): {describe(validate)}")
     print(f'python -c "import tensorflow":   {describe(tf)}')

@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 
 from netspec.errors import DataNote, DrawNote, NetspecError, SpecError, SpecFileError, UsageError
-from netspec.schema.training import PRECISIONS
+from netspec.names import PRECISIONS
 from netspec.stderr import native_stderr_filtered
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -174,6 +174,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++ start-up chatter (CUDA probes, CPU-feature notes) buries netspec's own output.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # pydantic looks for plugins in the metadata of every installed package when it builds its first validator
+    # (importlib.metadata and a scan: a tenth of `netspec validate`); netspec's models use none.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     args = _parser().parse_args(argv)
     warnings.showwarning = _show_note
     try:
@@ -308,9 +311,9 @@ def _summary(args) -> int:
 
 
 def _schema(args) -> int:
-    from netspec.jsonschema import json_schema
+    from netspec.jsonschema import json_schema_text
 
-    print(json.dumps(json_schema(), indent=2))
+    print(json_schema_text())
     return EXIT_OK
 
 

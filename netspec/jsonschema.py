@@ -9,15 +9,13 @@ that neither imports the other.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 
-from netspec.compose.stacks import STACKS
-from netspec.layers import LAYER_TYPES
-from netspec.layers.base import MAX_SIZE
-from netspec.schema.spec import Spec
-from netspec.schema.training import OPTIMIZERS
+# The models are imported by the functions that use them: `json_schema_text` reads the packaged copy
+# without importing pydantic or any layer.
 
-__all__ = ["json_schema", "layer_json_schemas"]
+__all__ = ["json_schema", "json_schema_text", "layer_json_schemas"]
 
 
 def json_schema() -> dict:
@@ -30,6 +28,10 @@ def json_schema() -> dict:
     [terminate_on_nan]`, `data: builtin:digits`) and the top-level
     composition keys (`vars`, `blocks`, `include`), expanded before validation.
     """
+    from netspec.layers import LAYER_TYPES
+    from netspec.schema.spec import Spec
+    from netspec.schema.training import OPTIMIZERS
+
     schema = Spec.model_json_schema()
     defs = schema["$defs"]
     for name, field in Spec.model_fields.items():  # pydantic drops descriptions beside a `$ref`
@@ -230,6 +232,8 @@ def _camel(words: list[str]) -> str:
 
 def _describe(node: dict) -> str | None:
     """`BooleanOrPlaceholder`, `PositiveIntegerList`, ...: what a subschema accepts, in a name; None if unsure."""
+    from netspec.layers.base import MAX_SIZE
+
     if set(node) - set(_ANNOTATIONS) == {"$ref"}:
         return node["$ref"].rsplit("/", 1)[1]
     for union in ("anyOf", "oneOf"):
@@ -266,6 +270,8 @@ _COMPOSITION_SCHEMA = {
 
 def layer_json_schemas() -> dict[str, dict]:
     """JSON Schemas of the entries composition adds to `layers` (block uses and stacks), by `type`."""
+    from netspec.compose.stacks import STACKS
+
     ref = {"type": "array", "items": {"type": "string"}, "minItems": 1}
     use = {
         "type": "object", "additionalProperties": False, "required": ["type", "block"],
@@ -287,3 +293,67 @@ def layer_json_schemas() -> dict[str, dict]:
         schema.setdefault("description", cls.__doc__)
         schemas[kind] = schema
     return schemas
+
+
+# ----- the packaged copy, for `netspec schema` -----
+#
+# Generating the schema loads every layer type and builds the union of them all:
+# several times what the rest of the verb costs. The package ships the text
+# instead, with a digest of the sources it was generated from; where those have
+# changed since (a layer type added or edited in a checkout), the text is
+# generated anew, so `netspec schema` never prints a stale schema.
+# `python -m netspec.jsonschema` rewrites the copy (tests/test_json_schema.py checks it is current).
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+PACKAGED_SCHEMA = os.path.join(_PACKAGE, "netspec.schema.json")
+PACKAGED_DIGEST = PACKAGED_SCHEMA + ".sha256"
+# What the schema is derived from, relative to the package: the layer families (every module in
+# `layers/`), the other models of the format, the stacks, the JSON-specific parts here, PRECISIONS.
+_SCHEMA_SOURCES = ("layers/", "schema/spec.py", "schema/training.py", "schema/data.py", "compose/stacks.py",
+                   "jsonschema.py", "names.py")
+
+
+def json_schema_text() -> str:
+    """`json_schema()` as JSON text (2-space indents, no final newline): the packaged copy where it is current."""
+    try:
+        with open(PACKAGED_DIGEST, encoding="utf-8") as file:
+            current = file.read().strip() == sources_digest()
+        if current:
+            with open(PACKAGED_SCHEMA, encoding="utf-8") as file:
+                return file.read().removesuffix("\n")
+    except OSError:  # not shipped (or sources missing): generate it
+        pass
+    return json.dumps(json_schema(), indent=2)
+
+
+def sources_digest() -> str:
+    """SHA-256 of the files the schema is generated from (their text, so line endings do not count)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for source in _SCHEMA_SOURCES:
+        folder = os.path.join(_PACKAGE, source)
+        names = sorted(f"{source}{n}" for n in os.listdir(folder) if n.endswith(".py")) if source.endswith("/") \
+            else [source]
+        for name in names:
+            with open(os.path.join(_PACKAGE, name), encoding="utf-8") as file:
+                digest.update(f"{name}\n{file.read()}\n".encode())
+    return digest.hexdigest()
+
+
+def write_packaged_schema(*also: str | os.PathLike) -> None:
+    """Write the packaged copy and its digest, and the same text to each of `also`
+    (`python -m netspec.jsonschema netspec.schema.json` in a checkout: the copy editors read too)."""
+    from netspec import atomic
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    for path in (PACKAGED_SCHEMA, *also):
+        atomic.write_text(path, text)
+    atomic.write_text(PACKAGED_DIGEST, sources_digest() + "\n")
+
+
+if __name__ == "__main__":
+    import sys
+
+    write_packaged_schema(*sys.argv[1:])
+    print("wrote " + ", ".join([PACKAGED_SCHEMA, PACKAGED_DIGEST, *sys.argv[1:]]))

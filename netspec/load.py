@@ -21,7 +21,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from netspec.compose import expand
-from netspec.compose.emit import dump
 from netspec.graph import Graph, resolve_graph
 from netspec.schema import Spec, validate_schema
 from netspec.shapes import Shapes, infer_shapes
@@ -133,6 +132,8 @@ def expand_spec(spec: str | os.PathLike, overrides: Iterable[str] = (), *, check
     With `check`, the expanded spec is validated (schema, graph, shapes) first,
     and its problems raised as SpecError, located where they were written.
     """
+    from netspec.compose.emit import dump
+
     source = read_source(spec)
     overrides = list(overrides)
     refuse_spaces(source, overrides)

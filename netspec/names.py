@@ -6,10 +6,14 @@ schema, the graph and the runner can all use it without importing each other.
 
 from __future__ import annotations
 
-import difflib
+# The dtype policies a run can ask for; `auto` picks one by device (netspec.runtime.choose_precision).
+# Here rather than in netspec.schema.training, so that the CLI's parser does not import the schema.
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
 def closest(word: str, choices, n: int = 1) -> str | None:
+    import difflib  # only a mistake needs it
+
     found = difflib.get_close_matches(str(word), list(choices), n=n, cutoff=0.6)
     return found[0] if found else None
 

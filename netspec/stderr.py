@@ -6,7 +6,6 @@ import contextlib
 import os
 import re
 import sys
-import tempfile
 
 # Matches every line: for blocks whose native output carries nothing the exception would not.
 EVERYTHING = re.compile("")
@@ -15,6 +14,8 @@ EVERYTHING = re.compile("")
 @contextlib.contextmanager
 def native_stderr_filtered(noise: re.Pattern):
     """Capture file descriptor 2 (what C++ code writes too) and pass on the lines that `noise` does not match."""
+    import tempfile  # here: the CLI imports this module on every start, and tempfile is not free
+
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from conftest import ROOT, SPECS
 
+from netspec import jsonschema as netspec_jsonschema
 from netspec.compose import COMPOSITION_KEYS, expand
 from netspec.jsonschema import json_schema
 from netspec.layers import LAYER_TYPES
@@ -151,8 +152,42 @@ def test_netspec_validates_the_valid_example_too():
 
 def test_root_schema_file_is_up_to_date():
     path = ROOT / "netspec.schema.json"
-    assert path.exists(), "write it with `netspec schema > netspec.schema.json`"
-    assert json.loads(path.read_text()) == SCHEMA, "stale: regenerate with `netspec schema > netspec.schema.json`"
+    assert path.exists(), "write it with `python -m netspec.jsonschema netspec.schema.json`"
+    assert json.loads(path.read_text()) == SCHEMA, "stale: regenerate with `python -m netspec.jsonschema netspec.schema.json`"
+
+
+def test_the_packaged_copy_that_netspec_schema_prints_is_current():
+    with open(netspec_jsonschema.PACKAGED_SCHEMA, encoding="utf-8") as file:
+        assert file.read() == json.dumps(SCHEMA, indent=2) + "\n", "stale: run `python -m netspec.jsonschema`"
+    with open(netspec_jsonschema.PACKAGED_DIGEST, encoding="utf-8") as file:
+        assert file.read().strip() == netspec_jsonschema.sources_digest(), "stale: run `python -m netspec.jsonschema`"
+    assert netspec_jsonschema.json_schema_text() == json.dumps(SCHEMA, indent=2)
+
+
+def test_the_schema_is_generated_anew_once_its_sources_change(monkeypatch, tmp_path):
+    # A layer type added or edited since the copy was written: `netspec schema` must not print the old schema.
+    stale = tmp_path / "netspec.schema.json"
+    stale.write_text("{}\n")
+    (tmp_path / "netspec.schema.json.sha256").write_text(netspec_jsonschema.sources_digest() + "\n")
+    monkeypatch.setattr(netspec_jsonschema, "PACKAGED_SCHEMA", str(stale))
+    monkeypatch.setattr(netspec_jsonschema, "PACKAGED_DIGEST", str(stale) + ".sha256")
+    assert netspec_jsonschema.json_schema_text() == "{}"  # the copy is taken while its digest matches
+    monkeypatch.setattr(netspec_jsonschema, "sources_digest", lambda: "sources edited since")
+    assert netspec_jsonschema.json_schema_text() == json.dumps(SCHEMA, indent=2)
+    monkeypatch.setattr(netspec_jsonschema, "PACKAGED_DIGEST", str(tmp_path / "not shipped"))
+    assert netspec_jsonschema.json_schema_text() == json.dumps(SCHEMA, indent=2)
+
+
+def test_the_digest_follows_every_layer_family(tmp_path, monkeypatch):
+    # A new family file changes the digest as an edited one does (the families are found, not listed).
+    import shutil
+
+    package = tmp_path / "netspec"
+    shutil.copytree(ROOT / "netspec", package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(netspec_jsonschema, "_PACKAGE", str(package))
+    before = netspec_jsonschema.sources_digest()
+    (package / "layers" / "extra.py").write_text("# a new family\n")
+    assert netspec_jsonschema.sources_digest() != before
 
 
 def test_specs_point_editors_at_the_root_schema_file():

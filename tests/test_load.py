@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 
 import pytest
 from conftest import SPECS
@@ -63,3 +64,37 @@ def test_the_registry_lets_go_of_collected_specs():
     del specs
     gc.collect()
     assert len(_REGISTRY) == before
+
+
+
+def _deep_spec(layers: int) -> str:
+    """A valid spec of `layers` layers: a cycle of several types that keeps the shape (8, 8, 4)."""
+    cycle = ["{type: conv2d, filters: 4, kernel_size: 3, padding: same, activation: relu}",
+             "{type: batch_normalization}", "{type: dropout, rate: 0.1}", "{type: dense, units: 4}"]
+    body = "".join(f"  - {cycle[i % len(cycle)]}\n" for i in range(layers))
+    return f"name: deep\ninputs: [{{name: x, shape: [8, 8, 4]}}]\nlayers:\n{body}"
+
+
+def _profile_events(text: str) -> int:
+    """How many Python and builtin calls (and returns) `load_spec(text)` makes: its work, which no busy machine skews."""
+    count = 0
+
+    def count_event(frame, event, arg):
+        nonlocal count
+        count += 1
+
+    sys.setprofile(count_event)
+    try:
+        load_spec(text)
+    finally:
+        sys.setprofile(None)
+    return count
+
+
+def test_the_pipeline_does_the_same_work_per_layer_at_1000_and_10000_layers():
+    # Linear in the number of layers: no step looks through all layers for each layer, and validators are built
+    # once per type, not per layer. Counting calls rather than timing them keeps this exact on a busy machine;
+    # benchmarks/bench_startup.py --linearity times it.
+    load_spec(_deep_spec(8))  # every type of the cycle built, every module imported
+    per_layer = {n: _profile_events(_deep_spec(n)) / n for n in (1_000, 10_000)}
+    assert per_layer[10_000] == pytest.approx(per_layer[1_000], rel=0.02), per_layer

@@ -32,12 +32,11 @@ def _plugin_types_stay_in_this_module():
     from netspec import plugins
     from netspec.layers import LAYER_TYPES
 
-    types, loaded = dict(LAYER_TYPES), dict(plugins._LOADED)
+    before = set(plugins._LOADED)
     yield
-    LAYER_TYPES.clear()
-    LAYER_TYPES.update(types)
-    plugins._LOADED.clear()
-    plugins._LOADED.update(loaded)
+    for module in set(plugins._LOADED) - before:
+        for tag in plugins._LOADED.pop(module):
+            LAYER_TYPES.unregister(tag)
 
 
 def _errors(text: str) -> list:

@@ -18,17 +18,17 @@ the built-in stacks, variables.py for `${name}`.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from netspec.compose.blocks import Aliases, Expander, Out, Outer, Prev
-from netspec.compose.emit import ordered
-from netspec.compose.include import load_with_includes
 from netspec.compose.located import IDENTIFIER, REF, Located, graft
-from netspec.compose.overrides import apply_overrides
 from netspec.compose.stacks import STACKS
 from netspec.compose.variables import Vars, has_references, substitute
 from netspec.errors import Diagnostic, SpecError
 from netspec.names import auto_names
 from netspec.source import Source, describe_type
+
+if TYPE_CHECKING:
+    from netspec.compose.blocks import Aliases, Out
 
 __all__ = ["STACKS", "expand"]
 
@@ -40,6 +40,12 @@ def expand(source: Source, overrides: Iterable[str] = ()) -> Source:
     overrides = list(overrides)
     if not overrides and not _composes(source.data):
         return source  # a plain spec: nothing to do, and no cost for large ones
+    # Imported here, so that a plain spec does not pay for them.
+    from netspec.compose.blocks import Expander
+    from netspec.compose.emit import ordered
+    from netspec.compose.include import load_with_includes
+    from netspec.compose.overrides import apply_overrides
+
     problems: list[Diagnostic] = []
     doc = load_with_includes(source, problems)
     doc = apply_overrides(doc, overrides, source.file, problems)
@@ -106,6 +112,8 @@ def _vars(doc: Located, problems: list[Diagnostic]) -> dict[str, Located]:
 def _resolve(outs: list[Out], aliases: Aliases, spec: dict, problems: list[Diagnostic]) -> None:
     """Give block inputs that read "the previous layer" its name, and block-use names their last layer's."""
     from types import SimpleNamespace
+
+    from netspec.compose.blocks import Outer, Prev
 
     inputs = spec.get("inputs")
     input_names = [i["name"] for i in inputs if isinstance(i, dict) and isinstance(i.get("name"), str)] \

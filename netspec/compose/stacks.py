@@ -16,8 +16,6 @@ key of the stack each of its values came from, so errors point there.
   `output_activation` where given, else `activation`.
 """
 
-from __future__ import annotations
-
 from typing import ClassVar, Literal
 
 from pydantic import Field, ValidationError

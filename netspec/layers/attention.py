@@ -5,8 +5,6 @@ value and the key), `[query, value]` (the value is also the key), or
 `[query, value, key]`, as Keras's `layer(query, value, key)`.
 """
 
-from __future__ import annotations
-
 import json
 import os
 from pathlib import Path

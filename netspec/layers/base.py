@@ -8,8 +8,6 @@ contract each type fulfils in its one definition:
 Shapes here never include the batch dimension; `None` is an unknown size.
 """
 
-from __future__ import annotations
-
 import math
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
@@ -223,7 +221,12 @@ def lower_object(module: str, value):
 
 
 class SpecModel(BaseModel):
-    """Base of every model in the format: unknown keys are errors."""
+    """Base of every model in the format: unknown keys are errors.
+
+    Its validator is built on first use (`defer_build`), so a spec pays only for the models it uses. The
+    modules that define models do not use `from __future__ import annotations`: pydantic evaluates a
+    string annotation again for every subclass, which made importing a layer family a fifth slower.
+    """
 
     model_config = ConfigDict(extra="forbid", validate_default=False, defer_build=True)
 
@@ -379,3 +382,88 @@ def product(dims) -> int | None:
 
 def fmt_shape(shape: Shape) -> str:
     return "(" + ", ".join(["None", *("None" if d is None else str(d) for d in shape)]) + ")"
+
+
+# ----- input layout helpers: convolutions, pooling, reshaping and recurrent layers -----
+#
+# Here rather than in conv.py, so that a spec using pooling, reshaping or recurrent layers but
+# no convolution does not import the convolutions (the registry imports a family on first use).
+
+SPATIAL_NAMES = {1: ("steps",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
+def layout(rank: int, data_format) -> str:
+    """`(batch, height, width, channels)` or `(batch, channels, height, width)`."""
+    spatial = list(SPATIAL_NAMES[rank])
+    axes = ["channels", *spatial] if data_format == "channels_first" else [*spatial, "channels"]
+    return "(batch, " + ", ".join(axes) + ")"
+
+
+def axis_label(index: int, rank: int, data_format) -> str:
+    """Spatial axis `index` (0-based) as Keras counts it, batch included: `axis 2 (width)`."""
+    offset = 2 if data_format == "channels_first" else 1
+    return f"axis {index + offset} ({SPATIAL_NAMES[rank][index]})"
+
+
+def _sibling_type(layer: str, rank: int) -> str | None:
+    """The same layer type one rank up (`conv2d` -> `conv3d`), if the format has it."""
+    from netspec.layers import LAYER_TYPES  # the registry imports the families, which import this module
+
+    candidate = layer.replace(f"{rank}d", f"{rank + 1}d", 1)
+    return candidate if candidate != layer and candidate in LAYER_TYPES else None
+
+
+def rank_hint(shape, rank: int, data_format, layer: str) -> str:
+    """The usual fix for a layer of `rank` spatial dims fed input of the wrong rank."""
+    if len(shape) == rank + 2:
+        sibling = _sibling_type(layer, rank)
+        items = {1: "sequences", 2: "images", 3: "volumes"}[rank]
+        return (
+            f"the input has one axis more than `{layer}` takes (a sequence of {items}?): wrap it in "
+            f"`time_distributed` to apply it to each of the {shape[0] or 'N'} steps of axis 1"
+            + (f", or use `{sibling}`" if sibling else "")
+        )
+    if len(shape) == rank:
+        target = [1, *shape] if data_format == "channels_first" else [*shape, 1]
+        target = [-1 if d is None else d for d in target]
+        return f"add a `reshape` after {{input}} that gives it a channels axis, e.g. `target_shape: {target}`"
+    return f"add a `reshape` after {{input}} that gives it the layout {layout(rank, data_format)}"
+
+
+def split_channels(shape, rank: int, data_format, layer: str):
+    """(spatial dims, channels) of an input with `rank` spatial dims, or a mismatch with a fix."""
+    if len(shape) != rank + 1:
+        raise ShapeMismatch(
+            f"`{layer}` expects input of rank {rank + 2} {layout(rank, data_format)}; "
+            f"received shape {fmt_shape(shape)} (rank {len(shape) + 1})",
+            rank_hint(shape, rank, data_format, layer),
+        )
+    if data_format == "channels_first":
+        return list(shape[1:]), shape[0]
+    return list(shape[:-1]), shape[-1]
+
+
+def join_channels(spatial, channels, data_format):
+    return (channels, *spatial) if data_format == "channels_first" else (*spatial, channels)
+
+
+def positions(spatial) -> int:
+    """Number of spatial positions; an unknown size counts as 1 (cost per known position)."""
+    return math.prod(d or 1 for d in spatial)
+
+
+def layer_label(layer: Layer) -> str:
+    """How a message names a layer: `conv_b` (conv2d), or `conv2d` when it has no name of its own."""
+    return f"`{layer.name}` ({layer.type})" if layer.name else f"`{layer.type}`"
+
+
+def ran_out(layer: Layer, window: str, index: int, rank: int, data_format, length, shape, field: str) -> ShapeMismatch:
+    """The error of a window (kernel, pool) larger than what is left of the input."""
+    axis = axis_label(index, rank, data_format)
+    return ShapeMismatch(
+        f"{layer_label(layer)}: the {window} is larger than {axis} of its input, which has size {length} here; "
+        f"received shape {fmt_shape(shape)}",
+        f"the size ran out at this layer: {{input}} leaves only {length} on {axis}; use `padding: same` here "
+        f"or on earlier layers, a smaller `{field}`, or fewer downsampling (pooling or strided) layers before this one",
+        field=field,
+    )

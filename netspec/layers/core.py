@@ -1,8 +1,6 @@
 """Core layers: dense, embedding, identity, activation and the activation layers
 (re_lu, leaky_re_lu, p_re_lu, elu, softmax), dropout and its spatial and Gaussian kinds."""
 
-from __future__ import annotations
-
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, Strict, model_validator

@@ -7,8 +7,6 @@ aligned, 1 stretches, an unknown size wins), concatenation keeps the first
 input's shape but for the summed axis, `dot` follows `Dot.compute_output_shape`.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, PlainValidator, Strict, WithJsonSchema, field_validator

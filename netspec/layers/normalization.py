@@ -5,8 +5,6 @@ here), 1 the first axis of a sample, -1 the last; `channels_first` images
 normalize over `axis: 1`.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 from pydantic import Field, Strict, model_validator

@@ -4,15 +4,23 @@ Shape rules follow keras/src/ops/operation_utils.py (`compute_pooling_output_sha
 and keras/src/layers/pooling/base_global_pooling.py.
 """
 
-from __future__ import annotations
-
 import math
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from netspec.layers.base import DataFormat, Inference, Layer, Size, as_tuple, conv_output_length
-from netspec.layers.conv import join_channels, positions, ran_out, split_channels
+from netspec.layers.base import (
+    DataFormat,
+    Inference,
+    Layer,
+    Size,
+    as_tuple,
+    conv_output_length,
+    join_channels,
+    positions,
+    ran_out,
+    split_channels,
+)
 
 
 class _Pooling(Layer):

@@ -6,8 +6,6 @@ The random layers change their input only in training (Keras calls them with
 trainable weights.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, PlainValidator, Strict, WithJsonSchema, model_validator

@@ -8,8 +8,6 @@ the LSTMs). Weights: a kernel (features x gates*units), a recurrent kernel
 `reset_after`, Keras 3's default).
 """
 
-from __future__ import annotations
-
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -26,10 +24,10 @@ from netspec.layers.base import (
     as_tuple,
     conv_output_length,
     fmt_shape,
+    join_channels,
     product,
     weight_args,
 )
-from netspec.layers.conv import join_channels
 
 
 def sequence_input(shape, layer: str) -> tuple:

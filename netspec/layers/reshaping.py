@@ -5,8 +5,6 @@ Shape rules follow keras/src/layers/reshaping/ and, for `reshape`,
 keras/src/ops/operation_utils.py (`compute_reshape_output_shape`).
 """
 
-from __future__ import annotations
-
 import math
 from typing import Annotated, ClassVar, Literal
 
@@ -21,10 +19,13 @@ from netspec.layers.base import (
     ShapeMismatch,
     Size,
     as_tuple,
+    axis_label,
     fmt_shape,
+    join_channels,
+    layer_label,
     product,
+    split_channels,
 )
-from netspec.layers.conv import axis_label, join_channels, layer_label, split_channels
 
 
 class Flatten(Layer):

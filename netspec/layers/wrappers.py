@@ -6,8 +6,6 @@ like `layers[2].layer.units`. It lowers to a KerasCall inside the wrapper's
 arguments; Keras names it itself unless the spec does.
 """
 
-from __future__ import annotations
-
 from functools import cache
 from typing import Annotated, Any, Literal
 

@@ -1,7 +1,5 @@
 """`data:`: where the runner reads training data from."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field

@@ -1,12 +1,10 @@
 """The top level of a spec: name, inputs, layers, outputs, training, data."""
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, SerializeAsAny
 
-from netspec.layers import AnyLayer
+from netspec.layers import AnyLayerType
 from netspec.layers.base import MAX_SIZE, Identifier, SpecModel
 from netspec.schema.data import Data
 from netspec.schema.training import Training
@@ -51,5 +49,6 @@ class SpecHead(SpecModel):
 class Spec(SpecHead):
     """A netspec network spec."""
 
-    # Serialized by each layer's own model: a plugin's layer type is not in the union (netspec.plugins).
-    layers: list[SerializeAsAny[AnyLayer]] = Field(min_length=1, description="Layers, applied in order.")
+    # Any layer type; the union of them all is built when Spec's validator or JSON Schema is. Serialized by each
+    # layer's own model: a plugin's layer type is not in the union (netspec.plugins).
+    layers: list[SerializeAsAny[AnyLayerType]] = Field(min_length=1, description="Layers, applied in order.")

@@ -1,14 +1,12 @@
 """`training:`: optimizer, learning-rate schedule, loss, metrics, callbacks, precision."""
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BeforeValidator, Discriminator, Field, PlainValidator, Tag, WithJsonSchema, model_validator
 
 from netspec.layers.base import PositiveInt, SpecModel
-from netspec.names import did_you_mean, suggest_key
+from netspec.names import PRECISIONS, did_you_mean, suggest_key
 
 _COMMON_OPT_ARGS = ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "use_ema", "ema_momentum",
                     "ema_overwrite_frequency", "loss_scale_factor", "gradient_accumulation_steps")
@@ -29,8 +27,6 @@ OPTIMIZERS: dict[str, tuple[str, tuple[str, ...]]] = {
 # Keras's default learning rate of each optimizer (a test checks them against Keras): written into a
 # script's `--learning-rate` default, and given explicitly by the runner, so both compile the same config.
 DEFAULT_LEARNING_RATES = {name: 0.01 if name == "sgd" else 0.001 for name in OPTIMIZERS}
-# The dtype policies a run can ask for; `auto` picks one by device (netspec.runtime.choose_precision).
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 LOSSES = (
     "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy",
@@ -332,7 +328,8 @@ class Training(SpecModel):
         "auto", description="`auto`: data parallelism over every local accelerator (one: plain training), and over "
         "every process of a multi-process run (JAX); `none`: one device; or {type: data_parallel, devices: N}. "
         "`batch_size` is the global batch, shared by the replicas.")
-    callbacks: list[Annotated[Callback, BeforeValidator(_callback)]] = Field(default_factory=list, description="Keras callbacks, by name or {type, ...}.")
+    # `lambda: []`, not `list`: pydantic reads a builtin factory's signature from its text (tokenize's big regex).
+    callbacks: list[Annotated[Callback, BeforeValidator(_callback)]] = Field(default_factory=lambda: [], description="Keras callbacks, by name or {type, ...}.")
     class_weight: Literal["auto"] | dict[Annotated[int, Field(ge=0)], Annotated[float, Field(gt=0)]] | None = Field(
         None, description="Weight of each class in the loss (Keras's `fit` argument), {class id: weight}; `auto` "
         "weighs classes by how rare they are in the training data (n_samples / (n_classes * count)). One output.")
