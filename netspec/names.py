@@ -80,11 +80,11 @@ KERAS_TYPE_ALIASES = {
 
 # Keras 3 layers that the format does not offer (yet): a spec naming one is told so.
 KERAS_ONLY_LAYERS = frozenset({
-    "activity_regularization", "additive_attention", "alpha_dropout", "attention", "aug_mix", "auto_contrast",
+    "aug_mix", "auto_contrast",
     *(f"adaptive_{kind}_pooling{d}d" for kind in ("average", "max") for d in (1, 2, 3)),
     "category_encoding", "contrast_limited_adaptive_histogram_equalization", "cut_mix", "discretization",
-    "einsum_dense", "equalization", "group_query_attention", "hashed_crossing", "hashing", "integer_lookup",
-    "masking", "mel_spectrogram", "mix_up", "rand_augment", "random_color_degeneration", "random_color_jitter",
+    "equalization", "group_query_attention", "hashed_crossing", "hashing", "integer_lookup",
+    "mel_spectrogram", "mix_up", "rand_augment", "random_color_degeneration", "random_color_jitter",
     "random_elastic_transform", "random_erasing", "random_gaussian_blur", "random_grayscale", "random_hue",
     "random_invert", "random_perspective", "random_posterization", "random_saturation", "random_sharpness",
     "random_shear", "reversible_embedding", "rnn", "simple_rnn_cell", "lstm_cell", "gru_cell", "solarization",

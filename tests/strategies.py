@@ -209,6 +209,58 @@ def _embedding(draw, kind, shape, dtype):
     return layer
 
 
+_LETTERS = "bcdefghijk"
+
+
+@gen("einsum_dense", when=last_known)
+def _einsum_dense(draw, kind, shape, dtype):
+    """A projection of the last axis, written out (`abc,cd->abd`), with `...`, or to two axes (`...c,cde->...de`)."""
+    rank = len(shape)
+    axes, last = _LETTERS[:rank], _LETTERS[rank]
+    form = pick(draw, ["full", "ellipsis", "two"])
+    units = [positive(draw, 5) for _ in range(2 if form == "two" else 1)]
+    if form == "full":
+        out = [None if flag(draw) else d for d in shape[:-1]] + units
+        equation = f"a{axes},{axes[-1]}{last}->a{axes[:-1]}{last}"
+        layer = {"type": kind, "equation": equation, "output_shape": out}
+    elif form == "ellipsis":
+        equation = f"...{axes[-1]},{axes[-1]}{last}->...{last}"
+        layer = {"type": kind, "equation": equation, "output_shape": units[0] if flag(draw) else units}
+    else:
+        extra = _LETTERS[rank + 1]
+        equation = f"...{axes[-1]},{axes[-1]}{last}{extra}->...{last}{extra}"
+        layer = {"type": kind, "equation": equation, "output_shape": units}
+    out_letters = equation.split("->")[1].replace("...", "")
+    if flag(draw):
+        layer["bias_axes"] = out_letters[-1] if flag(draw) or form != "two" else out_letters[-2:]
+    maybe(draw, layer, "activation", st.sampled_from(ACTIVATIONS))
+    if draw(st.integers(0, 5)) == 0:
+        layer["lora_rank"] = positive(draw, 2)
+    return layer
+
+
+@gen("masking", when=anything)
+def _masking(draw, kind, shape, dtype):
+    layer = {"type": kind}
+    maybe(draw, layer, "mask_value", st.sampled_from([0.0, -1.0]))
+    return layer
+
+
+@gen("alpha_dropout", when=anything)
+def _alpha_dropout(draw, kind, shape, dtype):
+    layer = {"type": kind, "rate": rate(draw)}
+    maybe(draw, layer, "seed", st.integers(0, 9))
+    return layer
+
+
+@gen("activity_regularization", when=anything)
+def _activity_regularization(draw, kind, shape, dtype):
+    layer = {"type": kind}
+    maybe(draw, layer, "l1", st.sampled_from([0.0, 0.01]))
+    maybe(draw, layer, "l2", st.sampled_from([0.0, 0.01]))
+    return layer
+
+
 @gen("identity", when=always)
 def _identity(draw, kind, shape, dtype):
     return {"type": "identity"}
@@ -746,8 +798,9 @@ def _augment(draw, kind, shape, dtype):
     return layer
 
 
+SCORE_ATTENTION = ("attention", "additive_attention")
 MULTI_INPUT = ("add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
-               "multi_head_attention")
+               "multi_head_attention", *SCORE_ATTENTION)
 FRAME_TYPES = [kind for kind in GENERATORS if kind not in ("bidirectional", "time_distributed", "embedding")]
 # Layers that keep integer ids integer (netspec's `keeps_input_dtype`): what an int tensor may pass through.
 INT_TYPES = [kind for kind, cls in LAYER_TYPES.items() if cls.keeps_input_dtype] + ["embedding"]
@@ -846,6 +899,8 @@ class Builder:
         kind = pick(draw, choices)
         if kind == "multi_head_attention":
             return self.attend(tensor)
+        if kind in SCORE_ATTENTION:
+            return self.score_attend(kind, tensor)
         if kind in MULTI_INPUT:
             return self.merge(kind, tensor)
         outputs = self.add(GENERATORS[kind].draw(draw, kind, tensor.shape, tensor.dtype), [tensor])
@@ -875,6 +930,8 @@ class Builder:
             return len(tensor.shape) in (1, 2)
         if kind == "multi_head_attention":
             return len(tensor.shape) >= 2 and tensor.shape[-1] is not None
+        if kind in SCORE_ATTENTION:
+            return len(tensor.shape) == 2 and tensor.shape[-1] is not None
         return True
 
     def partner(self, tensor: Tensor, broadcast: bool) -> Tensor:
@@ -978,6 +1035,25 @@ class Builder:
         inputs = [t for t in (query, value, key) if t is not None]
         return self.add(layer, inputs)[0]
 
+    def score_attend(self, kind: str, query: Tensor) -> Tensor:
+        """An `attention` or `additive_attention` of `query` over itself, or over a projection of it
+        as the value (and the query's features as the key)."""
+        draw = self.draw
+        layer = {"type": kind}
+        maybe(draw, layer, "use_scale", st.booleans())
+        maybe(draw, layer, "dropout", st.sampled_from([0.0, 0.1]))
+        if kind == "attention":
+            maybe(draw, layer, "score_mode", st.sampled_from(["dot", "concat"]))
+        form = pick(draw, ["itself", "value", "value_key"])
+        if form == "itself":
+            return self.add(layer, [query, query])[0]
+        value = self.add({"type": "dense", "units": positive(draw, 5)}, [query])[0]
+        if form == "value":
+            value = self.add({"type": "dense", "units": query.shape[-1]}, [value])[0]
+            return self.add(layer, [query, value])[0]
+        key = self.add({"type": "dense", "units": query.shape[-1]}, [value])[0]
+        return self.add(layer, [query, value, key])[0]
+
     # --- the spec ---
 
     def spec(self, name: str = "random") -> dict:
@@ -1042,6 +1118,8 @@ def readable_by(kind: str) -> list[str]:
         return ["vector", "sequence"]
     if kind == "multi_head_attention":
         return ["sequence", "image"]
+    if kind in SCORE_ATTENTION:
+        return ["sequence"]
     if kind in MULTI_INPUT:
         return ["vector", "sequence", "image", "volume"]
     return [data for data, shape in TYPICAL.items() if GENERATORS[kind].when(kind, shape, dtype_of(data))]
@@ -1071,6 +1149,8 @@ def specs_led_by(draw, kind: str) -> dict:
     tensor = b.input(shape, dtype_of(data))
     if kind == "multi_head_attention":
         tensor = _attention_inputs(draw, b, tensor)
+    elif kind in SCORE_ATTENTION:
+        tensor = b.score_attend(kind, tensor)
     elif kind in MULTI_INPUT:
         tensor = _merged_inputs(draw, b, tensor, kind) if kind != "dot" and flag(draw) else b.merge(kind, tensor)
     else:

@@ -356,7 +356,7 @@ def unsupported(tmp_path_factory):
     x = keras.Input((4,), name="x")
     y = L.Lambda(lambda t: t * 2, name="double")(x)
     y = Twice(name="twice")(y)
-    y = L.Masking(name="mask")(y)
+    y = L.Solarization(name="mask")(y)
     y = L.Dropout(0.5, name="mc")(y, training=True)
     y = L.Dense(3, activation=lambda t: t, name="odd_activation")(y)
     y = L.LayerNormalization(rms_scaling=True, name="rms")(y)
@@ -374,7 +374,7 @@ def test_every_unsupported_part_is_named_at_once_and_nothing_is_run(unsupported)
     assert all(d.file == str(unsupported) for d in info.value.diagnostics)
     assert "runs arbitrary Python code" in found["double"]
     assert "custom layer class" in found["twice"] and "tests>Twice" in found["twice"]
-    assert "no `masking` layer type" in found["mask"]
+    assert "no `solarization` layer type" in found["mask"]
     assert "`training=true`" in found["mc"]
     assert "odd_activation" in found and "activation" in found["odd_activation"]
     assert "`rms_scaling` (=true) has no netspec equivalent" in found["rms"]
