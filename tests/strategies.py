@@ -565,6 +565,30 @@ def _rnn(draw, kind, shape, dtype):
     return rnn_layer(draw, kind, shape)
 
 
+def cell(draw) -> dict:
+    kind = pick(draw, ["simple_rnn_cell", "lstm_cell", "gru_cell"])
+    layer = {"type": kind, "units": positive(draw, 5)}
+    maybe(draw, layer, "use_bias", st.booleans())
+    maybe(draw, layer, "activation", st.sampled_from(["tanh", "relu", None]))
+    maybe(draw, layer, "dropout", st.sampled_from([0.0, 0.1]))
+    if kind == "gru_cell":
+        maybe(draw, layer, "reset_after", st.booleans())
+    return layer
+
+
+@gen("rnn", when=_sequence)
+def _rnn_cells(draw, kind, shape, dtype):
+    cells = [cell(draw) for _ in range(draw(st.integers(1, 3)))]
+    layer = {"type": kind, "cell": cells[0] if len(cells) == 1 and flag(draw) else cells}
+    maybe(draw, layer, "return_sequences", st.booleans())
+    if not isinstance(layer["cell"], list) or all(c["type"] != "lstm_cell" for c in cells):
+        maybe(draw, layer, "return_state", st.booleans())
+    maybe(draw, layer, "go_backwards", st.booleans())
+    if shape[0] is not None:
+        maybe(draw, layer, "unroll", st.booleans())
+    return layer
+
+
 def _frames(kind, shape, dtype) -> bool:
     """A sequence of frames of known size: (timesteps, spatial axes..., channels)."""
     return len(shape) == rank_of(kind) + 2 and None not in shape[1:] and not is_int(dtype)
@@ -801,7 +825,7 @@ def _augment(draw, kind, shape, dtype):
 SCORE_ATTENTION = ("attention", "additive_attention")
 MULTI_INPUT = ("add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
                "multi_head_attention", *SCORE_ATTENTION)
-FRAME_TYPES = [kind for kind in GENERATORS if kind not in ("bidirectional", "time_distributed", "embedding")]
+FRAME_TYPES = [kind for kind in GENERATORS if kind not in ("bidirectional", "time_distributed", "embedding", "rnn")]
 # Layers that keep integer ids integer (netspec's `keeps_input_dtype`): what an int tensor may pass through.
 INT_TYPES = [kind for kind, cls in LAYER_TYPES.items() if cls.keeps_input_dtype] + ["embedding"]
 

@@ -48,8 +48,11 @@ SETTINGS = dict(deadline=None, derandomize=True, database=None, print_blob=True,
 
 
 def comparable(config):
-    """A config without `shared_object_id` (an in-memory id of a shared dtype policy object)."""
+    """A config without `shared_object_id` (an in-memory id of a shared dtype policy object), and without the
+    names of an RNN's cells (Keras numbers them process-wide: `gru_cell_3`)."""
     if isinstance(config, dict):
+        if str(config.get("class_name", "")).endswith(("Cell", "Cells")) and isinstance(config.get("config"), dict):
+            config = {**config, "config": {k: v for k, v in config["config"].items() if k != "name"}}
         return {k: comparable(v) for k, v in config.items() if k != "shared_object_id"}
     if isinstance(config, list | tuple):
         return [comparable(v) for v in config]
