@@ -601,7 +601,8 @@ class _Importer:
         self.order.append((name, entry.get("class_name")))
         self.weights_from[name] = path
         policy = _policy(config.get("dtype"))
-        if policy is not None:
+        gives_ids = hasattr(LAYER_TYPES.get(data.get("type")), "output_dtype")  # Keras sets their int policy itself
+        if policy is not None and not (gives_ids and policy.startswith(("int", "uint"))):
             self.policies[name] = policy
         return name
 

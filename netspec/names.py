@@ -82,8 +82,8 @@ KERAS_TYPE_ALIASES = {
 KERAS_ONLY_LAYERS = frozenset({
     "aug_mix", "auto_contrast",
     *(f"adaptive_{kind}_pooling{d}d" for kind in ("average", "max") for d in (1, 2, 3)),
-    "category_encoding", "contrast_limited_adaptive_histogram_equalization", "cut_mix", "discretization",
-    "equalization", "group_query_attention", "hashed_crossing", "hashing", "integer_lookup",
+    "contrast_limited_adaptive_histogram_equalization", "cut_mix",
+    "equalization", "group_query_attention", "hashed_crossing", "integer_lookup",
     "mel_spectrogram", "mix_up", "rand_augment", "random_color_degeneration", "random_color_jitter",
     "random_elastic_transform", "random_erasing", "random_gaussian_blur", "random_grayscale", "random_hue",
     "random_invert", "random_perspective", "random_posterization", "random_saturation", "random_sharpness",

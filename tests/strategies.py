@@ -823,11 +823,41 @@ def _augment(draw, kind, shape, dtype):
 
 
 SCORE_ATTENTION = ("attention", "additive_attention")
+@gen("hashing", when=lambda kind, shape, dtype: len(shape) >= 1)
+def _hashing(draw, kind, shape, dtype):
+    layer = {"type": kind, "num_bins": draw(st.integers(2, 9))}
+    maybe(draw, layer, "output_mode", st.sampled_from(["int", "one_hot", "multi_hot", "count"]))
+    maybe(draw, layer, "salt", st.sampled_from([1, [2, 3]]))
+    return layer
+
+
+@gen("category_encoding", when=lambda kind, shape, dtype: is_int(dtype) and len(shape) >= 1)
+def _category_encoding(draw, kind, shape, dtype):
+    layer = {"type": kind, "num_tokens": draw(st.integers(2, 9))}
+    maybe(draw, layer, "output_mode", st.sampled_from(["one_hot", "multi_hot", "count"]))
+    return layer
+
+
+@gen("discretization", when=lambda kind, shape, dtype: not is_int(dtype) and len(shape) >= 1)
+def _discretization(draw, kind, shape, dtype):
+    layer = {"type": kind}
+    if flag(draw):
+        layer["bin_boundaries"] = sorted(draw(st.lists(st.sampled_from([-1.0, 0.0, 0.5, 2.0]), min_size=1,
+                                                       max_size=3, unique=True)))
+    else:
+        layer["num_bins"] = draw(st.integers(2, 6))
+    modes = ["int", "one_hot"] + (["multi_hot", "count"] if len(shape) == 1 else [])
+    maybe(draw, layer, "output_mode", st.sampled_from(modes))
+    return layer
+
+
 MULTI_INPUT = ("add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
                "multi_head_attention", *SCORE_ATTENTION)
 FRAME_TYPES = [kind for kind in GENERATORS if kind not in ("bidirectional", "time_distributed", "embedding", "rnn")]
-# Layers that keep integer ids integer (netspec's `keeps_input_dtype`): what an int tensor may pass through.
-INT_TYPES = [kind for kind, cls in LAYER_TYPES.items() if cls.keeps_input_dtype] + ["embedding"]
+# Layers that keep integer ids integer (netspec's `keeps_input_dtype`): what an int tensor may pass through;
+# and the encoders that read ids.
+INT_TYPES = [kind for kind, cls in LAYER_TYPES.items() if cls.keeps_input_dtype] + ["embedding", "hashing",
+                                                                                   "category_encoding"]
 
 
 # Every type may be frozen (netspec.build.refreeze makes Keras's sublayers follow); kept as a hook.
@@ -905,7 +935,7 @@ class Builder:
         freeze_sometimes(self.draw, layer)
         self.read.update(t.layer for t in inputs)
         keeps = LAYER_TYPES[layer["type"]].keeps_input_dtype
-        dtype = inputs[0].dtype if keeps else "float32"
+        dtype = inputs[0].dtype if keeps else getattr(model, "output_dtype", lambda: "float32")()
         outputs = [Tensor(position, i, tuple(s), dtype) for i, s in enumerate(shapes)]
         self.layers.append(layer)
         self.outputs_of.append(outputs)
