@@ -39,6 +39,9 @@ MAX_MESSAGE = 600
 def lower_node(node: Node, graph: Graph) -> KerasCall:
     """The Keras call for one node; output layers get float32 compute."""
     is_output = any(ref.name == node.name for ref in graph.outputs)
+    gives = getattr(node.layer, "output_dtype", None)  # ids (hashing, lookups) stay integers
+    if gives is not None and not gives().startswith("float"):
+        is_output = False
     return node.layer.lower(node.name, extra={"dtype": OUTPUT_DTYPE} if is_output else None)
 
 

@@ -602,7 +602,8 @@ class _Importer:
         self.order.append((name, entry.get("class_name")))
         self.weights_from[name] = path
         policy = _policy(config.get("dtype"))
-        if policy is not None:
+        gives_ids = hasattr(LAYER_TYPES.get(data.get("type")), "output_dtype")  # Keras sets their int policy itself
+        if policy is not None and not (gives_ids and policy.startswith(("int", "uint"))):
             self.policies[name] = policy
         return name
 
@@ -708,6 +709,8 @@ class _Importer:
             if (value.get("config") or {}).get("trainable") is False:
                 nested["trainable"] = False
             return nested
+        if key == "cell" and isinstance(value, dict):
+            return self.cells(value, where, label)
         if isinstance(value, dict) and ("class_name" in value or "module" in value):
             self.problem(where, f"{label}: argument `{key}` is a serialized object ({_show(value)}); netspec "
                          "takes plain values there")
@@ -719,6 +722,44 @@ class _Importer:
         if form == "pad":
             return _pad_amount(value)
         return value
+
+    def cells(self, value: dict, where: str, label: str):
+        """An RNN's serialized cell -> a cell of the spec; StackedRNNCells -> a list of them."""
+        if value.get("class_name") == "StackedRNNCells":
+            found = [self.cell(v, where, label) for v in (value.get("config") or {}).get("cells") or []]
+            return _INVALID if any(c is _INVALID for c in found) else found
+        return self.cell(value, where, label)
+
+    def cell(self, value, where: str, label: str):
+        from netspec.layers.base import KerasModule
+        from netspec.layers.recurrent import CELL_TYPES
+
+        name = snake_case(str(value.get("class_name", ""))) if isinstance(value, dict) else ""
+        if name not in CELL_TYPES or value.get("module") not in (None, "keras.layers"):
+            self.problem(where, f"{label}: the cell {_show(value)} is not one of netspec's cells: "
+                         f"{', '.join(CELL_TYPES)}")
+            return _INVALID
+        cls = CELL_TYPES[name]
+        data = {"type": name}
+        for key, arg in (value.get("config") or {}).items():
+            if key in _BOOKKEEPING:
+                continue
+            if key not in cls.model_fields:
+                self.problem(where, f"{label}: argument `{key}` (={_show(arg)}) of the cell {name} has no netspec "
+                             "equivalent")
+                return _INVALID
+            info = cls.model_fields[key]
+            module = next((m.name for m in info.metadata if isinstance(m, KerasModule)), None)
+            if module:
+                arg = self.keras_object(module, arg, where, f"{label}: `cell.{key}`")
+                if arg is _INVALID:
+                    return _INVALID
+                if _object_key(module, arg) == _object_key(module, info.default):
+                    continue
+            elif not info.is_required() and _same(arg, info.default):
+                continue
+            data[key] = arg
+        return data
 
     def keras_object(self, module: str, value, where: str, label: str):
         """A serialized initializer, regularizer or constraint -> a name, or {type: name, args that differ}."""

@@ -84,16 +84,19 @@ KERAS_TYPE_ALIASES = {
 
 # Keras 3 layers that the format does not offer (yet): a spec naming one is told so.
 KERAS_ONLY_LAYERS = frozenset({
-    "activity_regularization", "additive_attention", "alpha_dropout", "attention", "aug_mix", "auto_contrast",
+    "aug_mix", "auto_contrast",
     *(f"adaptive_{kind}_pooling{d}d" for kind in ("average", "max") for d in (1, 2, 3)),
-    "category_encoding", "contrast_limited_adaptive_histogram_equalization", "cut_mix", "discretization",
-    "einsum_dense", "equalization", "group_query_attention", "hashed_crossing", "hashing", "integer_lookup",
-    "masking", "mel_spectrogram", "mix_up", "rand_augment", "random_color_degeneration", "random_color_jitter",
+    "contrast_limited_adaptive_histogram_equalization", "cut_mix",
+    "equalization", "group_query_attention", "hashed_crossing", "integer_lookup",
+    "mel_spectrogram", "mix_up", "rand_augment", "random_color_degeneration", "random_color_jitter",
     "random_elastic_transform", "random_erasing", "random_gaussian_blur", "random_grayscale", "random_hue",
     "random_invert", "random_perspective", "random_posterization", "random_saturation", "random_sharpness",
-    "random_shear", "reversible_embedding", "rnn", "simple_rnn_cell", "lstm_cell", "gru_cell", "solarization",
+    "random_shear", "reversible_embedding", "solarization",
     "spectral_normalization", "stft_spectrogram", "string_lookup", "text_vectorization",
 })
+
+# Keras's recurrent cells: in a spec, the `cell` of an `rnn` layer.
+RNN_CELLS = frozenset({"simple_rnn_cell", "lstm_cell", "gru_cell"})
 
 # Layer types that run arbitrary Python: never accepted from a spec.
 CODE_LAYERS = frozenset({"lambda", "torch_module_wrapper", "jax_layer", "flax_layer", "tfsm_layer"})
@@ -116,6 +119,9 @@ def layer_type_hint(tag: str, choices) -> str | None:
         return (f"`{tag}` runs arbitrary Python code, which a spec never holds, so netspec will not support it; "
                 "write the computation as a Keras layer class in a Python module (a plugin layer, once plugins "
                 "land), or for now generate the script (`netspec generate`) and edit it by hand")
+    if tag in RNN_CELLS:
+        return (f"`{tag}` is one step of a recurrent layer, not a layer of the graph: run it with `rnn`, "
+                f"`{{type: rnn, cell: {{type: {tag}, units: ...}}}}` (a list of cells stacks them)")
     if tag in KERAS_ONLY_LAYERS:
         return (f"`{tag}` is a Keras layer that netspec does not support yet; `netspec layers` lists the types "
                 "it has, or generate the script (`netspec generate`) and add it by hand")

@@ -116,6 +116,9 @@ def _check_dtype(node: Node, dtypes: dict[str, str]) -> None:
 
 
 def _out_dtype(node: Node, dtypes: dict[str, str]) -> str:
+    own = getattr(node.layer, "output_dtype", None)  # layers that give ids (hashing, lookups) say which
+    if own is not None:
+        return own()
     if node.layer.keeps_input_dtype and node.inputs:
         return dtypes.get(node.inputs[0].name, "float32")
     return "float32"

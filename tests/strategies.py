@@ -209,6 +209,58 @@ def _embedding(draw, kind, shape, dtype):
     return layer
 
 
+_LETTERS = "bcdefghijk"
+
+
+@gen("einsum_dense", when=last_known)
+def _einsum_dense(draw, kind, shape, dtype):
+    """A projection of the last axis, written out (`abc,cd->abd`), with `...`, or to two axes (`...c,cde->...de`)."""
+    rank = len(shape)
+    axes, last = _LETTERS[:rank], _LETTERS[rank]
+    form = pick(draw, ["full", "ellipsis", "two"])
+    units = [positive(draw, 5) for _ in range(2 if form == "two" else 1)]
+    if form == "full":
+        out = [None if flag(draw) else d for d in shape[:-1]] + units
+        equation = f"a{axes},{axes[-1]}{last}->a{axes[:-1]}{last}"
+        layer = {"type": kind, "equation": equation, "output_shape": out}
+    elif form == "ellipsis":
+        equation = f"...{axes[-1]},{axes[-1]}{last}->...{last}"
+        layer = {"type": kind, "equation": equation, "output_shape": units[0] if flag(draw) else units}
+    else:
+        extra = _LETTERS[rank + 1]
+        equation = f"...{axes[-1]},{axes[-1]}{last}{extra}->...{last}{extra}"
+        layer = {"type": kind, "equation": equation, "output_shape": units}
+    out_letters = equation.split("->")[1].replace("...", "")
+    if flag(draw):
+        layer["bias_axes"] = out_letters[-1] if flag(draw) or form != "two" else out_letters[-2:]
+    maybe(draw, layer, "activation", st.sampled_from(ACTIVATIONS))
+    if draw(st.integers(0, 5)) == 0:
+        layer["lora_rank"] = positive(draw, 2)
+    return layer
+
+
+@gen("masking", when=anything)
+def _masking(draw, kind, shape, dtype):
+    layer = {"type": kind}
+    maybe(draw, layer, "mask_value", st.sampled_from([0.0, -1.0]))
+    return layer
+
+
+@gen("alpha_dropout", when=anything)
+def _alpha_dropout(draw, kind, shape, dtype):
+    layer = {"type": kind, "rate": rate(draw)}
+    maybe(draw, layer, "seed", st.integers(0, 9))
+    return layer
+
+
+@gen("activity_regularization", when=anything)
+def _activity_regularization(draw, kind, shape, dtype):
+    layer = {"type": kind}
+    maybe(draw, layer, "l1", st.sampled_from([0.0, 0.01]))
+    maybe(draw, layer, "l2", st.sampled_from([0.0, 0.01]))
+    return layer
+
+
 @gen("identity", when=always)
 def _identity(draw, kind, shape, dtype):
     return {"type": "identity"}
@@ -513,6 +565,30 @@ def _rnn(draw, kind, shape, dtype):
     return rnn_layer(draw, kind, shape)
 
 
+def cell(draw) -> dict:
+    kind = pick(draw, ["simple_rnn_cell", "lstm_cell", "gru_cell"])
+    layer = {"type": kind, "units": positive(draw, 5)}
+    maybe(draw, layer, "use_bias", st.booleans())
+    maybe(draw, layer, "activation", st.sampled_from(["tanh", "relu", None]))
+    maybe(draw, layer, "dropout", st.sampled_from([0.0, 0.1]))
+    if kind == "gru_cell":
+        maybe(draw, layer, "reset_after", st.booleans())
+    return layer
+
+
+@gen("rnn", when=_sequence)
+def _rnn_cells(draw, kind, shape, dtype):
+    cells = [cell(draw) for _ in range(draw(st.integers(1, 3)))]
+    layer = {"type": kind, "cell": cells[0] if len(cells) == 1 and flag(draw) else cells}
+    maybe(draw, layer, "return_sequences", st.booleans())
+    if not isinstance(layer["cell"], list) or all(c["type"] != "lstm_cell" for c in cells):
+        maybe(draw, layer, "return_state", st.booleans())
+    maybe(draw, layer, "go_backwards", st.booleans())
+    if shape[0] is not None:
+        maybe(draw, layer, "unroll", st.booleans())
+    return layer
+
+
 def _frames(kind, shape, dtype) -> bool:
     """A sequence of frames of known size: (timesteps, spatial axes..., channels)."""
     return len(shape) == rank_of(kind) + 2 and None not in shape[1:] and not is_int(dtype)
@@ -746,11 +822,42 @@ def _augment(draw, kind, shape, dtype):
     return layer
 
 
+SCORE_ATTENTION = ("attention", "additive_attention")
+@gen("hashing", when=lambda kind, shape, dtype: len(shape) >= 1)
+def _hashing(draw, kind, shape, dtype):
+    layer = {"type": kind, "num_bins": draw(st.integers(2, 9))}
+    maybe(draw, layer, "output_mode", st.sampled_from(["int", "one_hot", "multi_hot", "count"]))
+    maybe(draw, layer, "salt", st.sampled_from([1, [2, 3]]))
+    return layer
+
+
+@gen("category_encoding", when=lambda kind, shape, dtype: is_int(dtype) and len(shape) >= 1)
+def _category_encoding(draw, kind, shape, dtype):
+    layer = {"type": kind, "num_tokens": draw(st.integers(2, 9))}
+    maybe(draw, layer, "output_mode", st.sampled_from(["one_hot", "multi_hot", "count"]))
+    return layer
+
+
+@gen("discretization", when=lambda kind, shape, dtype: not is_int(dtype) and len(shape) >= 1)
+def _discretization(draw, kind, shape, dtype):
+    layer = {"type": kind}
+    if flag(draw):
+        layer["bin_boundaries"] = sorted(draw(st.lists(st.sampled_from([-1.0, 0.0, 0.5, 2.0]), min_size=1,
+                                                       max_size=3, unique=True)))
+    else:
+        layer["num_bins"] = draw(st.integers(2, 6))
+    modes = ["int", "one_hot"] + (["multi_hot", "count"] if len(shape) == 1 else [])
+    maybe(draw, layer, "output_mode", st.sampled_from(modes))
+    return layer
+
+
 MULTI_INPUT = ("add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
-               "multi_head_attention")
-FRAME_TYPES = [kind for kind in GENERATORS if kind not in ("bidirectional", "time_distributed", "embedding")]
-# Layers that keep integer ids integer (netspec's `keeps_input_dtype`): what an int tensor may pass through.
-INT_TYPES = [kind for kind, cls in LAYER_TYPES.items() if cls.keeps_input_dtype] + ["embedding"]
+               "multi_head_attention", *SCORE_ATTENTION)
+FRAME_TYPES = [kind for kind in GENERATORS if kind not in ("bidirectional", "time_distributed", "embedding", "rnn")]
+# Layers that keep integer ids integer (netspec's `keeps_input_dtype`): what an int tensor may pass through;
+# and the encoders that read ids.
+INT_TYPES = [kind for kind, cls in LAYER_TYPES.items() if cls.keeps_input_dtype] + ["embedding", "hashing",
+                                                                                   "category_encoding"]
 
 
 # Every type may be frozen (netspec.build.refreeze makes Keras's sublayers follow); kept as a hook.
@@ -828,7 +935,7 @@ class Builder:
         freeze_sometimes(self.draw, layer)
         self.read.update(t.layer for t in inputs)
         keeps = LAYER_TYPES[layer["type"]].keeps_input_dtype
-        dtype = inputs[0].dtype if keeps else "float32"
+        dtype = inputs[0].dtype if keeps else getattr(model, "output_dtype", lambda: "float32")()
         outputs = [Tensor(position, i, tuple(s), dtype) for i, s in enumerate(shapes)]
         self.layers.append(layer)
         self.outputs_of.append(outputs)
@@ -846,6 +953,8 @@ class Builder:
         kind = pick(draw, choices)
         if kind == "multi_head_attention":
             return self.attend(tensor)
+        if kind in SCORE_ATTENTION:
+            return self.score_attend(kind, tensor)
         if kind in MULTI_INPUT:
             return self.merge(kind, tensor)
         outputs = self.add(GENERATORS[kind].draw(draw, kind, tensor.shape, tensor.dtype), [tensor])
@@ -875,6 +984,8 @@ class Builder:
             return len(tensor.shape) in (1, 2)
         if kind == "multi_head_attention":
             return len(tensor.shape) >= 2 and tensor.shape[-1] is not None
+        if kind in SCORE_ATTENTION:
+            return len(tensor.shape) == 2 and tensor.shape[-1] is not None
         return True
 
     def partner(self, tensor: Tensor, broadcast: bool) -> Tensor:
@@ -978,6 +1089,25 @@ class Builder:
         inputs = [t for t in (query, value, key) if t is not None]
         return self.add(layer, inputs)[0]
 
+    def score_attend(self, kind: str, query: Tensor) -> Tensor:
+        """An `attention` or `additive_attention` of `query` over itself, or over a projection of it
+        as the value (and the query's features as the key)."""
+        draw = self.draw
+        layer = {"type": kind}
+        maybe(draw, layer, "use_scale", st.booleans())
+        maybe(draw, layer, "dropout", st.sampled_from([0.0, 0.1]))
+        if kind == "attention":
+            maybe(draw, layer, "score_mode", st.sampled_from(["dot", "concat"]))
+        form = pick(draw, ["itself", "value", "value_key"])
+        if form == "itself":
+            return self.add(layer, [query, query])[0]
+        value = self.add({"type": "dense", "units": positive(draw, 5)}, [query])[0]
+        if form == "value":
+            value = self.add({"type": "dense", "units": query.shape[-1]}, [value])[0]
+            return self.add(layer, [query, value])[0]
+        key = self.add({"type": "dense", "units": query.shape[-1]}, [value])[0]
+        return self.add(layer, [query, value, key])[0]
+
     # --- the spec ---
 
     def spec(self, name: str = "random") -> dict:
@@ -1042,6 +1172,8 @@ def readable_by(kind: str) -> list[str]:
         return ["vector", "sequence"]
     if kind == "multi_head_attention":
         return ["sequence", "image"]
+    if kind in SCORE_ATTENTION:
+        return ["sequence"]
     if kind in MULTI_INPUT:
         return ["vector", "sequence", "image", "volume"]
     return [data for data, shape in TYPICAL.items() if GENERATORS[kind].when(kind, shape, dtype_of(data))]
@@ -1071,6 +1203,8 @@ def specs_led_by(draw, kind: str) -> dict:
     tensor = b.input(shape, dtype_of(data))
     if kind == "multi_head_attention":
         tensor = _attention_inputs(draw, b, tensor)
+    elif kind in SCORE_ATTENTION:
+        tensor = b.score_attend(kind, tensor)
     elif kind in MULTI_INPUT:
         tensor = _merged_inputs(draw, b, tensor, kind) if kind != "dot" and flag(draw) else b.merge(kind, tensor)
     else:

@@ -1,8 +1,11 @@
-"""Attention layers: multi_head_attention.
+"""Attention layers: multi_head_attention, and the dot-product and additive (Bahdanau) attention of
+`attention` and `additive_attention`.
 
 Inputs, in `inputs` order: `[query]` (self-attention: the query is also the
 value and the key), `[query, value]` (the value is also the key), or
-`[query, value, key]`, as Keras's `layer(query, value, key)`.
+`[query, value, key]`, as Keras's `layer(query, value, key)`. `attention` and
+`additive_attention` take `[query, value]` or `[query, value, key]` (Keras
+calls them on that list; self-attention names one input twice).
 """
 
 import json
@@ -173,3 +176,73 @@ class MultiHeadAttention(_AttentionWeightArgs, _AttentionArgs):
                     "leave `attention_axes` unset to attend over every position axis", field="attention_axes")
             axes.append(index)
         return axes
+
+
+class _ScoreAttention(Layer):
+    """Keras's `Attention` family: scores of query against key, a softmax over the key positions,
+    and the weighted sum of the values: (Tq, dim) and (Tv, dim_v) -> (Tq, dim_v)."""
+
+    call_convention = "list"
+    min_inputs = 2
+    max_inputs = 3
+
+    def infer(self, inputs):
+        query, value = inputs[0], inputs[1]
+        key = inputs[2] if len(inputs) > 2 else value
+        for role, shape in zip(_ROLES, (query, value, key)):
+            if len(shape) < 2:
+                raise ShapeMismatch(
+                    f"`{self.type}` expects each input of rank 3 (batch, positions, features); the {role} has shape "
+                    f"{fmt_shape(shape)}", "add a `reshape` to (positions, features), or a `repeat_vector`")
+        if None not in (query[-1], key[-1]) and query[-1] != key[-1]:
+            raise ShapeMismatch(
+                f"`{self.type}` compares query and key feature by feature: their last axes must agree; received "
+                f"query {fmt_shape(query)} and key {fmt_shape(key)}",
+                "project one of them with a `dense` layer of the other's size")
+        if None not in (value[-2], key[-2]) and value[-2] != key[-2]:
+            raise ShapeMismatch(
+                f"value and key must have the same positions; received value {fmt_shape(value)} and key "
+                f"{fmt_shape(key)}", "give the value and key inputs the same positions")
+        scores = _count(query[:-1]) * _count(key[-2:-1])
+        flops = 2 * scores * (_count(query[-1:]) + _count(value[-1:]))
+        return Inference([(*query[:-1], value[-1])], self.weight_count(query), flops=flops)
+
+    def weight_count(self, query) -> int:
+        return 0
+
+
+class Attention(_ScoreAttention):
+    """Dot-product attention (Luong style): scores `query @ key^T`, optionally scaled by a learned scalar."""
+
+    type: Literal["attention"]
+    use_scale: bool = Field(False, description="Whether to learn a scalar that scales the scores.")
+    score_mode: Literal["dot", "concat"] = Field(
+        "dot", description="`dot`: scores are dot products; `concat`: `tanh(query + key)` summed over features.")
+    dropout: Rate = Field(0.0, description="Fraction of the attention scores to drop, in [0, 1).")
+    seed: Annotated[int, Strict()] | None = Field(None, description="Random seed of the dropout.")
+
+    keras_class = "Attention"
+
+    def weight_count(self, query) -> int:
+        return int(self.use_scale) + int(self.score_mode == "concat")
+
+
+class AdditiveAttention(_ScoreAttention):
+    """Additive attention (Bahdanau style): scores `sum(scale * tanh(query + key))`."""
+
+    type: Literal["additive_attention"]
+    use_scale: bool = Field(True, description="Whether to learn one scale per feature of the scores.")
+    dropout: Rate = Field(0.0, description="Fraction of the attention scores to drop, in [0, 1).")
+    seed: Annotated[int, Strict()] | None = Field(None, description="Random seed of the dropout.")
+
+    keras_class = "AdditiveAttention"
+
+    def weight_count(self, query) -> int:
+        if not self.use_scale:
+            return 0
+        if query[-1] is None:
+            raise ShapeMismatch(
+                f"`additive_attention` with `use_scale` learns one scale per query feature: it needs a known last "
+                f"axis; received query {fmt_shape(query)}", "give the input a fixed size on its last axis, or set "
+                "`use_scale: false`", field="use_scale")
+        return query[-1]

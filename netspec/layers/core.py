@@ -1,6 +1,8 @@
-"""Core layers: dense, embedding, identity, activation and the activation layers
-(re_lu, leaky_re_lu, p_re_lu, elu, softmax), dropout and its spatial and Gaussian kinds."""
+"""Core layers: dense, einsum_dense, embedding, identity, masking, activation and the activation layers
+(re_lu, leaky_re_lu, p_re_lu, elu, softmax), dropout and its spatial, Gaussian and alpha kinds, and
+activity_regularization."""
 
+import re
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, Strict, model_validator
@@ -384,3 +386,152 @@ class GaussianNoise(_Elementwise):
         description="Standard deviation of the noise, in [0, 1] (Keras's bound).")
     seed: int | None = Field(None, description="Random seed.")
     keras_class = "GaussianNoise"
+
+
+class AlphaDropout(Dropout):
+    """Dropout that keeps the mean and variance of its inputs (for `selu` networks), in training only."""
+
+    type: Literal["alpha_dropout"]
+    keras_class = "AlphaDropout"
+
+
+# ----- masking and regularization -----
+
+
+class Masking(_Elementwise):
+    """Masks the time steps whose features all equal `mask_value`: later layers that take a mask
+    (recurrent layers, attention, pooling) skip them."""
+
+    type: Literal["masking"]
+    mask_value: Number = Field(0.0, description="Value whose steps (all features equal to it) are masked.")
+
+    keras_class = "Masking"
+
+
+class ActivityRegularization(_Elementwise):
+    """Passes its input through, adding `l1 * sum(|x|) + l2 * sum(x^2)` of it to the loss."""
+
+    type: Literal["activity_regularization"]
+    l1: NonNegativeFloat = Field(0.0, description="L1 regularization factor (>= 0).")
+    l2: NonNegativeFloat = Field(0.0, description="L2 regularization factor (>= 0).")
+
+    keras_class = "ActivityRegularization"
+
+
+# ----- einsum_dense -----
+
+_EINSUM_FORMS = (  # Keras's three forms of equation, "..." written as 0 (keras/src/layers/core/einsum_dense.py)
+    (re.compile(r"([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)"), False),
+    (re.compile(r"0([a-zA-Z]+),([a-zA-Z]+)->0([a-zA-Z]+)"), True),
+    (re.compile(r"([a-zA-Z]{2,})0,([a-zA-Z]+)->([a-zA-Z]+)0"), False),
+)
+
+
+def _einsum_parts(equation: str):
+    """(input spec, weight spec, output spec, left_elided) of an equation, or None if Keras refuses it."""
+    replaced = equation.replace("...", "0")
+    for pattern, left in _EINSUM_FORMS:
+        found = pattern.match(replaced)
+        if found:
+            return (*found.groups(), left)
+    return None
+
+
+class _EinsumArgs(Layer):
+    equation: str = Field(description="Einsum equation `input,kernel->output` (batch axis included), e.g. "
+                          "`ab,bc->ac`; `...` stands for leading (or trailing) axes.")
+    output_shape: Annotated[int, Strict(), Field(gt=0)] | list[PositiveInt | None] = Field(
+        description="Output shape without the batch and elided axes; null takes the input's size.")
+    activation: ActivationName = Field(None, description="Activation function; null is linear.")
+    bias_axes: Annotated[str, Field(pattern=r"^[a-zA-Z]+$")] | None = Field(
+        None, description="Letters of the output axes that get a bias; null: no bias.")
+
+
+class EinsumDense(KernelBiasWeightArgs, _EinsumArgs):
+    """A dense layer of any rank, written as an einsum equation over input and kernel:
+    `equation: "abc,cd->abd"` projects the last axis of a sequence, `"...b,bc->...c"` any leading axes.
+    The kernel takes its sizes from the input and from `output_shape`."""
+
+    # Keras's order: `equation` ... `bias_axes` (_EinsumArgs), the weight arguments, then these.
+    type: Literal["einsum_dense"]
+    lora_rank: PositiveInt | None = Field(
+        None, description="If set, LoRA: the kernel is frozen and two trainable low-rank factors are added.")
+    lora_alpha: Annotated[float, Strict(), Field(gt=0)] | None = Field(
+        None, description="LoRA scale numerator; default: lora_rank.")
+
+    keras_class = "EinsumDense"
+
+    @model_validator(mode="after")
+    def _check_equation(self):
+        if _einsum_parts(self.equation) is None:
+            raise ValueError(f"invalid einsum equation {self.equation!r}: expected `X,Y->Z`, `...X,Y->...Z` or "
+                             "`X...,Y->Z...`, letters only, e.g. `ab,bc->ac`")
+        _check_lora(self, "kernel_constraint")
+        return self
+
+    def lower_value(self, key, value):
+        return tuple(value) if key == "output_shape" and isinstance(value, list) else super().lower_value(key, value)
+
+    def infer(self, inputs):
+        (shape,) = inputs
+        full = (None, *shape)
+        input_spec, weight_spec, output_spec, left = _einsum_parts(self.equation)
+        elided = len(full) - len(input_spec)
+        problem = None
+        if elided < 0 or (elided and "0" not in self.equation.replace("...", "0")):
+            problem = f"the equation's input `{input_spec}` has {len(input_spec)} axes, the input {len(full)} " \
+                      "(batch included)"
+        if problem is None:
+            out = [full[0], *([self.output_shape] if isinstance(self.output_shape, int) else self.output_shape)]
+            if elided > 0 and left:
+                for i in range(1, elided):
+                    out.insert(1, full[i])
+            elif elided > 0:
+                out.extend(full[len(full) - elided:])
+            if left:
+                in_map = {d: i + elided - len(full) for i, d in enumerate(input_spec)}
+                out_map = {d: i + elided for i, d in enumerate(output_spec)}
+            else:
+                in_map = {d: i for i, d in enumerate(input_spec)}
+                out_map = {d: i for i, d in enumerate(output_spec)}
+            if len(out) != len(output_spec) + (elided if elided > 0 else 0) and problem is None:
+                problem = (f"`output_shape` {self.output_shape} gives {len(out) - 1} axes after the batch, "
+                           f"the equation's output `{output_spec}` {len(output_spec) - 1 + max(elided, 0)}")
+        if problem is None:
+            for d in input_spec:
+                if d in out_map and out[out_map[d]] is not None and out[out_map[d]] != full[in_map[d]]:
+                    problem = (f"input and output differ on the shared axis `{d}`: {full[in_map[d]]} in the "
+                               f"input, {out[out_map[d]]} in `output_shape`")
+            for d in output_spec:
+                if d not in input_spec and d not in weight_spec:
+                    problem = f"output axis `{d}` is in neither the input `{input_spec}` nor the kernel `{weight_spec}`"
+        if problem is None:
+            kernel = []
+            for d in weight_spec:
+                size = out[out_map[d]] if d in out_map else full[in_map[d]] if d in in_map else "missing"
+                if size == "missing":
+                    problem = f"kernel axis `{d}` is in neither the input `{input_spec}` nor the output `{output_spec}`"
+                elif size is None:
+                    problem = f"kernel axis `{d}` takes an unknown size from the input (shape {fmt_shape(shape)})"
+                kernel.append(size)
+        if problem is None and self.bias_axes is not None:
+            missing = [c for c in self.bias_axes if c not in output_spec]
+            if missing:
+                problem = f"`bias_axes` {self.bias_axes!r} names `{missing[0]}`, not an axis of the output `{output_spec}`"
+            else:
+                offset = elided if left else 0
+                first = min(output_spec.find(c) for c in self.bias_axes)
+                bias = [out[i + offset] if c in self.bias_axes else 1 for i, c in enumerate(output_spec) if i >= first]
+                if None in bias:
+                    problem = f"`bias_axes` {self.bias_axes!r} names an axis of unknown size (shape {fmt_shape(shape)})"
+        if problem is not None:
+            raise ShapeMismatch(f"`einsum_dense` with equation {self.equation!r} cannot read shape "
+                                f"{fmt_shape(shape)}: {problem}",
+                                "write one equation letter per input axis (batch first), and give the kernel "
+                                "axes their sizes in `output_shape`", field="equation")
+        size = product(kernel)
+        bias_size = product(bias) if self.bias_axes is not None else 0
+        trainable, frozen = _lora_split(size, product(kernel[:-1]), kernel[-1], self.lora_rank) if \
+            self.lora_rank else (size, 0)
+        flops = 2 * size * _positions([d for d in out[1:] if d is not None]) // max(1, kernel[-1])
+        return Inference([tuple(out[1:])], trainable + bias_size, frozen, flops=flops)

@@ -1,5 +1,6 @@
 """Preprocessing and augmentation layers: rescaling, normalization, resizing and
-cropping, and the random image augmentations.
+cropping, the random image augmentations, and the categorical encoders (hashing,
+category_encoding, discretization).
 
 The random layers change their input only in training (Keras calls them with
 `training=True` inside `fit`); at inference they pass it through. None has
@@ -10,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PlainValidator, Strict, WithJsonSchema, model_validator
 
-from netspec.layers.base import DataFormat, Inference, Layer, PositiveInt, ShapeMismatch, fmt_shape
+from netspec.layers.base import DataFormat, Inference, KerasCall, Layer, PositiveInt, ShapeMismatch, fmt_shape
 from netspec.layers.core import Axes, Number, known_dims, resolve_axes
 
 Seed = Annotated[int, Strict()] | None
@@ -351,3 +352,123 @@ class RandomBrightness(_RandomImage):
     value_range: ValueRange = Field((0, 255), description="Range of the input values, [low, high].")
 
     keras_class = "RandomBrightness"
+
+
+# ----- categorical features: ids, bins and their encodings -----
+
+EncodeMode = Literal["int", "one_hot", "multi_hot", "count"]
+
+
+def _feature_rank(shape, layer: str) -> None:
+    if len(shape) < 1:
+        raise ShapeMismatch(f"`{layer}` reads a feature axis; received shape {fmt_shape(shape)}",
+                            "give the model input `shape: [1]` for one value a sample")
+
+
+def _one_hot_shape(shape, depth: int) -> tuple:
+    """Keras's one_hot: a last axis of 1 becomes the depth; otherwise the depth is a new axis."""
+    return (*shape[:-1], depth) if shape[-1] == 1 else (*shape, depth)
+
+
+class _Encoder(Layer):
+    output_mode: EncodeMode = Field("int", description="`int`: one id a value; `one_hot`, `multi_hot` or `count`: "
+                                    "a vector of the ids' size.")
+    sparse: Literal[False] = Field(False, description="Sparse outputs are not supported (dense only).")
+
+    def depth(self) -> int:  # pragma: no cover - every type overrides
+        raise NotImplementedError
+
+    def output_dtype(self) -> str:
+        return "int64" if self.output_mode == "int" else "float32"
+
+
+class Hashing(_Encoder):
+    """Hashes strings or integers into `num_bins` ids (`mask_value` to id 0 when given)."""
+
+    type: Literal["hashing"]
+    num_bins: PositiveInt = Field(description="Number of hash bins (ids 0 .. num_bins - 1).")
+    mask_value: int | str | None = Field(None, description="A value that hashes to id 0 (the mask).")
+    salt: Annotated[int, Strict()] | list[Annotated[int, Strict()]] | None = Field(
+        None, description="Salt of SipHash64 (an int, or two); null uses FarmHash64.")
+
+    keras_class = "Hashing"
+
+    def lower_value(self, key, value):
+        return tuple(value) if key == "salt" and isinstance(value, list) else super().lower_value(key, value)
+
+    def infer(self, inputs):
+        (shape,) = inputs
+        _feature_rank(shape, self.type)
+        if self.output_mode == "int":
+            return Inference([shape])
+        return Inference([(*shape[:-1], self.num_bins)])
+
+
+class CategoryEncoding(_Encoder):
+    """Encodes integer ids in [0, num_tokens) as one-hot, multi-hot or count vectors."""
+
+    type: Literal["category_encoding"]
+    num_tokens: PositiveInt = Field(description="Number of ids: inputs are in [0, num_tokens).")
+    output_mode: Literal["one_hot", "multi_hot", "count"] = Field(
+        "multi_hot", description="`one_hot`: a vector per id; `multi_hot`: one vector per sample marking its ids; "
+        "`count`: as multi_hot, with counts.")
+
+    keras_class = "CategoryEncoding"
+
+    def output_dtype(self) -> str:
+        return "float32"
+
+    def infer(self, inputs):
+        (shape,) = inputs
+        _feature_rank(shape, self.type)
+        if self.output_mode == "one_hot":
+            return Inference([_one_hot_shape(shape, self.num_tokens)])
+        return Inference([(*shape[:-1], self.num_tokens)])
+
+
+class Discretization(_Encoder):
+    """Buckets numbers into bins: ids 0 .. len(bin_boundaries), or encoded vectors of that size.
+
+    Give `bin_boundaries`; or give `num_bins`, and the runner adapts the boundaries to quantiles of
+    the training features before fitting."""
+
+    type: Literal["discretization"]
+    bin_boundaries: list[Number] | None = Field(None, description="Sorted boundaries of the bins; n boundaries "
+                                                "make n + 1 bins.")
+    num_bins: PositiveInt | None = Field(None, description="Number of bins to adapt from the training data "
+                                         "(without `bin_boundaries`).")
+    epsilon: Annotated[float, Strict(), Field(gt=0, lt=1)] = Field(
+        0.01, description="Error tolerance of the adapted quantiles.")
+
+    keras_class = "Discretization"
+
+    @model_validator(mode="after")
+    def _one_way(self):
+        if (self.bin_boundaries is None) == (self.num_bins is None):
+            raise ValueError("give `bin_boundaries` or `num_bins` (to adapt them from the training data), "
+                             "exactly one")
+        if self.bin_boundaries is not None and sorted(self.bin_boundaries) != list(self.bin_boundaries):
+            raise ValueError(f"`bin_boundaries` must be sorted; received {self.bin_boundaries}")
+        return self
+
+    def output_dtype(self) -> str:
+        return "int32" if self.output_mode == "int" else "float32"
+
+    def lower(self, name=None, *, extra=None):
+        # Keras's Discretization takes no `trainable` argument; with no weights, it changes nothing.
+        call = super().lower(name, extra=extra)
+        return KerasCall(call.module, call.name, tuple((k, v) for k, v in call.kwargs if k != "trainable"))
+
+    def infer(self, inputs):
+        (shape,) = inputs
+        _feature_rank(shape, self.type)
+        depth = len(self.bin_boundaries) + 1 if self.bin_boundaries is not None else self.num_bins
+        if self.output_mode == "int":
+            return Inference([shape])
+        if self.output_mode == "one_hot":
+            return Inference([_one_hot_shape(shape, depth)])
+        if len(shape) > 1:  # Keras 3.15 declares (..., features, depth) reversed for these
+            raise ShapeMismatch(
+                f"`discretization` with `output_mode: {self.output_mode}` reads one feature vector a sample; "
+                f"received shape {fmt_shape(shape)}", "add a `flatten` before it", field="output_mode")
+        return Inference([(depth,)])

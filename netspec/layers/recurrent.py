@@ -1,4 +1,5 @@
-"""Recurrent layers: simple_rnn, lstm, gru, and the convolutional LSTMs in 1D/2D/3D.
+"""Recurrent layers: simple_rnn, lstm, gru, the convolutional LSTMs in 1D/2D/3D, and `rnn` over a cell
+or a stack of cells (simple_rnn_cell, gru_cell, lstm_cell).
 
 Keras's shape rules (keras/src/layers/rnn/): an RNN reads (batch, timesteps,
 features) and gives (batch, units), or (batch, timesteps, units) with
@@ -8,7 +9,7 @@ the LSTMs). Weights: a kernel (features x gates*units), a recurrent kernel
 `reset_after`, Keras 3's default).
 """
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -16,15 +17,19 @@ from netspec.layers.base import (
     ActivationName,
     DataFormat,
     Inference,
+    KerasCall,
+    KerasModule,
     Layer,
     PositiveInt,
     Rate,
     ShapeMismatch,
     Size,
+    SpecModel,
     as_tuple,
     conv_output_length,
     fmt_shape,
     join_channels,
+    lower_object,
     product,
     weight_args,
 )
@@ -275,6 +280,148 @@ class ConvLSTM3D(_ConvLSTM):
     type: Literal["conv_lstm3d"]
     keras_class = "ConvLSTM3D"
     rank = 3
+
+
+# ----- rnn over cells -----
+#
+# A cell is one time step of a recurrent layer; `rnn` runs it (or a stack of them, each reading the one
+# before) over the sequence. Cells are not layers of the graph (they never read a tensor by themselves),
+# so their models are SpecModels, which the registry does not list.
+
+
+class _CellArgs(SpecModel):
+    units: PositiveInt = Field(description="Dimensionality of the output space (and of the state).")
+    activation: ActivationName = Field("tanh", description="Activation function; null is linear.")
+    use_bias: bool = Field(True, description="Whether the cell uses a bias vector.")
+
+
+_CellWeightArgs = weight_args(
+    kernel=("the input kernel", "glorot_uniform"),
+    recurrent=("the recurrent kernel", "orthogonal"),
+    bias=("the bias", "zeros"),
+)
+
+
+class _Cell(_CellWeightArgs, _CellArgs):
+    dropout: Rate = Field(0.0, description="Fraction of the inputs to drop, in [0, 1).")
+    recurrent_dropout: Rate = Field(0.0, description="Fraction of the recurrent state to drop, in [0, 1).")
+    seed: int | None = Field(None, description="Random seed for dropout.")
+
+    keras_class: ClassVar[str] = ""
+    gates: ClassVar[int] = 1
+    states: ClassVar[int] = 1
+
+    def bias_size(self) -> int:
+        return self.gates * self.units
+
+    def params(self, features: int) -> int:
+        width = self.gates * self.units
+        return features * width + self.units * width + (self.bias_size() if self.use_bias else 0)
+
+    def lower(self) -> KerasCall:
+        """The Keras cell, with the arguments that differ from Keras's defaults."""
+        kwargs = []
+        for key, info in type(self).model_fields.items():
+            value = getattr(self, key)
+            if key == "type" or (type(value) is type(info.default) and value == info.default):
+                continue
+            module = next((m.name for m in info.metadata if isinstance(m, KerasModule)), None)
+            kwargs.append((key, lower_object(module, value) if module else value))
+        return KerasCall("layers", self.keras_class, tuple(kwargs))
+
+
+class SimpleRNNCell(_Cell):
+    """The cell of `simple_rnn`: `activation(x @ kernel + h @ recurrent_kernel + bias)`."""
+
+    type: Literal["simple_rnn_cell"]
+    keras_class = "SimpleRNNCell"
+
+
+class LSTMCell(_Cell):
+    """The cell of `lstm`: four gates; its state is (h, c)."""
+
+    type: Literal["lstm_cell"]
+    recurrent_activation: ActivationName = Field("sigmoid", description="Activation of the gates.")
+    unit_forget_bias: bool = Field(True, description="Add 1 to the forget gate's bias at initialization.")
+    keras_class = "LSTMCell"
+    gates = 4
+    states = 2
+
+
+class GRUCell(_Cell):
+    """The cell of `gru`: three gates."""
+
+    type: Literal["gru_cell"]
+    recurrent_activation: ActivationName = Field("sigmoid", description="Activation of the gates.")
+    reset_after: bool = Field(True, description="Apply the reset gate after the matrix multiplication (two "
+                              "bias vectors, Keras 3's default).")
+    keras_class = "GRUCell"
+    gates = 3
+
+    def bias_size(self) -> int:
+        return self.gates * self.units * (2 if self.reset_after else 1)
+
+
+CELL_TYPES = {"simple_rnn_cell": SimpleRNNCell, "lstm_cell": LSTMCell, "gru_cell": GRUCell}
+AnyCell = Annotated[SimpleRNNCell | LSTMCell | GRUCell, Field(discriminator="type")]
+
+
+class RNN(Layer):
+    """A recurrent layer over a cell, or over a list of cells stacked (each reads the outputs of the one
+    before; the output is the last cell's): `{type: rnn, cell: [{type: lstm_cell, units: 32},
+    {type: gru_cell, units: 16}]}`. With `return_state`, the states of every cell follow the output."""
+
+    type: Literal["rnn"]
+    cell: AnyCell | Annotated[list[AnyCell], Field(min_length=1)] = Field(
+        description="A cell (`simple_rnn_cell`, `lstm_cell`, `gru_cell`), or a list of them, stacked.")
+    return_sequences: bool = Field(False, description="Return the whole output sequence, not only the last output.")
+    return_state: bool = Field(False, description="Also return the final state(s), as extra outputs after the output.")
+    go_backwards: bool = Field(False, description="Process the input sequence backwards.")
+    stateful: bool = Field(False, description="Not supported: stateful RNNs need a fixed batch size.")
+    unroll: bool = Field(False, description="Unroll the loop (faster for short sequences; needs a known length).")
+    zero_output_for_mask: bool = Field(
+        False, description="With `return_sequences`, whether masked steps output zeros rather than the last output.")
+
+    keras_class = "RNN"
+
+    _no_stateful = field_validator("stateful")(_RecurrentBase._no_stateful.__func__)
+
+    @model_validator(mode="after")
+    def _check_stacked_states(self):
+        # Keras returns a stacked LSTM cell's state as a nested [h, c] list, which no layer can read.
+        if self.return_state and isinstance(self.cell, list) and any(c.states > 1 for c in self.cell):
+            raise ValueError("`return_state` with a list of cells that holds an `lstm_cell` is not supported: "
+                             "Keras returns that cell's (h, c) state as a nested list, which no layer reads; "
+                             "give a single `lstm_cell` (not a list), or stack `lstm` layers with `return_state`")
+        return self
+
+    def cells(self) -> list:
+        return self.cell if isinstance(self.cell, list) else [self.cell]
+
+    def lower_value(self, key, value):
+        if key == "cell":
+            return [c.lower() for c in value] if isinstance(value, list) else value.lower()
+        return super().lower_value(key, value)
+
+    def infer(self, inputs):
+        steps, features = sequence_input(inputs[0], self.type)
+        if features is None:
+            raise ShapeMismatch(
+                f"`rnn` needs a known number of features (the last axis); received shape {fmt_shape(inputs[0])}",
+                "give the input a fixed size on its last axis")
+        if self.unroll and steps is None:
+            raise ShapeMismatch(f"`unroll: true` needs a known number of timesteps; received shape "
+                                f"{fmt_shape(inputs[0])}", "give the input a fixed length, or remove `unroll`",
+                                field="unroll")
+        params, flops, width = 0, 0, features
+        states = []
+        for cell in self.cells():
+            params += cell.params(width)
+            flops += 2 * (width + cell.units) * cell.gates * cell.units * (steps or 1)
+            states += [(cell.units,)] * cell.states
+            width = cell.units
+        output = (steps, width) if self.return_sequences else (width,)
+        return Inference([output] + (states if self.return_state else []), params, flops=flops)
 
 
 RECURRENT_TYPES = ("simple_rnn", "lstm", "gru", "conv_lstm1d", "conv_lstm2d", "conv_lstm3d")

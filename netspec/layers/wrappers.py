@@ -53,7 +53,10 @@ class _UnionJsonSchema:
         if _generating:
             # A wrapper inside the union being generated: refer to the layer definitions that the
             # outer generation writes, rather than generating them again without end.
-            choices = {tag: {"type": "definition-ref", "schema_ref": choice["ref"]}
+            if union.get("type") == "definitions":  # shared sub-schemas (an rnn's cells) are the outer's too
+                union = union["schema"]
+            choices = {tag: choice if choice["type"] == "definition-ref" else
+                       {"type": "definition-ref", "schema_ref": choice["ref"]}
                        for tag, choice in union["choices"].items()}
             union = {**union, "choices": choices}
         _generating.append(True)

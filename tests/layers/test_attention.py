@@ -38,6 +38,12 @@ MATCHES = {
     "image_attention_negative_axis": ({**MHA, "attention_axes": -2}, (3, 4, 8)),
     "image_attention_both_axes": ({**MHA, "attention_axes": [1, 2], "output_shape": [4]}, (3, 4, 8)),
     "frozen": ({**MHA, "trainable": False}, (5, 8), (6, 8)),
+    "attention_query_value_key": ({"type": "attention"}, (5, 8), (7, 6), (7, 8)),
+    "attention_scaled_concat": ({"type": "attention", "use_scale": True, "score_mode": "concat", "dropout": 0.1,
+                                 "seed": 2}, (5, 8), (7, 8)),
+    "attention_unknown_lengths": ({"type": "attention"}, (None, 8), (None, 8)),
+    "additive_attention": ({"type": "additive_attention"}, (5, 8), (7, 3), (7, 8)),
+    "additive_attention_unscaled": ({"type": "additive_attention", "use_scale": False}, (5, 8), (7, 8)),
 }
 
 
@@ -105,6 +111,8 @@ ROUND_TRIPS = [
      "output_shape": [2, 3], "attention_axes": [1, 2], "seed": 4, "kernel_initializer": "lecun_normal"},
     {"type": "multi_head_attention", "num_heads": 1, "key_dim": 8, "sliding_window": 3, "use_gate": True,
      "bias_regularizer": {"type": "l1", "l1": 0.1}},
+    {"type": "attention", "use_scale": True, "score_mode": "concat", "dropout": 0.1, "seed": 1},
+    {"type": "additive_attention", "use_scale": False, "dropout": 0.2},
 ]
 
 
@@ -158,6 +166,20 @@ def test_shape_errors(case):
     for word in words:
         assert word in diagnostic.message, diagnostic.message
     assert hint in diagnostic.hint, diagnostic.hint
+
+
+def test_attention_reads_one_input_named_twice_as_self_attention():
+    spec = {"name": "t", "inputs": [{"name": "x", "shape": [5, 8]}],
+            "layers": [{"type": "additive_attention", "inputs": ["x", "x"]}]}
+    assert load(spec).shapes.total == 8
+    assert_matches_keras(spec)
+
+
+@pytest.mark.parametrize("kind", ["attention", "additive_attention"])
+def test_score_attention_needs_matching_query_and_key_features(kind):
+    (diagnostic,) = shape_errors(_spec_text(f"type: {kind}", "[5, 8]", "[7, 6]"))
+    assert diagnostic.path == "layers[0]"
+    assert "their last axes must agree" in diagnostic.message and "dense" in diagnostic.hint
 
 
 def test_too_many_inputs_is_reported():

@@ -53,6 +53,20 @@ MATCHES = {
     "spatial_dropout3d_frozen": ((2, 2, 2, 3), {"type": "spatial_dropout3d", "rate": 0.1, "trainable": False}),
     "gaussian_dropout": ((4,), {"type": "gaussian_dropout", "rate": 0.2}),
     "gaussian_noise": ((2, 4), {"type": "gaussian_noise", "stddev": 0.1, "seed": 1}),
+    "alpha_dropout": ((2, 4), {"type": "alpha_dropout", "rate": 0.2, "seed": 1}),
+    "masking": ((None, 4), {"type": "masking", "mask_value": -1}),
+    "activity_regularization": ((4,), {"type": "activity_regularization", "l1": 0.01, "l2": 0.001}),
+    "einsum_dense_matrix": ((8,), {"type": "einsum_dense", "equation": "ab,bc->ac", "output_shape": 4,
+                                   "bias_axes": "c"}),
+    "einsum_dense_sequence": ((5, 8), {"type": "einsum_dense", "equation": "abc,cd->abd", "output_shape": [5, 4]}),
+    "einsum_dense_heads": ((5, 8), {"type": "einsum_dense", "equation": "abc,cde->abde", "output_shape": [None, 2, 3],
+                                    "bias_axes": "de", "activation": "relu"}),
+    "einsum_dense_left_ellipsis": ((3, 5, 8), {"type": "einsum_dense", "equation": "...b,bc->...c",
+                                               "output_shape": 4, "bias_axes": "c"}),
+    "einsum_dense_right_ellipsis": ((5, 8), {"type": "einsum_dense", "equation": "ab...,bc->ac...",
+                                             "output_shape": [4]}),
+    "einsum_dense_lora": ((5, 8), {"type": "einsum_dense", "equation": "abc,cd->abd", "output_shape": [None, 4],
+                                   "lora_rank": 2, "bias_axes": "d"}),
 }
 
 
@@ -118,6 +132,11 @@ ROUND_TRIPS = [
     {"type": "spatial_dropout3d", "rate": 0.1},
     {"type": "gaussian_dropout", "rate": 0.1},
     {"type": "gaussian_noise", "stddev": 0.2},
+    {"type": "alpha_dropout", "rate": 0.1, "noise_shape": [None, 1, 4], "seed": 3},
+    {"type": "masking", "mask_value": 2.0},
+    {"type": "activity_regularization", "l2": 0.1},
+    {"type": "einsum_dense", "equation": "abc,cde->abde", "output_shape": [None, 2, 3], "bias_axes": "de",
+     "kernel_initializer": "he_normal", "lora_rank": 2},
 ]
 
 
@@ -173,6 +192,15 @@ SHAPE_ERRORS = {
     "softmax_batch_axis": (
         ("[4, 6]", "{type: softmax, axis: -3}", "float32"),
         ("layers[1].axis", ["is the batch axis"], "use 1 for the first axis")),
+    "einsum_dense_rank": (
+        ("[5, 8]", "{type: einsum_dense, equation: 'ab,bc->ac', output_shape: 4}", "float32"),
+        ("layers[1].equation", ["`ab` has 2 axes, the input 3"], "one equation letter per input axis")),
+    "einsum_dense_unknown_kernel_axis": (
+        ("[5, null]", "{type: einsum_dense, equation: 'abc,cd->abd', output_shape: [5, 4]}", "float32"),
+        ("layers[1].equation", ["kernel axis `c` takes an unknown size"], "one equation letter per input axis")),
+    "einsum_dense_bias_axes": (
+        ("[8]", "{type: einsum_dense, equation: 'ab,bc->ac', output_shape: 4, bias_axes: d}", "float32"),
+        ("layers[1].equation", ["`bias_axes` 'd' names `d`"], "one equation letter per input axis")),
 }
 
 

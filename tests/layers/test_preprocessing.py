@@ -50,13 +50,35 @@ MATCHES = {
                                          "data_format": "channels_first"}),
     "random_brightness": ((8, 8, 3), {"type": "random_brightness", "factor": 0.1, "value_range": [0, 1]}),
     "random_brightness_frozen": ((8, 8, 3), {"type": "random_brightness", "factor": [-0.1, 0.2], "trainable": False}),
+    "hashing_ids": ((1,), {"type": "hashing", "num_bins": 5}, "int32"),
+    "hashing_one_hot": ((3, 4), {"type": "hashing", "num_bins": 5, "output_mode": "one_hot", "salt": 3}, "int64"),
+    "hashing_strings_multi_hot": ((4,), {"type": "hashing", "num_bins": 7, "output_mode": "multi_hot",
+                                         "mask_value": ""}, "string"),
+    "category_encoding": ((1,), {"type": "category_encoding", "num_tokens": 5}, "int32"),
+    "category_encoding_one_hot": ((4,), {"type": "category_encoding", "num_tokens": 5, "output_mode": "one_hot"},
+                                  "int32"),
+    "category_encoding_count": ((3, 4), {"type": "category_encoding", "num_tokens": 5, "output_mode": "count"},
+                                "int32"),
+    "discretization": ((3, 4), {"type": "discretization", "bin_boundaries": [0.0, 1.0]}),
+    "discretization_one_hot": ((4,), {"type": "discretization", "bin_boundaries": [0, 1.5], "output_mode": "one_hot"}),
+    "discretization_to_adapt": ((4,), {"type": "discretization", "num_bins": 4, "output_mode": "count"}),
 }
 
 
 @pytest.mark.parametrize("case", MATCHES.values(), ids=MATCHES.keys())
 def test_matches_keras(case):
-    shape, layer = case
-    assert_matches_keras(one_layer(shape, layer))
+    shape, layer, *dtype = case
+    assert_matches_keras(one_layer(shape, layer, dtype=dtype[0] if dtype else "float32"))
+
+
+def test_hashed_ids_feed_an_embedding():
+    """hashing gives int64 ids (not the float32 of most layers): an embedding reads them, and the
+    model maps strings to vectors."""
+    spec = one_layer((3,), {"type": "hashing", "num_bins": 9, "salt": [1, 2]},
+                     {"type": "embedding", "input_dim": 9, "output_dim": 2}, dtype="string")
+    model = assert_matches_keras(spec)
+    out = np.asarray(model(np.array([["a", "b", "a"]], dtype=object)))
+    np.testing.assert_allclose(out[0, 0], out[0, 2])
 
 
 def test_augmentation_pipeline_before_a_convnet_matches_keras():
@@ -117,6 +139,10 @@ def test_normalization_given_in_spec_standardizes():
 
 
 ROUND_TRIPS = [
+    {"type": "hashing", "num_bins": 4, "salt": [3, 4], "mask_value": "", "output_mode": "count"},
+    {"type": "category_encoding", "num_tokens": 6, "output_mode": "one_hot"},
+    {"type": "discretization", "bin_boundaries": [-1.0, 0.0, 2.5], "output_mode": "multi_hot"},
+    {"type": "discretization", "num_bins": 3, "epsilon": 0.001},
     {"type": "rescaling", "scale": 0.5, "offset": -1.0},
     {"type": "rescaling", "scale": [0.5, 1.0, 2.0]},
     {"type": "normalization", "axis": [1, 2], "mean": [[1, 2]], "variance": [[1, 2]], "invert": True},
@@ -150,6 +176,9 @@ def _spec_text(shape: str, layer: str) -> str:
 
 
 SHAPE_ERRORS = {
+    "discretization_multi_hot_of_matrix": (
+        ("[3, 4]", "{type: discretization, bin_boundaries: [0.5], output_mode: multi_hot}"),
+        ("layers[1].output_mode", ["reads one feature vector a sample", "(None, 3, 4)"], "add a `flatten`")),
     "image_layer_fed_grayscale_without_channels": (
         ("[8, 8]", "{type: random_flip}"),
         ("layers[1]", ["`random_flip` expects images of rank 4", "(None, 8, 8)"],

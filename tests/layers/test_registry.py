@@ -31,8 +31,10 @@ def _families_loaded(before: str) -> str:
 
 def test_the_source_text_places_every_type_in_the_family_that_defines_it():
     # The hint read from the family files must agree with the classes: a type it missed would load every family.
+    # (The text may name more tags than the registry holds: an rnn's cells are tagged models, not layer types.)
     where = _Registry()._where()
-    assert where == {tag: cls.__module__.rsplit(".", 1)[1] for tag, cls in LAYER_TYPES.items()}, \
+    defined = {tag: cls.__module__.rsplit(".", 1)[1] for tag, cls in LAYER_TYPES.items()}
+    assert {tag: where.get(tag) for tag in defined} == defined, \
         "write each layer type's tag as `type: Literal[\"tag\"]` on one line (netspec/layers/__init__.py reads it)"
 
 
