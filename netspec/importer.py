@@ -107,6 +107,13 @@ KERAS_ONLY_ARGUMENTS = {
     # elsewhere; it has no effect without `return_sequences`.
     "zero_output_for_mask": lambda value, where, config: not config.get("return_sequences") or value is (
         where == "bidirectional"),
+    # The lookups' and text_vectorization's: what netspec's types always give, or a count Keras derives.
+    "invert": lambda value, where, config: value is False,
+    "vocabulary_dtype": lambda value, where, config: value == "int64",
+    "vocabulary_size": lambda value, where, config: True,
+    "oov_method": lambda value, where, config: value == "floormod",
+    "salt": lambda value, where, config: value is None,
+    "encoding": lambda value, where, config: value == "utf-8",
 }
 
 # Keys of a layer's config that are bookkeeping, not arguments of the model's architecture.

@@ -851,13 +851,56 @@ def _discretization(draw, kind, shape, dtype):
     return layer
 
 
+# Layers that read strings: only they are drawn on "text" data.
+STRING_TYPES = ("string_lookup", "text_vectorization", "hashing")
+
+
+@gen("string_lookup", when=lambda kind, shape, dtype: dtype == "string" and len(shape) >= 1)
+def _string_lookup(draw, kind, shape, dtype):
+    layer = {"type": kind}
+    maybe(draw, layer, "vocabulary", st.sampled_from([["a"], ["a", "b", "c"]]))
+    maybe(draw, layer, "num_oov_indices", st.integers(0 if "vocabulary" in layer else 1, 2))
+    mode = draw(st.sampled_from(["int", "one_hot", "multi_hot", "count"]))
+    layer["output_mode"] = mode
+    if mode != "int" and ("vocabulary" not in layer or flag(draw)):
+        layer.update(max_tokens=draw(st.integers(5, 9)), pad_to_max_tokens=True)
+    return layer
+
+
+@gen("integer_lookup", when=lambda kind, shape, dtype: is_int(dtype) and len(shape) >= 1)
+def _integer_lookup(draw, kind, shape, dtype):
+    layer = {"type": kind}
+    maybe(draw, layer, "vocabulary", st.sampled_from([[1], [2, 5, 7]]))
+    maybe(draw, layer, "mask_token", st.just(0))
+    mode = draw(st.sampled_from(["int", "one_hot", "multi_hot", "count"]))
+    layer["output_mode"] = mode
+    if mode != "int" and ("vocabulary" not in layer or flag(draw)):
+        layer.update(max_tokens=draw(st.integers(5, 9)), pad_to_max_tokens=True)
+    return layer
+
+
+@gen("text_vectorization", when=lambda kind, shape, dtype: dtype == "string" and shape in ((), (1,)))
+def _text_vectorization(draw, kind, shape, dtype):
+    layer = {"type": kind}
+    maybe(draw, layer, "vocabulary", st.sampled_from([["a"], ["a", "b", "c"]]))
+    maybe(draw, layer, "ngrams", st.integers(2, 3))
+    modes = ["int"] + (["multi_hot", "count"] if shape == () else [])
+    layer["output_mode"] = mode = draw(st.sampled_from(modes))
+    if mode == "int":
+        maybe(draw, layer, "output_sequence_length", st.integers(1, 6))
+    elif "vocabulary" not in layer or flag(draw):
+        layer.update(max_tokens=draw(st.integers(5, 9)), pad_to_max_tokens=True)
+    return layer
+
+
 MULTI_INPUT = ("add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
                "multi_head_attention", *SCORE_ATTENTION)
 FRAME_TYPES = [kind for kind in GENERATORS if kind not in ("bidirectional", "time_distributed", "embedding", "rnn")]
 # Layers that keep integer ids integer (netspec's `keeps_input_dtype`): what an int tensor may pass through;
 # and the encoders that read ids.
 INT_TYPES = [kind for kind, cls in LAYER_TYPES.items() if cls.keeps_input_dtype] + ["embedding", "hashing",
-                                                                                   "category_encoding"]
+                                                                                   "category_encoding",
+                                                                                   "integer_lookup"]
 
 
 # Every type may be frozen (netspec.build.refreeze makes Keras's sublayers follow); kept as a hook.
@@ -944,7 +987,7 @@ class Builder:
     def step(self, tensor: Tensor, pool: list[str]) -> Tensor | None:
         """One layer drawn from `pool` that can take `tensor`; None if none can."""
         draw = self.draw
-        allowed = INT_TYPES if is_int(tensor.dtype) else pool
+        allowed = INT_TYPES if is_int(tensor.dtype) else STRING_TYPES if tensor.dtype == "string" else pool
         choices = [k for k in pool
                    if k in allowed and (k in MULTI_INPUT or GENERATORS[k].when(k, tensor.shape, tensor.dtype))]
         choices = [k for k in choices if k not in MULTI_INPUT or self.can_merge(k, tensor)]
@@ -1150,6 +1193,8 @@ def input_shape(draw, data: str) -> tuple:
     if data.startswith("video"):  # frames of 1D signals, images or volumes
         frame = int(data[-1])
         return (dim(draw, 1, 4, unknown=True), *(dim(draw, 2, 6) for _ in range(frame)), dim(draw, 1, 3))
+    if data == "text":  # one text, or a few strings, a sample
+        return draw(st.sampled_from([(), (1,), (3,), (2, 3)]))
     if data == "tensor":
         rank = draw(st.integers(1, 4))
         return tuple(dim(draw, 1, 5, unknown=i < rank - 1) for i in range(rank))
@@ -1159,11 +1204,11 @@ def input_shape(draw, data: str) -> tuple:
 DATA = ["vector", "sequence", "tokens", "image", "volume", "video1", "video2", "video3", "tensor"]
 # A shape of each kind of data with every size known, to find the kinds a layer type can read.
 TYPICAL = {"vector": (4,), "sequence": (5, 3), "tokens": (5,), "image": (6, 6, 3), "volume": (4, 4, 4, 2),
-           "video1": (3, 6, 2), "video2": (3, 5, 5, 2), "video3": (2, 4, 4, 4, 2)}
+           "video1": (3, 6, 2), "video2": (3, 5, 5, 2), "video3": (2, 4, 4, 4, 2), "text": (1,)}
 
 
 def dtype_of(data: str) -> str:
-    return "int32" if data == "tokens" else "float32"
+    return {"tokens": "int32", "text": "string"}.get(data, "float32")
 
 
 def readable_by(kind: str) -> list[str]:
@@ -1176,7 +1221,8 @@ def readable_by(kind: str) -> list[str]:
         return ["sequence"]
     if kind in MULTI_INPUT:
         return ["vector", "sequence", "image", "volume"]
-    return [data for data, shape in TYPICAL.items() if GENERATORS[kind].when(kind, shape, dtype_of(data))]
+    return [data for data, shape in TYPICAL.items() if GENERATORS[kind].when(kind, shape, dtype_of(data))
+            and (data != "text" or kind in STRING_TYPES)]
 
 
 # The pool a family's specs grow from after their first layer: the family's own types, twice as

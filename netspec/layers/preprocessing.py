@@ -472,3 +472,147 @@ class Discretization(_Encoder):
                 f"`discretization` with `output_mode: {self.output_mode}` reads one feature vector a sample; "
                 f"received shape {fmt_shape(shape)}", "add a `flatten` before it", field="output_mode")
         return Inference([(depth,)])
+
+
+# ----- vocabularies: strings and integers to ids, texts to token ids -----
+
+LookupMode = Literal["int", "one_hot", "multi_hot", "count", "tf_idf"]
+
+
+class _Vocabulary(Layer):
+    """A layer with a vocabulary: given in the spec, or learned by adapt (the runner and the scripts adapt
+    it on the training features before fitting, see netspec.runtime.adapt)."""
+
+    max_tokens: PositiveInt | None = Field(None, description="Largest vocabulary size, the OOV and mask tokens "
+                                           "included; null: no limit.")
+    pad_to_max_tokens: bool = Field(False, description="Whether encoded vectors (not `int` mode) are `max_tokens` "
+                                    "wide, however small the vocabulary: a width known before adapting.")
+    idf_weights: list[Number] | None = Field(None, description="`tf_idf` mode with a given `vocabulary`: one "
+                                             "inverse document frequency per vocabulary term.")
+    sparse: Literal[False] = Field(False, description="Sparse outputs are not supported (dense only).")
+
+    def vocabulary_terms(self) -> list | None:
+        return self.vocabulary
+
+    def oov_terms(self) -> int:
+        return 1
+
+    def adapts(self) -> bool:
+        """Whether the vocabulary is learned from the training data (none is given)."""
+        return self.vocabulary_terms() is None
+
+    @model_validator(mode="after")
+    def _known_width(self):
+        if self.output_mode == "int":
+            if self.idf_weights is not None:
+                raise ValueError("`idf_weights` is for `output_mode: tf_idf`")
+            return self
+        if self.adapts() and not (self.max_tokens and self.pad_to_max_tokens):
+            raise ValueError(f"`output_mode: {self.output_mode}` gives vectors as wide as the vocabulary, which "
+                             "adapting learns only from the training data: give `max_tokens` with "
+                             "`pad_to_max_tokens: true` (a fixed width), or a `vocabulary`")
+        if self.output_mode == "tf_idf" and not self.adapts():
+            if self.idf_weights is None or len(self.idf_weights) != len(self.vocabulary_terms()):
+                raise ValueError("`output_mode: tf_idf` with a given `vocabulary` needs `idf_weights`, one per "
+                                 "vocabulary term")
+        if self.max_tokens is not None and not self.adapts() and self.depth() > self.max_tokens:
+            raise ValueError(f"the vocabulary and OOV tokens ({self.depth()}) are more than `max_tokens` "
+                             f"({self.max_tokens})")
+        return self
+
+    def depth(self) -> int:
+        """The width of an encoded vector: the vocabulary and the OOV ids (a mask takes none)."""
+        if self.max_tokens is not None and self.pad_to_max_tokens:
+            return self.max_tokens
+        return len(self.vocabulary_terms()) + self.oov_terms()
+
+    def output_dtype(self) -> str:
+        return "int64" if self.output_mode == "int" else "float32"
+
+
+class _Lookup(_Vocabulary):
+    num_oov_indices: Annotated[int, Strict(), Field(ge=0)] = Field(
+        1, description="Number of out-of-vocabulary ids (values not in the vocabulary hash into them).")
+    output_mode: LookupMode = Field("int", description="`int`: one id a value; `one_hot`, `multi_hot`, `count` "
+                                    "or `tf_idf`: a vector as wide as the vocabulary.")
+
+    def oov_terms(self) -> int:
+        return self.num_oov_indices
+
+    def infer(self, inputs):
+        (shape,) = inputs
+        _feature_rank(shape, self.type)
+        if self.output_mode == "int":
+            return Inference([shape])
+        if self.output_mode == "one_hot":
+            return Inference([_one_hot_shape(shape, self.depth())])
+        return Inference([(*shape[:-1], self.depth())])
+
+
+class StringLookup(_Lookup):
+    """Maps strings to integer ids from a vocabulary (given, or adapted to the training data), or encodes them
+    as vectors of the vocabulary's width."""
+
+    type: Literal["string_lookup"]
+    vocabulary: list[str] | None = Field(None, description="The terms, in id order; null: adapt them to the "
+                                         "training data.")
+    mask_token: str | None = Field(None, description="A term that maps to id 0 (the mask); null: none.")
+    oov_token: str = Field("[UNK]", description="The term of the OOV ids (for the vocabulary's listing).")
+
+    keras_class = "StringLookup"
+
+
+class IntegerLookup(_Lookup):
+    """Maps integers (e.g. raw category codes) to contiguous ids from a vocabulary (given, or adapted to the
+    training data), or encodes them as vectors of the vocabulary's width."""
+
+    type: Literal["integer_lookup"]
+    vocabulary: list[Annotated[int, Strict()]] | None = Field(
+        None, description="The values, in id order; null: adapt them to the training data.")
+    mask_token: Annotated[int, Strict()] | None = Field(None, description="A value that maps to id 0 (the mask).")
+    oov_token: Annotated[int, Strict()] = Field(-1, description="The value of the OOV ids.")
+
+    keras_class = "IntegerLookup"
+
+
+class TextVectorization(_Vocabulary):
+    """Turns texts (one string a sample) into token ids, or a vector of token counts: standardizes, splits
+    and maps the tokens by a vocabulary, given or adapted to the training texts. In `int` mode the ids
+    are padded or cut to `output_sequence_length`; without it their count varies (shape [null], as Keras
+    declares it), which an embedding and global pooling accept."""
+
+    type: Literal["text_vectorization"]
+    vocabulary: list[str] | None = Field(None, description="The tokens, in id order (after the mask \"\" and "
+                                         "the OOV \"[UNK]\"); null: adapt them to the training texts.")
+    standardize: Literal["lower_and_strip_punctuation", "lower", "strip_punctuation"] | None = Field(
+        "lower_and_strip_punctuation", description="How texts are standardized first; null: as they are.")
+    split: Literal["whitespace", "character"] | None = Field(
+        "whitespace", description="How a text splits into tokens; null: a text is one token.")
+    ngrams: Annotated[int, Strict(), Field(ge=2)] | None = Field(
+        None, description="Also make n-grams up to this length (2: words and pairs of words).")
+    output_mode: Literal["int", "multi_hot", "count", "tf_idf"] = Field(
+        "int", description="`int`: a sequence of token ids; `multi_hot`, `count` or `tf_idf`: one vector as "
+        "wide as the vocabulary a text.")
+    output_sequence_length: PositiveInt | None = Field(
+        None, description="`int` mode: pad or cut each sequence to this length; null: the longest text's.")
+    ragged: Literal[False] = Field(False, description="Ragged outputs are not supported.")
+
+    keras_class = "TextVectorization"
+
+    @model_validator(mode="after")
+    def _sequence_length_in_int_mode(self):
+        if self.output_sequence_length is not None and self.output_mode != "int":
+            raise ValueError("`output_sequence_length` is for `output_mode: int`")
+        return self
+
+    def infer(self, inputs):
+        (shape,) = inputs
+        one_text = shape == () or (shape == (1,) and self.output_mode == "int")
+        if not one_text:
+            raise ShapeMismatch(
+                f"`text_vectorization` reads one text a sample; received shape {fmt_shape(shape)}",
+                "give the string input `shape: []`" + ("" if self.output_mode != "int" or len(shape) != 1 else
+                                                      " (or [1])"))
+        if self.output_mode == "int":
+            return Inference([(self.output_sequence_length,)])
+        return Inference([(self.depth(),)])

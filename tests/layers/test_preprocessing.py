@@ -62,6 +62,28 @@ MATCHES = {
     "discretization": ((3, 4), {"type": "discretization", "bin_boundaries": [0.0, 1.0]}),
     "discretization_one_hot": ((4,), {"type": "discretization", "bin_boundaries": [0, 1.5], "output_mode": "one_hot"}),
     "discretization_to_adapt": ((4,), {"type": "discretization", "num_bins": 4, "output_mode": "count"}),
+    "string_lookup_ids": ((3,), {"type": "string_lookup", "vocabulary": ["a", "b"], "mask_token": ""}, "string"),
+    "string_lookup_to_adapt": ((2, 3), {"type": "string_lookup", "num_oov_indices": 2}, "string"),
+    "string_lookup_one_hot": ((3,), {"type": "string_lookup", "vocabulary": ["a"], "output_mode": "one_hot",
+                                     "num_oov_indices": 0}, "string"),
+    "string_lookup_multi_hot_padded": ((3,), {"type": "string_lookup", "output_mode": "multi_hot", "max_tokens": 10,
+                                              "pad_to_max_tokens": True}, "string"),
+    "string_lookup_tf_idf": ((2, 3), {"type": "string_lookup", "vocabulary": ["a", "b"], "output_mode": "tf_idf",
+                                      "idf_weights": [1.0, 0.5]}, "string"),
+    "integer_lookup": ((1,), {"type": "integer_lookup", "vocabulary": [4, 5, 9]}, "int32"),
+    "integer_lookup_count": ((3,), {"type": "integer_lookup", "vocabulary": [4, 5], "mask_token": 0,
+                                    "output_mode": "count"}, "int64"),
+    "integer_lookup_one_hot_padded": ((1,), {"type": "integer_lookup", "output_mode": "one_hot", "max_tokens": 7,
+                                             "pad_to_max_tokens": True}, "int32"),
+    "text_vectorization": ((), {"type": "text_vectorization", "max_tokens": 20}, "string"),
+    "text_vectorization_length": ((1,), {"type": "text_vectorization", "output_sequence_length": 6,
+                                         "vocabulary": ["a", "b"], "split": "character"}, "string"),
+    "text_vectorization_multi_hot": ((), {"type": "text_vectorization", "vocabulary": ["a", "b"], "ngrams": 2,
+                                          "output_mode": "multi_hot"}, "string"),
+    "text_vectorization_count_padded": ((), {"type": "text_vectorization", "output_mode": "count", "max_tokens": 9,
+                                             "pad_to_max_tokens": True, "standardize": None}, "string"),
+    "text_vectorization_tf_idf": ((), {"type": "text_vectorization", "vocabulary": ["a", "b", "c"],
+                                       "idf_weights": [1.0, 2.0, 0.5], "output_mode": "tf_idf"}, "string"),
 }
 
 
@@ -143,6 +165,10 @@ ROUND_TRIPS = [
     {"type": "category_encoding", "num_tokens": 6, "output_mode": "one_hot"},
     {"type": "discretization", "bin_boundaries": [-1.0, 0.0, 2.5], "output_mode": "multi_hot"},
     {"type": "discretization", "num_bins": 3, "epsilon": 0.001},
+    {"type": "string_lookup", "vocabulary": ["a", "b"], "mask_token": "", "num_oov_indices": 2},
+    {"type": "integer_lookup", "max_tokens": 6, "pad_to_max_tokens": True, "output_mode": "count"},
+    {"type": "text_vectorization", "vocabulary": ["x", "y"], "ngrams": 2, "output_sequence_length": 5,
+     "standardize": "lower", "split": "character"},
     {"type": "rescaling", "scale": 0.5, "offset": -1.0},
     {"type": "rescaling", "scale": [0.5, 1.0, 2.0]},
     {"type": "normalization", "axis": [1, 2], "mean": [[1, 2]], "variance": [[1, 2]], "invert": True},
@@ -198,6 +224,9 @@ SHAPE_ERRORS = {
     "normalization_unknown_axis": (
         ("[4, null]", "{type: normalization}"),
         ("layers[1]", ["needs a known size on axis 2"], "fixed size")),
+    "text_vectorization_of_several_texts": (
+        ("[3]", "{type: text_vectorization, max_tokens: 10}"),
+        ("layers[1]", ["reads one text a sample", "(None, 3)"], "`shape: []`")),
     "normalization_axis_out_of_range": (
         ("[4]", "{type: normalization, axis: 2}"),
         ("layers[1].axis", ["out of range for input of rank 2"], None)),
@@ -244,6 +273,15 @@ VALUE_ERRORS = {
                                   "rectangular"),
     "normalization_mean_rank": ("{type: normalization, mean: [[1, 2]], variance: [[1, 2]]}", "layers[1].mean",
                                 "more than the number of axes"),
+    "lookup_width_unknown_before_adapting": ("{type: string_lookup, output_mode: multi_hot, max_tokens: 8}",
+                                             "layers[1].max_tokens", "give `max_tokens` with `pad_to_max_tokens"),
+    "text_vectorization_width_unknown": ("{type: text_vectorization, output_mode: count}", "layers[1]",
+                                         "adapting learns only from the training data"),
+    "tf_idf_without_weights": ("{type: integer_lookup, vocabulary: [1, 2], output_mode: tf_idf}",
+                               "layers[1].vocabulary", "needs `idf_weights`"),
+    "sequence_length_of_counts": ("{type: text_vectorization, vocabulary: [a], output_mode: count, "
+                                  "output_sequence_length: 4}", "layers[1].output_sequence_length",
+                                  "for `output_mode: int`"),
 }
 
 
