@@ -160,6 +160,7 @@ class Program:
     step_flops: float
     class_weight: dict | str | None = None  # model.fit's: {class id: weight}, or "auto" (runtime's balanced)
     devices: int | None = None  # data parallelism over this many devices (runtime.distribute); None: every one
+    adapt: tuple[str, ...] = ()  # the layers that learn from the training features before fitting (runtime.adapt)
 
 
 # ----- small rules -----
@@ -431,7 +432,14 @@ def lower_program(spec, *, data_source=None, data_kind: str | None = None, test=
         data=data, batch_size=training.batch_size, epochs=training.epochs, seed=training.seed,
         precision=settings["precision"], jit_compile=settings["jit_compile"],
         steps_per_execution=settings["steps_per_execution"], step_flops=step_flops(result),
-        class_weight=training.class_weight, devices=distribution_devices(training.distribution))
+        class_weight=training.class_weight, devices=distribution_devices(training.distribution),
+        adapt=adapted_layers(result.graph))
+
+
+def adapted_layers(graph) -> tuple[str, ...]:
+    """The layers to adapt before training, in the model's order: vocabularies, bins and normalization
+    statistics that the spec leaves to the data (`adapts()` says so)."""
+    return tuple(node.name for node in graph.nodes if getattr(node.layer, "adapts", lambda: False)())
 
 
 def distribution_devices(distribution) -> int | None:

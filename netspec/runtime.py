@@ -247,6 +247,23 @@ def balanced_class_weight(labels):
     return {int(c): float(w) for c, w in zip(classes, weights)}
 
 
+def adapt(model, features, names):
+    """Fit the layers `names` that learn from data before training (vocabularies, bins,
+    normalization statistics) on the training features that reach them, in the model's
+    order. `features`: arrays (one, or a dict by input), or a tf.data.Dataset of them."""
+    dataset = hasattr(features, "element_spec")
+    by_input = isinstance(features.element_spec if dataset else features, dict)
+    for layer in [layer for layer in model.layers if layer.name in names]:
+        read = [x for x in model.inputs if x is layer.input]
+        if not read:  # what the layers before it make of the features
+            data = keras.Model(model.inputs, layer.input).predict(features, verbose=0)
+        elif by_input and dataset:
+            data = features.map(lambda x, key=read[0].name: x[key])
+        else:  # strings too, as they are (predict takes no NumPy strings)
+            data = features[read[0].name] if by_input else features
+        layer.adapt(data)
+
+
 # ----- arrays as the model takes them -----
 
 

@@ -150,6 +150,8 @@ def _context(result: Loaded, tuned: dict | None, tuned_from, script_dir) -> dict
     runtime_functions = [*readers, plan.read.function, "stream"] if streamed else readers
     if program.class_weight == "auto":
         runtime_functions.append("balanced_class_weight")
+    if program.adapt:
+        runtime_functions.append("adapt")
     if not streamed:  # arrays, conformed as they are read
         runtime_functions.append("conform")
     return {
@@ -176,7 +178,22 @@ def _context(result: Loaded, tuned: dict | None, tuned_from, script_dir) -> dict
         "fit_extra": Code("".join("\n" + line for line in _fit_extra_lines(program, plan))),
         "shuffle": Code(repr(bool(plan.shuffle))),
         "class_weight_auto": program.class_weight == "auto",
+        "adapt": _lines(_adapt_lines(program, streamed)),
     }
+
+
+def _adapt_lines(program, streamed: bool) -> list[str]:
+    """Adapting the layers that learn from the training features (runtime.adapt), before fitting: a folder's
+    are read a batch at a time, as training reads them."""
+    if not program.adapt:
+        return []
+    lines = ["    # Layers that learn from the training features: vocabularies, bins, statistics."]
+    features = Atom("train[0]")
+    if streamed:
+        lines += _assign("features", call("stream", Atom("train"), Atom("read"), Atom("INPUTS"), Atom("LABELS"),
+                                          Atom("args.batch_size")), 1)
+        features = Atom("features.map(lambda x, y: x)")
+    return lines + statement(call("adapt", Atom("model"), features, literal(list(program.adapt))), 1)
 
 
 @functools.cache

@@ -171,6 +171,10 @@ class Normalization(Layer):
                                  f"({len(axes)}, axis={self.axis})")
         return self
 
+    def adapts(self) -> bool:
+        """Whether the statistics are learned from the training data (none are given)."""
+        return self.mean is None
+
     def lower_value(self, key, value):
         return tuple(value) if key == "axis" and isinstance(value, list) else super().lower_value(key, value)
 
@@ -453,6 +457,10 @@ class Discretization(_Encoder):
 
     def output_dtype(self) -> str:
         return "int32" if self.output_mode == "int" else "float32"
+
+    def adapts(self) -> bool:
+        """Whether the bin boundaries are learned from the training data."""
+        return self.bin_boundaries is None
 
     def lower(self, name=None, *, extra=None):
         # Keras's Discretization takes no `trainable` argument; with no weights, it changes nothing.

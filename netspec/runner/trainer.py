@@ -426,6 +426,8 @@ def _run_distributed(loaded: Loaded, spec_data: dict, session: Session, *, expor
                     policy = tuning.precision
                     keras.config.set_dtype_policy(policy)  # dtype_policy() restores the caller's on leaving
                 _say(verbose, tuning.line())
+        if program.adapt:  # as the script does: the training features, read as fitting reads them
+            runtime.adapt(model, _features(splits.train, training.batch_size), program.adapt)
         compile_model(model, training, source=source, jit_compile=execution.jit_compile,
                       steps_per_execution=execution.steps_per_execution)
         if cb.monitored(training.callbacks):  # a misspelt `monitor` is an error now, not a warning every epoch
@@ -541,6 +543,15 @@ def _draw(loaded: Loaded, source, run: RunFolder) -> None:
         save(picture_of(loaded, getattr(source, "groups", None)), run / "model.svg")
     except Exception as exc:  # whatever went wrong, training does not stop for a picture
         warnings.warn(f"{run / 'model.svg'} was not written: {exc}", DrawNote, stacklevel=2)
+
+
+def _features(part, batch_size: int):
+    """A training part's features for runtime.adapt: arrays, or a dataset of them (a streamed part's batches, in
+    order; a caller's dataset without its labels)."""
+    if part.streamed or part.is_dataset:
+        dataset = data_module.fit_arguments(part, batch_size=batch_size, training=False)["x"]
+        return dataset.map(lambda x, *labels: x)
+    return part.x
 
 
 def _replicas(replicas: int, cluster: Cluster, batch_size: int, shared: bool) -> str:

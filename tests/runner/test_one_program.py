@@ -42,7 +42,8 @@ SPECS = trained_specs()
 
 
 def make_data(folder: Path) -> None:
-    """The files the codegen specs read: an image folder (and a validation one), an .npz file, a CSV table."""
+    """The files the codegen specs read: an image folder (and a validation one), an .npz file, a CSV table, a
+    folder of short texts of two classes."""
     from PIL import Image
 
     rng = np.random.default_rng(0)
@@ -56,6 +57,17 @@ def make_data(folder: Path) -> None:
     np.savez(folder / "arrays.npz", pixels=pixels, targets=(pixels > 0.5).astype("float32"))
     rows = ["a,b,c,label"] + [f"{rng.random():.4f},{rng.random():.4f},{rng.random():.4f},{i % 3}" for i in range(40)]
     (folder / "table.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    write_texts(folder / "texts", rng)
+
+
+def write_texts(folder: Path, rng, count: int = 12) -> None:
+    """Two classes of short texts, told apart by their words: `neg` and `pos` subfolders of .txt files."""
+    words = {"neg": ["bad", "awful", "boring", "dull"], "pos": ["good", "great", "lovely", "fun"]}
+    for label, own in words.items():
+        (folder / label).mkdir(parents=True)
+        for i in range(count):
+            text = " ".join(rng.choice([*own, "the", "film", "was"], 6))
+            (folder / label / f"{i}.txt").write_text(text.capitalize() + ".", encoding="utf-8")
 
 
 def run_driver(mode: str, jobs: list[dict], folder: Path) -> dict:
