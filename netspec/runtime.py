@@ -256,7 +256,12 @@ def adapt(model, features, names):
     for layer in [layer for layer in model.layers if layer.name in names]:
         read = [x for x in model.inputs if x is layer.input]
         if not read:  # what the layers before it make of the features
-            data = keras.Model(model.inputs, layer.input).predict(features, verbose=0)
+            import tensorflow as tf
+
+            batches = features  # tf.data takes NumPy strings; predict does not
+            if not dataset:
+                batches = tf.data.Dataset.from_tensor_slices(features).batch(256)
+            data = keras.Model(model.inputs, layer.input).predict(batches, verbose=0)
         elif by_input and dataset:
             data = features.map(lambda x, key=read[0].name: x[key])
         else:  # strings too, as they are (predict takes no NumPy strings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 
 def tiny_spec(**training) -> dict:
@@ -20,3 +21,13 @@ def tiny_spec(**training) -> dict:
     }
     spec["training"].update(training)
     return copy.deepcopy(spec)
+
+
+def write_texts(folder: Path, rng, count: int = 12) -> None:
+    """Two classes of short texts, told apart by their words: `neg` and `pos` subfolders of .txt files."""
+    words = {"neg": ["bad", "awful", "boring", "dull"], "pos": ["good", "great", "lovely", "fun"]}
+    for label, own in words.items():
+        (folder / label).mkdir(parents=True)
+        for i in range(count):
+            text = " ".join(rng.choice([*own, "the", "film", "was"], 6))
+            (folder / label / f"{i}.txt").write_text(text.capitalize() + ".", encoding="utf-8")

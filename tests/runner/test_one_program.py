@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from runner_support import write_texts
 
 import netspec
 
@@ -59,15 +60,6 @@ def make_data(folder: Path) -> None:
     (folder / "table.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     write_texts(folder / "texts", rng)
 
-
-def write_texts(folder: Path, rng, count: int = 12) -> None:
-    """Two classes of short texts, told apart by their words: `neg` and `pos` subfolders of .txt files."""
-    words = {"neg": ["bad", "awful", "boring", "dull"], "pos": ["good", "great", "lovely", "fun"]}
-    for label, own in words.items():
-        (folder / label).mkdir(parents=True)
-        for i in range(count):
-            text = " ".join(rng.choice([*own, "the", "film", "was"], 6))
-            (folder / label / f"{i}.txt").write_text(text.capitalize() + ".", encoding="utf-8")
 
 
 def run_driver(mode: str, jobs: list[dict], folder: Path) -> dict:
