@@ -98,7 +98,7 @@ def conform(data, inputs, labels):
         for array, (name, (shape, dtype)) in zip(arrays, table.items()):
             if None not in shape:
                 array = np.reshape(array, (-1, *shape))
-            part[name] = np.asarray(array, str if dtype == "string" else dtype)
+            part[name] = np.asarray(array, object if dtype == "string" else dtype)
         parts.append(part.popitem()[1] if len(part) == 1 else part or None)
     return tuple(parts)
 
