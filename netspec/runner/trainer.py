@@ -325,7 +325,7 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
         spec_data["training"]["seed"] = int(rng_utils.get_random_seed()) % 2**31
         loaded = load(spec_data)
     try:
-        return _run_distributed(loaded, spec_data, session, export=export, verbose=verbose, scope=scope,
+        return _run_on_replicas(loaded, spec_data, session, export=export, verbose=verbose, scope=scope,
                                 replicas=replicas)
     finally:
         if keras.backend.backend() == "jax" and replicas > 1:
@@ -342,7 +342,7 @@ def _devices(distribution, cluster: Cluster) -> int | None:
     return distribution_devices(distribution)
 
 
-def _run_distributed(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str], verbose, scope,
+def _run_on_replicas(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str], verbose, scope,
                      replicas: int) -> TrainResult:
     import keras
 
