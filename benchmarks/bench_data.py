@@ -31,6 +31,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from netspec.runner.precision import cpu_name
+
 ROOT = Path(__file__).resolve().parent.parent
 CLASSES = 10
 TARGET = 1.2  # the large folder's peak over the small one's, at most
@@ -65,16 +67,6 @@ IN_MEMORY = textwrap.dedent("""
     model = build_model(spec)
     model.fit(x, y, batch_size=64, epochs=epochs, validation_split=0.1, verbose=0)
 """)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_folder(folder: Path, count: int) -> None:
@@ -113,7 +105,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-contrast", action="store_true", help="leave out the in-memory contender")
     args = parser.parse_args(argv)
 
-    print(f"CPU: {cpu_model()} ({os.cpu_count()} cores); Python {platform.python_version()}")
+    print(f"CPU: {cpu_name()}; Python {platform.python_version()}")
     with tempfile.TemporaryDirectory(prefix="bench_data_") as tmp:
         tmp = Path(tmp)
         (tmp / "spec.yaml").write_text(SPEC, encoding="utf-8")

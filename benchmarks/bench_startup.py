@@ -34,6 +34,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_validate import Times, bytecode_cached, describe, tensorflow_import, time_process  # noqa: E402
 
+from netspec.runner.precision import cpu_name  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 1 / 20
 # A composed spec (an include, vars, blocks), so that `expand` has work to do and the other verbs run composition;
@@ -64,16 +66,6 @@ for collector in ("on", "off"):  # Python's cyclic collector scans every live ob
               f"{per_layer[layers] * 1e6:.1f} us a layer")
     print(f"per-layer cost 10,000 / 1,000 layers, gc {collector}: {per_layer[10_000] / per_layer[1_000]:.2f} (1.0 = linear)")
 """
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def entry_points() -> dict[str, list[str]]:
@@ -112,7 +104,7 @@ def main() -> int:
     args = parser.parse_args()
     checkouts = {"this": ROOT, **({"compare": args.compare.resolve()} if args.compare else {})}
     specs = args.spec or [COMPOSED, PLAIN]
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"CPU: {cpu_name()}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"Python {platform.python_version()}; " + "; ".join(f"{k}: {v}" for k, v in checkouts.items()))
 
     def env_of(checkout: Path) -> dict:

@@ -43,7 +43,7 @@ def detect_device() -> Device:
 
     finder = {"tensorflow": _tensorflow_gpu, "jax": _jax_gpu, "torch": _torch_gpu}.get(keras.backend.backend())
     gpu = finder() if finder else None
-    return gpu or Device("cpu", _cpu_name())
+    return gpu or Device("cpu", cpu_name())
 
 
 def _tensorflow_gpu() -> Device | None:
@@ -76,7 +76,7 @@ def _torch_gpu() -> Device | None:
     return Device("gpu", torch.cuda.get_device_name(0), tuple(torch.cuda.get_device_capability(0)))
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     name = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         with open("/proc/cpuinfo", encoding="utf-8") as f:
