@@ -254,15 +254,10 @@ def _check_exports(args) -> None:
 
 def _start_keras_quietly() -> None:
     """Import Keras and probe the devices with TensorFlow's start-up lines filtered out of stderr."""
-    from netspec.runner.precision import detect_device
+    from netspec.runner.precision import start_backend
 
     with native_stderr_filtered(_START_UP_NOISE):
-        import keras
-
-        # TensorFlow: the CUDA probe, once, here. JAX probes its devices only once it has joined the other
-        # processes of a run (jax.distributed must start before anything touches a device).
-        if keras.backend.backend() != "jax":
-            detect_device()
+        start_backend()
 
 
 def _validate(args) -> int:

@@ -76,6 +76,16 @@ def _torch_gpu() -> Device | None:
     return Device("gpu", torch.cuda.get_device_name(0), tuple(torch.cuda.get_device_capability(0)))
 
 
+def start_backend() -> None:
+    """Import Keras and its backend. TensorFlow: probe the devices (the CUDA probe) once, now. JAX probes its
+    devices only once it has joined the other processes of a run (jax.distributed must start before anything
+    touches a device)."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        detect_device()
+
+
 def cpu_name() -> str:
     name = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
