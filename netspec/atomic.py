@@ -29,6 +29,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def cache_dir(kind: str) -> Path:
+    """netspec's cache folder for `kind` (tuning choices, compiled templates): $NETSPEC_CACHE_DIR/kind, by
+    default ~/.cache/netspec/kind. Not created here."""
+    root = os.environ.get("NETSPEC_CACHE_DIR") or Path.home() / ".cache" / "netspec"
+    return Path(root) / kind
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

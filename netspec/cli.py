@@ -8,6 +8,7 @@ wrong, 2 bad usage. TensorFlow is imported only inside the verbs that need it.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import re
@@ -177,6 +178,13 @@ def main(argv: list[str] | None = None) -> int:
     # pydantic looks for plugins in the metadata of every installed package when it builds its first validator
     # (importlib.metadata and a scan: a tenth of `netspec validate`); netspec's models use none.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    _skip_pydantic_plugin_loader()
+    # Loading a spec creates tens of thousands of objects that live until the process ends (pydantic's models
+    # and validators, the spec's); each collection of the cyclic garbage collector scans them all again, a
+    # twentieth of `netspec validate`. The light verbs run with it off; the Keras verbs turn it back on
+    # before Keras starts, for training's sake.
+    collecting = gc.isenabled()
+    gc.disable()
     args = _parser().parse_args(argv)
     warnings.showwarning = _show_note
     try:
@@ -185,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
 
             require_optuna()
         if args.verb in KERAS_VERBS:
+            if collecting:
+                gc.enable()
             _check_exports(args)
             _start_keras_quietly()
         _load_plugins(args.plugins)
@@ -205,6 +215,37 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:  # a run says how to resume it
         print(f"netspec: {exc or 'interrupted'}", file=sys.stderr)
         return 130
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _skip_pydantic_plugin_loader() -> None:
+    """Where pydantic's plugins are off, stand in for its plugin loader with one that returns none without
+    importing importlib.metadata (and the email package with it): 15 ms, a fifteenth of `netspec validate`.
+
+    pydantic imports the loader when it builds its first validator, even with PYDANTIC_DISABLE_PLUGINS set,
+    and its `get_plugins` then returns () without a scan, as this one does. Any other name the loader is
+    asked for loads the real module in its place.
+    """
+    name = "pydantic.plugin._loader"
+    if os.environ.get("PYDANTIC_DISABLE_PLUGINS") not in ("__all__", "1", "true") or name in sys.modules:
+        return
+    import types
+
+    stand_in = types.ModuleType(name, "netspec's stand-in for pydantic's plugin loader, plugins being off")
+    stand_in.get_plugins = lambda: ()
+
+    def real(attribute):
+        import importlib
+
+        if attribute.startswith("__"):  # the import system's own questions (`__path__`): a plain module
+            raise AttributeError(attribute)
+        del sys.modules[name]
+        return getattr(importlib.import_module(name), attribute)
+
+    stand_in.__getattr__ = real
+    sys.modules[name] = stand_in
 
 
 _show_warning = warnings.showwarning

@@ -6,7 +6,9 @@ imported every module.
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import subprocess
 import sys
 
@@ -49,6 +51,62 @@ def test_schema_prints_the_packaged_copy_without_pydantic_yaml_or_any_layer():
 def test_a_verb_imports_the_families_of_the_spec_and_nothing_it_does_not_run(verb):
     modules = _modules_after(verb, "specs/mnist_convnet.yaml")
     assert {"jinja2", "netspec.codegen", "netspec.build", "netspec.runner"} & modules == set()
-    assert "netspec.compose.blocks" not in modules  # a plain spec: nothing to compose
+    assert {"netspec.compose.blocks", "netspec.compose.stacks"} & modules == set()  # a plain spec: nothing to compose
+    assert {"importlib.metadata", "email"} & modules == set()  # pydantic's plugin scan (cli._skip_pydantic_plugin_loader)
     families = {m.rsplit(".", 1)[1] for m in modules if m.startswith("netspec.layers.")} - {"base"}
     assert families == {"conv", "core", "pooling", "reshaping"}
+
+
+def test_composed_specs_still_find_their_stacks():
+    import netspec.compose as compose
+
+    assert compose.STACK_TYPES == tuple(compose.STACKS)  # the tags a plain spec is told apart by are the stacks'
+    assert "netspec.compose.stacks" in _modules_after("validate", "examples/digits_stacks.yaml")
+
+
+PLUGINS = r"""
+import contextlib, io, json, os, sys
+from netspec.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    assert main(["validate", "specs/mnist_convnet.yaml"]) == 0
+import pydantic.plugin._loader as loader
+report = {"metadata": "importlib.metadata" in sys.modules, "plugins": list(loader.get_plugins())}
+report["loader"] = getattr(loader, "PYDANTIC_ENTRY_POINT_GROUP", None)  # another name: the real module
+report["after"] = "importlib.metadata" in sys.modules
+print(json.dumps(report))
+"""
+
+
+@pytest.mark.parametrize("setting", [None, "__all__", "some_plugin"])
+def test_pydantic_plugin_loader_is_skipped_only_where_plugins_are_off(setting):
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    if setting is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = setting
+    result = subprocess.run([sys.executable, "-c", PLUGINS], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                            env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    off = setting in (None, "__all__")  # the CLI turns plugins off unless told otherwise
+    assert report["metadata"] is not off  # importlib.metadata only where pydantic may scan for plugins
+    assert report["plugins"] == []
+    assert report["loader"] == "pydantic" and report["after"]  # any other name loads pydantic's own loader
+
+
+def test_the_cli_restores_the_garbage_collector_and_turns_it_on_before_keras(monkeypatch, tmp_path):
+    from netspec import cli
+
+    seen = {}
+    monkeypatch.setattr(cli, "_start_keras_quietly", lambda: seen.setdefault("collecting", gc.isenabled()))
+    monkeypatch.setattr(cli, "_VERBS", {**cli._VERBS, "build": lambda args: seen.setdefault("verb", gc.isenabled())
+                                        or 0})
+    assert gc.isenabled()
+    assert cli.main(["validate", str(ROOT / "specs" / "mnist_convnet.yaml")]) == 0
+    assert gc.isenabled()
+    cli.main(["build", str(ROOT / "specs" / "mnist_convnet.yaml"), "-o", str(tmp_path / "m.keras")])
+    assert seen == {"collecting": True, "verb": True} and gc.isenabled()
+    gc.disable()  # a caller that turned it off keeps it off
+    try:
+        assert cli.main(["validate", str(ROOT / "specs" / "mnist_convnet.yaml")]) == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

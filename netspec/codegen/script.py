@@ -21,7 +21,7 @@ import os
 import re
 from pathlib import Path
 
-from netspec import lowering
+from netspec import atomic, lowering
 from netspec.build import lower_node
 from netspec.codegen.pycode import (
     INDENT,
@@ -112,6 +112,7 @@ def _environment():
 
         _ENV = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+            bytecode_cache=_bytecode_cache(),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=True,
@@ -120,6 +121,20 @@ def _environment():
             finalize=_finalize,
         )
     return _ENV
+
+
+def _bytecode_cache():
+    """Jinja's cache of compiled templates (keyed by the template's source, so an edited template compiles
+    anew), in netspec's cache folder: compiling the script template costs more than the rest of `generate`.
+    None where that folder cannot be written: every run compiles then."""
+    import jinja2
+
+    folder = atomic.cache_dir("templates")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder)) if os.access(folder, os.W_OK) else None
 
 
 def _lines(lines: list[str]) -> Code:

@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from netspec.compose.located import IDENTIFIER, REF, Located, graft
-from netspec.compose.stacks import STACKS
 from netspec.compose.variables import Vars, has_references, substitute
 from netspec.errors import Diagnostic, SpecError
 from netspec.names import auto_names
@@ -30,9 +29,20 @@ from netspec.source import Source, describe_type
 if TYPE_CHECKING:
     from netspec.compose.blocks import Aliases, Out
 
-__all__ = ["STACKS", "expand"]
+__all__ = ["STACKS", "STACK_TYPES", "expand"]
 
 COMPOSITION_KEYS = ("vars", "blocks", "include")
+# The built-in stacks' tags (stacks.py defines them): a plain spec is told from a composed one without
+# building the stacks' models.
+STACK_TYPES = ("conv_stack", "recurrent_stack", "dense_stack")
+
+
+def __getattr__(name: str):
+    if name == "STACKS":
+        from netspec.compose.stacks import STACKS
+
+        return STACKS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def expand(source: Source, overrides: Iterable[str] = ()) -> Source:
@@ -87,7 +97,7 @@ def _composes(data: dict) -> bool:
     layers = data.get("layers")
     kinds = {x.get("type") for x in layers if isinstance(x, dict) and isinstance(x.get("type"), str)} \
         if isinstance(layers, list) else set()
-    return "block" in kinds or not kinds.isdisjoint(STACKS) or has_references(data)
+    return "block" in kinds or not kinds.isdisjoint(STACK_TYPES) or has_references(data)
 
 
 def _vars(doc: Located, problems: list[Diagnostic]) -> dict[str, Located]:

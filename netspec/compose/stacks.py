@@ -20,6 +20,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, ValidationError
 
+from netspec.compose import STACK_TYPES
 from netspec.compose.located import Located
 from netspec.errors import Diagnostic
 from netspec.layers.base import ActivationName, Identifier, PositiveInt, Rate, Size, SpecModel
@@ -148,7 +149,7 @@ class DenseStack(_Stack):
         return out
 
 
-STACKS: dict[str, type[_Stack]] = {"conv_stack": ConvStack, "recurrent_stack": RecurrentStack, "dense_stack": DenseStack}
+STACKS: dict[str, type[_Stack]] = dict(zip(STACK_TYPES, (ConvStack, RecurrentStack, DenseStack), strict=True))
 
 
 def generate(item: Located, problems: list[Diagnostic]) -> list[Located] | None:

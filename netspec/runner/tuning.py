@@ -181,8 +181,7 @@ def model_hash(spec) -> str:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("NETSPEC_CACHE_DIR") or Path.home() / ".cache" / "netspec"
-    return Path(root) / "tuning"
+    return atomic.cache_dir("tuning")
 
 
 def cache_file(spec, machine: dict) -> Path:

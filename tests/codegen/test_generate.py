@@ -309,3 +309,20 @@ def test_scripts_stay_short(path):
     runner and the script became one program (148-168 then; data parallelism over devices and processes added
     ~80). A script that grows past this budget needs a reason."""
     assert lines_outside_build_model(netspec.generate_script(path)) <= 260
+
+
+def test_the_compiled_template_is_cached_and_a_cache_that_cannot_be_written_is_skipped(monkeypatch, tmp_path):
+    expected = netspec.generate_script(MNIST)
+    monkeypatch.setattr(codegen, "_ENV", None)  # a fresh environment, which picks its cache folder
+    monkeypatch.setenv("NETSPEC_CACHE_DIR", str(tmp_path / "cache"))
+    assert netspec.generate_script(MNIST) == expected
+    cached = list((tmp_path / "cache" / "templates").iterdir())
+    assert len(cached) == 1 and cached[0].stat().st_size > 0
+    monkeypatch.setattr(codegen, "_ENV", None)
+    assert netspec.generate_script(MNIST) == expected  # read back from the cache
+    assert list((tmp_path / "cache" / "templates").iterdir()) == cached
+    (tmp_path / "blocked").write_text("a file where the cache folder would be")
+    monkeypatch.setenv("NETSPEC_CACHE_DIR", str(tmp_path / "blocked"))
+    monkeypatch.setattr(codegen, "_ENV", None)
+    assert netspec.generate_script(MNIST) == expected  # compiled each time instead
+    assert codegen._environment().bytecode_cache is None
