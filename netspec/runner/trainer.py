@@ -428,8 +428,9 @@ def _run_on_replicas(loaded: Loaded, spec_data: dict, session: Session, *, expor
                 _say(verbose, tuning.line())
         if program.adapt:  # as the script does: the training features, read as fitting reads them
             runtime.adapt(model, _features(splits.train, training.batch_size), program.adapt)
-        compile_model(model, training, source=source, jit_compile=execution.jit_compile,
-                      steps_per_execution=execution.steps_per_execution)
+        if tuning is None or not tuning.compiled or program.adapt:  # adapting changes what the trial traced
+            compile_model(model, training, source=source, jit_compile=execution.jit_compile,
+                          steps_per_execution=execution.steps_per_execution)
         if cb.monitored(training.callbacks):  # a misspelt `monitor` is an error now, not a warning every epoch
             cb.check_monitors(training.callbacks, _logged(model, splits.train, training.batch_size, shared),
                               validation=splits.validation is not None, source=source)

@@ -123,6 +123,9 @@ class Tuning:
     precision: str
     model: Any  # the model to train: the chosen precision's, holding the initial weights
     record: dict = field(default_factory=dict)  # what tuning.json holds
+    # The model is compiled with the chosen settings and its training function traced by the chosen trial, its
+    # optimizer back at its initial state: training need not compile (and trace) it again.
+    compiled: bool = False
 
     def line(self) -> str:
         """The one line a run prints."""
@@ -299,25 +302,31 @@ def tune(spec, model, splits, *, base: Execution, policy: str, device, backend: 
     steps_per_epoch = math.ceil(len(splits.train) / spec.training.batch_size)
     found = trial_candidates or candidates(base, policy, precision_setting=spec.training.precision, device=device,
                                            steps_per_epoch=steps_per_epoch)
+    trials = None
     if record is not None:
         record = {**record, "cached": True, "cache_file": str(cached_at)}
     elif budget_seconds is None and _too_short(spec, splits, found, gains := learned_gains(machine)):
         record = {**_untried(base, policy, spec, splits, found, gains), "machine": machine,
                   "model_hash": model_hash(spec)}
     else:
-        record = _trials(spec, model, initial, splits, found, policy=policy, source=source,
-                         budget_seconds=budget_seconds, gains=learned_gains(machine))
+        trials = _Trials(spec, initial, {policy: model})
+        record = trials.run(splits, found, policy=policy, source=source, budget_seconds=budget_seconds,
+                            gains=learned_gains(machine))
         record.update({"machine": machine, "model_hash": model_hash(spec)})
         atomic.write_text(cached_at, json.dumps(record, indent=2) + "\n")
         record = {**record, "cached": False, "cache_file": str(cached_at)}
     _restore(initial)
     keras.utils.set_random_seed(seed)  # the trials drew random numbers; training draws as an untuned run would
     chosen_policy = record["precision"]
-    if chosen_policy != policy:
-        model = _rebuilt(spec, chosen_policy, initial)
     steps = min(record["steps_per_execution"], max(1, steps_per_epoch))
     execution = Execution(record["jit_compile"], steps, "tuned")
-    return Tuning(execution, chosen_policy, model, record)
+    chosen = Candidate(execution.jit_compile, execution.steps_per_execution, chosen_policy)
+    compiled = trials is not None and trials.reuse(chosen)
+    if trials is not None and chosen_policy in trials.models:  # built by its trial, back at the initial values
+        model = trials.models[chosen_policy]
+    elif chosen_policy != policy:
+        model = _rebuilt(spec, chosen_policy, initial)
+    return Tuning(execution, chosen_policy, model, record, compiled)
 
 
 def _run_steps(spec, splits) -> int:
@@ -354,8 +363,37 @@ def _candidate(result: dict) -> Candidate:
     return Candidate(result["jit_compile"], result["steps_per_execution"], result["precision"])
 
 
-def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, source, budget_seconds,
+class _Trials:
+    """The trials of one run: the models they built (one per precision, the run's own first) and, for each, the
+    candidate it was last compiled for with its optimizer's initial state, so that training can go on with
+    the chosen trial's compiled model."""
+
+    def __init__(self, spec, initial, models: dict):
+        self.spec, self.initial, self.models = spec, initial, models
+        self.compiled: dict[str, tuple[Candidate, list] | None] = {}
+
+    def run(self, splits, found: list[Candidate], **settings) -> dict:
+        return _trials(self, splits, found, **settings)
+
+    def model(self, precision: str):
+        if precision not in self.models:
+            self.models[precision] = _rebuilt(self.spec, precision, self.initial)
+        return self.models[precision]
+
+    def reuse(self, chosen: Candidate) -> bool:
+        """Whether the chosen candidate's model is still compiled as its trial left it; if so, its optimizer
+        gets its initial state back (the model's variables have theirs already)."""
+        last = self.compiled.get(chosen.precision)
+        if last is None or last[0] != chosen:
+            return False
+        _restore(last[1])
+        return True
+
+
+def _trials(trials: _Trials, splits, found: list[Candidate], *, policy, source, budget_seconds,
             gains: dict | None = None) -> dict:
+    spec, initial, models = trials.spec, trials.initial, trials.models
+    model = models[policy]
     training = spec.training
     batch = training.batch_size
     steps_per_epoch = max(1, math.ceil(len(splits.train) / batch))
@@ -364,7 +402,6 @@ def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, sou
     # The run's samples: epochs of training and validation (validation steps cost about a third of a step).
     validation = len(splits.validation) if splits.validation is not None else 0
     run_samples = training.epochs * (steps_per_epoch * batch + validation / 3)
-    models = {policy: model}
     results, spent = [], 0.0
     baseline, chunks = None, None  # the first candidate that runs; the timed chunks it took
     for candidate in found:
@@ -378,10 +415,11 @@ def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, sou
             continue
         started = _clock()
         try:
-            if candidate.precision not in models:
-                models[candidate.precision] = _rebuilt(spec, candidate.precision, initial)
-            measured = _measure(models[candidate.precision], candidate, trial_data, training, source, chunks)
+            trial_model = trials.model(candidate.precision)
+            trials.compiled[candidate.precision] = None  # until the trial has run through
+            measured = _measure(trial_model, candidate, trial_data, training, source, chunks)
             result.update(samples_per_second=round(measured["samples_per_second"], 1), loss=measured["loss"])
+            trials.compiled[candidate.precision] = (candidate, measured["optimizer"])
             chunks = chunks or measured["chunks"]
         except WithoutXLA as exc:  # Keras would run it as the XLA-off candidate: not a candidate of its own
             result.update(status="skipped", note=str(exc))
@@ -464,6 +502,9 @@ def _measure(model, candidate: Candidate, data, training, source, chunks: int | 
     if declined:
         raise WithoutXLA("Keras runs this model without XLA (a layer does not support it, or XLA is off on this "
                          "device), so this is the XLA-off candidate again")
+    # Built now, as fit would build it, so that its initial state can be given back after the trial.
+    model.optimizer.build(model.trainable_variables)
+    optimizer = [(v, np.array(v)) for v in model.optimizer.variables]
     seconds = []
 
     class Timer(keras.callbacks.Callback):  # the calls of the compiled function, not fit's setup
@@ -494,7 +535,7 @@ def _measure(model, candidate: Candidate, data, training, source, chunks: int | 
             break
     finite = all(math.isfinite(v) for v in losses)
     return {"samples_per_second": max(rates), "loss": losses[-1] if finite else float("nan"),
-            "chunks": len(rates)}
+            "chunks": len(rates), "optimizer": optimizer}
 
 
 def _rebuilt(spec, policy: str, initial) -> Any:

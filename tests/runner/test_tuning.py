@@ -255,3 +255,50 @@ def test_run_that_tuning_moves_to_bfloat16_trains_under_it(monkeypatch, tmp_path
     assert all(np.isfinite(result.history["loss"]))
     assert keras.config.dtype_policy().name == "float32"  # the caller's policy is back
     assert result.metrics["accuracy"] > 0.5
+
+
+def _tune(spec, candidates, **kwargs):
+    import keras
+
+    from netspec.build import build_model
+    from netspec.runner import data as data_module
+
+    keras.utils.set_random_seed(1)
+    splits = data_module.spec_splits(spec, seed=1)
+    model = build_model(spec)
+    result = tuning.tune(spec, model, splits, base=Execution(False, 4), policy="float32", device=Device("cpu", "test"),
+                         backend="tensorflow", seed=1, trial_candidates=candidates, budget_seconds=1e6, **kwargs)
+    return model, splits, result
+
+
+def test_the_chosen_trial_trains_on_compiled_as_it_was_with_its_optimizer_reset():
+    import keras
+
+    from netspec.build import build_model
+    from netspec.runner import data as data_module
+    from netspec.runner.compile import compile_model
+
+    spec = load_spec(tiny_spec())
+    model, splits, result = _tune(spec, [tuning.Candidate(False, 4, "float32")])
+    assert result.compiled and result.model is model and model.train_function is not None
+    assert int(model.optimizer.iterations) == 0  # the trial's steps are forgotten: Adam's moments too
+    assert all(not np.any(np.array(v)) for v in model.optimizer.variables if "momentum" in v.path or
+               "velocity" in v.path)
+    traced = model.train_function
+    feed = data_module.fit_arguments(splits.train, batch_size=spec.training.batch_size, shuffle=False)
+    reused = model.fit(**feed, epochs=2, verbose=0).history
+    assert model.train_function is traced  # not traced again
+
+    keras.utils.set_random_seed(1)  # an untuned run: built and compiled anew, the same seed
+    fresh = build_model(spec)
+    compile_model(fresh, spec.training, jit_compile=False, steps_per_execution=4)
+    np.testing.assert_allclose(reused["loss"], fresh.fit(**feed, epochs=2, verbose=0).history["loss"], rtol=1e-6)
+
+
+def test_a_model_compiled_again_by_a_later_trial_is_compiled_anew(monkeypatch):
+    rates = iter([200.0, 100.0])  # the first candidate is the faster, the second compiled the model last
+    monkeypatch.setattr(tuning, "_measure", lambda *args: {"samples_per_second": next(rates), "loss": 1.0,
+                                                          "chunks": 1, "optimizer": []})
+    _, _, result = _tune(load_spec(tiny_spec()), [tuning.Candidate(False, 4, "float32"),
+                                                  tuning.Candidate(False, 1, "float32")])
+    assert result.execution.steps_per_execution == 4 and not result.compiled
