@@ -53,6 +53,11 @@ training steps than two trials (TRIAL_COST_STEPS steps each) could repay at
 the best prior gain is not tried at all: it trains with the auto settings
 (uncached).
 
+Training goes on with the chosen trial's model: built by its trial where the choice changed the
+precision, and, where no later trial compiled that model again, still compiled with the chosen settings
+and its training function traced (its optimizer's state given back): the run does not compile and trace
+it a second time.
+
 The result is cached by model hash and machine under
 $NETSPEC_CACHE_DIR/tuning/ (default ~/.cache/netspec/tuning/): the next run
 of the same spec on the same machine, `tuned` or `auto`, trains with the
