@@ -29,7 +29,7 @@ def native_bf16(request, monkeypatch):
     from netspec.runner import tuning
 
     native = getattr(request, "param", False)
-    monkeypatch.setattr(tuning, "native_bfloat16", lambda: native)
+    monkeypatch.setattr(tuning, "cpu_bfloat16", lambda: "avx512" if native else "")  # AVX512-BF16, without AMX
     return native
 
 

@@ -43,7 +43,7 @@ SAVING_OVER_COST times its expected cost. Its expected rate is the
 baseline's times, for each setting it changes, the gain measured by the
 trial that changed only that setting (else the expected gain: the median
 such trials of earlier models measured on this machine, from the cache, else
-PRIOR_GAIN — so a machine where bfloat16 lost stops paying for its trials);
+prior_gains() — so a machine where bfloat16 lost stops paying for its trials);
 its expected cost is
 the dearest trial so far with the same XLA setting (twice the dearest trial
 for the first XLA trial), a quarter more where it builds a model under a new
@@ -90,8 +90,13 @@ TRIAL_MAX_STEPS = 32  # timed steps at most (the baseline stops sooner once two 
 TRIAL_STABLE_WITHIN = 0.10  # two chunks whose rates differ by less than this are a stable measurement
 TRIAL_COST_STEPS = 64  # a trial's cost in training steps (tracing, warm-up, timed steps), before any is measured
 # Expected speed-up over the baseline of changing one setting, until a trial measures it; a candidate that
-# changes several is expected to gain the product.
-PRIOR_GAIN = {"precision": 1.5, "steps_per_execution": 1.1, "jit_compile": 1.05}
+# changes several is expected to gain the product. bfloat16's is by how the CPU computes it (prior_gains).
+PRIOR_GAIN = {"precision": 1.15, "steps_per_execution": 1.1, "jit_compile": 1.05}
+# With AMX-BF16, whose tiles multiply bfloat16 matrices many times faster than float32 FMAs (the MNIST convnet
+# trained 1.6x faster on a Xeon with AMX). AVX512-BF16 alone only adds a bfloat16 dot product, which casts
+# and reorders eat in small models: the same convnet trained at 0.6-0.75x of float32 on a Xeon without AMX,
+# so there the trial is expected to pay off only in long runs (PRIOR_GAIN's).
+PRIOR_GAIN_AMX_BFLOAT16 = 1.5
 SAVING_OVER_COST = 1.0  # a trial runs if its expected saving is at least this times its expected cost
 FIRST_XLA_COST_FACTOR = 2.0  # an XLA trial's expected cost, from the dearest non-XLA trial so far
 REBUILD_COST_FACTOR = 1.25  # a trial under a new precision builds its model too
@@ -156,15 +161,26 @@ class Tuning:
 # ----- machine and cache -----
 
 
-def native_bfloat16() -> bool:
-    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16)."""
+def cpu_bfloat16() -> str:
+    """How the CPU computes bfloat16: "amx" (AMX-BF16 matrix tiles), "avx512" (AVX512-BF16 dot products
+    only), or "" (emulated, through float32)."""
     with contextlib.suppress(OSError):
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
                 if line.startswith("flags"):
                     flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
-    return False
+                    return "amx" if "amx_bf16" in flags else "avx512" if "avx512_bf16" in flags else ""
+    return ""
+
+
+def native_bfloat16() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16)."""
+    return cpu_bfloat16() != ""
+
+
+def prior_gains() -> dict:
+    """PRIOR_GAIN, bfloat16's by the CPU's bfloat16 units (PRIOR_GAIN_AMX_BFLOAT16 says why)."""
+    return {**PRIOR_GAIN, "precision": PRIOR_GAIN_AMX_BFLOAT16} if cpu_bfloat16() == "amx" else dict(PRIOR_GAIN)
 
 
 def machine_description(device, backend: str) -> dict:
@@ -236,13 +252,14 @@ def changed(candidate: Candidate, baseline: Candidate) -> list[str]:
 
 
 def prior_gain(candidate: Candidate, baseline: Candidate, gains: dict | None = None) -> float:
-    return math.prod((gains or PRIOR_GAIN)[k] for k in changed(candidate, baseline))
+    return math.prod((gains or prior_gains())[k] for k in changed(candidate, baseline))
 
 
 def learned_gains(machine: dict) -> dict:
-    """PRIOR_GAIN, with each setting's gain replaced by the median of what earlier trials on this machine
+    """prior_gains(), with each setting's gain replaced by the median of what earlier trials on this machine
     measured (cached records of other models: trials that changed only that setting, against their baseline)."""
-    measured: dict[str, list[float]] = {k: [] for k in PRIOR_GAIN}
+    prior = prior_gains()
+    measured: dict[str, list[float]] = {k: [] for k in prior}
     for path in sorted(cache_dir().glob("*.json")):
         record = _read_cache(path)
         if record is None or record.get("machine") != machine:
@@ -255,7 +272,7 @@ def learned_gains(machine: dict) -> dict:
             keys = changed(_candidate(r), _candidate(base))
             if len(keys) == 1:
                 measured[keys[0]].append(r["samples_per_second"] / base["samples_per_second"])
-    return {k: statistics.median(v) if v else PRIOR_GAIN[k] for k, v in measured.items()}
+    return {k: statistics.median(v) if v else prior[k] for k, v in measured.items()}
 
 
 def expected_rate(candidate: Candidate, baseline: dict, results: list[dict], gains: dict | None = None) -> float:
@@ -267,7 +284,7 @@ def expected_rate(candidate: Candidate, baseline: dict, results: list[dict], gai
         single = Candidate(**{**base.settings(), key: getattr(candidate, key)})
         measured = [r["samples_per_second"] for r in results
                     if r.get("samples_per_second") and _candidate(r) == single]
-        rate *= measured[0] / baseline["samples_per_second"] if measured else (gains or PRIOR_GAIN)[key]
+        rate *= measured[0] / baseline["samples_per_second"] if measured else (gains or prior_gains())[key]
     return rate
 
 
@@ -315,8 +332,8 @@ def tune(spec, model, splits, *, base: Execution, policy: str, device, backend: 
                   "model_hash": model_hash(spec)}
     else:
         trials = _Trials(spec, initial, {policy: model})
-        record = trials.run(splits, found, policy=policy, source=source, budget_seconds=budget_seconds,
-                            gains=learned_gains(machine))
+        record = _trials(spec, model, initial, splits, found, policy=policy, source=source,
+                         budget_seconds=budget_seconds, gains=learned_gains(machine), built=trials)
         record.update({"machine": machine, "model_hash": model_hash(spec)})
         atomic.write_text(cached_at, json.dumps(record, indent=2) + "\n")
         record = {**record, "cached": False, "cache_file": str(cached_at)}
@@ -377,9 +394,6 @@ class _Trials:
         self.spec, self.initial, self.models = spec, initial, models
         self.compiled: dict[str, tuple[Candidate, list] | None] = {}
 
-    def run(self, splits, found: list[Candidate], **settings) -> dict:
-        return _trials(self, splits, found, **settings)
-
     def model(self, precision: str):
         if precision not in self.models:
             self.models[precision] = _rebuilt(self.spec, precision, self.initial)
@@ -395,10 +409,10 @@ class _Trials:
         return True
 
 
-def _trials(trials: _Trials, splits, found: list[Candidate], *, policy, source, budget_seconds,
-            gains: dict | None = None) -> dict:
-    spec, initial, models = trials.spec, trials.initial, trials.models
-    model = models[policy]
+def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, source, budget_seconds,
+            gains: dict | None = None, built: _Trials | None = None) -> dict:
+    trials = built or _Trials(spec, initial, {policy: model})
+    models = trials.models
     training = spec.training
     batch = training.batch_size
     steps_per_epoch = max(1, math.ceil(len(splits.train) / batch))
@@ -449,7 +463,7 @@ def _trials(trials: _Trials, splits, found: list[Candidate], *, policy, source, 
         "choice": {k: best[k] for k in ("jit_compile", "steps_per_execution", "precision")},
         "candidates": results, "trial_steps": 1 + (chunks or 0) * TRIAL_CHUNK, "batch_size": batch,
         "trial_seconds": round(spent, 3),
-        "expected_gains": {k: round(v, 3) for k, v in (gains or PRIOR_GAIN).items()},
+        "expected_gains": {k: round(v, 3) for k, v in (gains or prior_gains()).items()},
         "run_seconds_expected": round(run_samples / best["samples_per_second"], 1) if accepted else None,
         "budget_rule": (f"trials within {budget_seconds:g} s" if budget_seconds is not None else
                         "a trial runs while its expected saving over the rest of the run exceeds its expected cost"),

@@ -32,7 +32,7 @@ def test_tuning_does_not_trade_accuracy_away(tmp_path, monkeypatch, name, native
     # CPUs with native bfloat16: both kinds are taken, whatever this machine's CPU.
     monkeypatch.setenv("NETSPEC_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(tuning, "SAVING_OVER_COST", 0.0)
-    monkeypatch.setattr(tuning, "native_bfloat16", lambda: native_bf16)
+    monkeypatch.setattr(tuning, "cpu_bfloat16", lambda: "avx512" if native_bf16 else "")
     result = train(SPECS / f"{name}.yaml", out=tmp_path / name, verbose=0, execution="tuned")
     record = json.loads((result.run_dir / "tuning.json").read_text())
     ran = [c for c in record["candidates"] if c["status"] == "ok"]
@@ -46,7 +46,7 @@ def test_bfloat16_chosen_by_tuning_keeps_the_digits_cnn_accuracy(tmp_path, monke
     # accuracy stays within 1 point of float32's. Whether it wins a real trial depends on the CPU, so the trial's
     # speed is doubled here; its loss, which decides whether it is accepted, is measured.
     monkeypatch.setenv("NETSPEC_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(tuning, "native_bfloat16", lambda: True)
+    monkeypatch.setattr(tuning, "cpu_bfloat16", lambda: "avx512")
     monkeypatch.setattr(tuning, "SAVING_OVER_COST", 0.0)
     narrowed, measure = tuning.candidates, tuning._measure
     monkeypatch.setattr(tuning, "candidates", lambda *args, **kwargs: narrowed(*args, **kwargs)[:2])

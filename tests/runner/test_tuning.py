@@ -34,7 +34,7 @@ def tuned_runs(request, tmp_path_factory):
     native = request.param
     root = tmp_path_factory.mktemp("tuned")
     patch = pytest.MonkeyPatch()
-    patch.setattr(tuning, "native_bfloat16", lambda: native)
+    patch.setattr(tuning, "cpu_bfloat16", lambda: "avx512" if native else "")
     patch.setenv("NETSPEC_CACHE_DIR", str(root / "cache"))
     patch.setattr(tuning, "SAVING_OVER_COST", 0.0)  # a 2-epoch run would not repay the trials: every one runs
     try:
@@ -207,9 +207,9 @@ def test_bfloat16_is_a_candidate_only_on_cpus_with_native_bfloat16(monkeypatch):
     def candidates(*args, **kwargs):
         return tuning_candidates(*args, **kwargs, steps_per_epoch=8)
 
-    monkeypatch.setattr(tuning, "native_bfloat16", lambda: False)
+    monkeypatch.setattr(tuning, "cpu_bfloat16", lambda: "")
     assert {c.precision for c in candidates(base, "float32", precision_setting="auto", device=cpu)} == {"float32"}
-    monkeypatch.setattr(tuning, "native_bfloat16", lambda: True)
+    monkeypatch.setattr(tuning, "cpu_bfloat16", lambda: "avx512")
     native = candidates(base, "float32", precision_setting="auto", device=cpu)
     assert native[0] == tuning.Candidate(False, 8, "float32")  # the baseline first
     assert native[1] == tuning.Candidate(False, 8, "mixed_bfloat16")  # then bfloat16 with the same settings

@@ -15,6 +15,7 @@ from netspec.runner import train, tuning
 from netspec.runner.execution import Execution
 from netspec.runner.precision import Device
 from netspec.runner.tuning import Candidate
+from netspec.runner.tuning import cpu_bfloat16 as read_cpu_flags  # the real one: the fixtures fix tuning's
 
 # Every test fixes the CPU's bfloat16 and has a tuning cache of its own (fixtures in tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("native_bf16", "tuning_cache")
@@ -79,8 +80,11 @@ def fake_tuning(monkeypatch, *, rates: dict, seconds: dict, losses: dict | None 
     def measure(model, candidate, data, training, source, chunks):
         ran.append(candidate)
         clock.now += seconds[candidate]
-        return {"samples_per_second": rates[candidate], "loss": (losses or {}).get(candidate, 1.0), "chunks": 2}
+        return {"samples_per_second": rates[candidate], "loss": (losses or {}).get(candidate, 1.0), "chunks": 2,
+                "optimizer": []}
 
+    # The priors of a CPU with AMX-BF16 (bfloat16 expected 1.5x), whatever CPU the test runs on.
+    monkeypatch.setattr(tuning, "cpu_bfloat16", lambda: "amx")
     monkeypatch.setattr(tuning, "_clock", lambda: clock.now)
     monkeypatch.setattr(tuning, "_measure", measure)
     monkeypatch.setattr(tuning, "_rebuilt", lambda spec, policy, initial: FakeModel())
@@ -150,13 +154,15 @@ def test_short_run_tries_only_the_baseline(monkeypatch):
     assert "expected saving 3.3 s < expected cost 5.0 s" in record["candidates"][1]["note"]
 
 
-@pytest.mark.parametrize("native_bf16", NATIVE_BF16, ids=CPU_IDS, indirect=True)
-def test_runs_too_short_for_any_trial_are_not_tried(native_bf16):
+@pytest.mark.parametrize("units", ["", "avx512", "amx"])
+def test_runs_too_short_for_any_trial_are_not_tried(units, monkeypatch):
+    monkeypatch.setattr(tuning, "cpu_bfloat16", lambda: units)
     found = tuning.candidates(Execution(False, 32), "float32", precision_setting="auto", device=CPU,
                               steps_per_epoch=100)
     needed = tuning._needed_steps(found)
-    # bfloat16's expected gain makes tuning worth it on shorter runs of a CPU that has it natively
-    assert needed < 400 if native_bf16 else 400 < needed < 1300  # (the fixed 5% budget needed 1,280)
+    # bfloat16's expected gain makes tuning worth it on shorter runs of a CPU that has it natively, the more
+    # with AMX (the fixed 5% budget needed 1,280)
+    assert {"": 900 < needed < 1000, "avx512": 500 < needed < 550, "amx": needed < 400}[units], needed
     spec = SimpleNamespace(training=SimpleNamespace(epochs=20, batch_size=10))
     assert tuning._too_short(spec, SimpleNamespace(train=FakeData(10 * (needed // 20 - 1))), found)
     assert not tuning._too_short(spec, SimpleNamespace(train=FakeData(10 * (needed // 20 + 1))), found)
@@ -252,7 +258,7 @@ def _record(machine, rates: dict) -> dict:
 @pytest.mark.parametrize("native_bf16", NATIVE_BF16, ids=CPU_IDS, indirect=True)
 def test_gains_measured_for_earlier_models_on_this_machine_replace_the_priors(native_bf16, tuning_cache, monkeypatch):
     machine = {"device": "CPU test", "native_bfloat16": native_bf16}
-    assert tuning.learned_gains(machine) == tuning.PRIOR_GAIN  # nothing cached yet
+    assert tuning.learned_gains(machine) == tuning.PRIOR_GAIN  # nothing cached yet (no AMX: the plain priors)
     (tuning_cache / "tuning").mkdir(parents=True)
     for i, ratio in enumerate((0.5, 0.6, 0.7)):
         (tuning_cache / "tuning" / f"{i}.json").write_text(json.dumps(_record(machine, {BASE: 1000, BF16: 1000 * ratio,
@@ -269,3 +275,24 @@ def test_gains_measured_for_earlier_models_on_this_machine_replace_the_priors(na
                             budget_seconds=None, gains=gains)
     assert ran == [BASE] and "expected saving 0.0 s" in record["candidates"][1]["note"]
     assert tuning._needed_steps([BASE, BF16], gains) == float("inf")  # nothing left to gain: not even a baseline
+
+
+@pytest.mark.parametrize(("units", "native", "gain"), [("", False, 1.15), ("avx512", True, 1.15), ("amx", True, 1.5)])
+def test_bfloat16_is_expected_to_gain_by_the_cpus_bfloat16_units(units, native, gain, monkeypatch):
+    monkeypatch.setattr(tuning, "cpu_bfloat16", lambda: units)
+    assert tuning.native_bfloat16() is native
+    assert tuning.prior_gains() == {**tuning.PRIOR_GAIN, "precision": gain}
+    found = tuning.candidates(Execution(False, 32), "float32", precision_setting="auto", device=CPU,
+                              steps_per_epoch=100)
+    assert (found[1] == BF16) is native  # right after the baseline wherever the CPU has bfloat16 natively
+
+
+@pytest.mark.parametrize(("flags", "units"), [("fpu avx2 fma", ""), ("fpu avx512f avx512_bf16", "avx512"),
+                                              ("fpu avx512_bf16 amx_bf16 amx_tile", "amx")])
+def test_cpu_bfloat16_reads_the_cpu_flags(flags, units, monkeypatch, tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(cpuinfo if path == "/proc/cpuinfo" else path,
+                                                                         *a, **k))
+    assert read_cpu_flags() == units
