@@ -183,10 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     # and validators, the spec's); each collection of the cyclic garbage collector scans them all again, a
     # twentieth of `netspec validate`. The light verbs run with it off; the Keras verbs turn it back on
     # before Keras starts, for training's sake.
+    args = _parser().parse_args(argv)  # exits on bad usage: before the collector is turned off
+    warnings.showwarning = _show_note
     collecting = gc.isenabled()
     gc.disable()
-    args = _parser().parse_args(argv)
-    warnings.showwarning = _show_note
     try:
         if args.verb == "tune":  # a missing extra is a usage error before Keras starts
             from netspec.search import require_optuna

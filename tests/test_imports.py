@@ -104,6 +104,9 @@ def test_the_cli_restores_the_garbage_collector_and_turns_it_on_before_keras(mon
     assert gc.isenabled()
     cli.main(["build", str(ROOT / "specs" / "mnist_convnet.yaml"), "-o", str(tmp_path / "m.keras")])
     assert seen == {"collecting": True, "verb": True} and gc.isenabled()
+    with pytest.raises(SystemExit):  # bad usage: argparse exits, the collector as it was
+        cli.main(["validate", "--no-such-flag"])
+    assert gc.isenabled()
     gc.disable()  # a caller that turned it off keeps it off
     try:
         assert cli.main(["validate", str(ROOT / "specs" / "mnist_convnet.yaml")]) == 0
