@@ -238,14 +238,15 @@ def spec_identity(spec, source) -> tuple[str | None, str]:
     return None, hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def script_names() -> set[str]:
+@functools.cache
+def script_names() -> frozenset[str]:
     """Every module-level name of a script: its imports, functions (the template's and runtime's), constants."""
     names = set(IMPORTED_NAMES) | set(_runtime_functions()) | set(CONSTANTS)
     pattern = re.compile(r"^(?:def |class )?([A-Za-z_]\w*)(?:\(| =)|^import ([\w.]+)", re.MULTILINE)
     for template in TEMPLATES.glob("*.j2"):
         for match in pattern.finditer(template.read_text(encoding="utf-8")):
             names.add((match.group(1) or match.group(2)).split(".")[0])
-    return names
+    return frozenset(names)
 
 
 def _identifier(value: str, what: str) -> str:
