@@ -13,7 +13,10 @@ digits CNN at batch 32 1.7x, the digits LSTM 2.2x). The loop costs tracing
 time in the first epoch, which a large step never earns back on a CPU:
 steps of LARGE_STEP_FLOPS or more (training FLOPs from the shape inference)
 run one per call there (the CIFAR-10 VGG at batch 64, 15 GFLOP a step, one
-epoch of synthetic data: 0.86x of plain `fit` with 8 per call, 0.95x with 1).
+epoch of synthetic data: 0.86x of plain `fit` with 8 per call, 0.95x with 1),
+and so do CPU runs of fewer than 500 training steps: the loop's trace costs
+about 0.25 s more than one step's (a small Conv1D autoencoder), which the
+millisecond or so it saves a step does not repay in a short run.
 
 `tuned` measures instead (netspec/runner/tuning.py): `choose_execution`
 returns the auto settings with mode `tuned`, the trainer times the candidates

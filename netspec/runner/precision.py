@@ -110,7 +110,7 @@ def resolve_policy(precision: str | None, device: Device) -> str:
     precision = precision or "auto"
     if precision not in PRECISIONS:
         raise UsageError(f"unknown precision {precision!r}; expected auto, {', '.join(POLICIES)}")
-    return runtime.choose_settings(precision, False, 1, capability(device), 1, 0.0, False)[0]
+    return runtime.choose_settings(precision, False, 1, capability(device), 1, 1, 0.0, False)[0]
 
 
 @contextlib.contextmanager

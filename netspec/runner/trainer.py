@@ -387,12 +387,13 @@ def _run_on_replicas(loaded: Loaded, spec_data: dict, session: Session, *, expor
     mirrored = replicas > 1 and backend == "tensorflow"
     policy, jit_compile, steps = runtime.choose_settings(
         program.precision, program.jit_compile, program.steps_per_execution, capability(device), steps_per_epoch,
-        program.step_flops, mirrored)
+        training.epochs, program.step_flops, mirrored)
     if mirrored and program.steps_per_execution not in ("auto", 1):
         raise UsageError("Keras's multi-step loop fails under TensorFlow's MirroredStrategy: leave "
                          "`steps_per_execution` auto (1 there), or train on one device")
     if policy == "mixed_float16" and capability(device) is None and not previous:
-        auto = runtime.choose_settings("auto", "auto", "auto", None, steps_per_epoch, program.step_flops, False)[0]
+        auto = runtime.choose_settings("auto", "auto", "auto", None, steps_per_epoch, training.epochs,
+                                       program.step_flops, False)[0]
         print(f"note: mixed_float16 on a CPU is slower than float32 (CPUs compute float16 by converting it); "
               f"precision auto would pick {auto} here", file=sys.stderr, flush=True)
     with dtype_policy(previous["precision"] if previous else policy), scope:

@@ -54,9 +54,10 @@ def test_parse_execution():
             parse_execution(bad)
 
 
-def auto(device, steps_per_epoch, flops=1e6):
+def auto(device, steps_per_epoch, flops=1e6, epochs=100):
     """The auto execution settings (the rule scripts carry) as the runner's Execution."""
-    _, jit, steps = runtime.choose_settings("auto", "auto", "auto", capability(device), steps_per_epoch, flops, False)
+    _, jit, steps = runtime.choose_settings("auto", "auto", "auto", capability(device), steps_per_epoch, epochs,
+                                            flops, False)
     return Execution(jit, steps, "auto")
 
 
@@ -86,3 +87,12 @@ def test_auto_runs_large_cpu_steps_one_per_call():
     small = load_spec({"name": "m", "inputs": [{"name": "x", "shape": [4]}], "layers": [{"type": "dense", "units": 2}]})
     assert 0 < step_flops(small) < LARGE_STEP_FLOPS
     assert auto(CPU, 100, step_flops(small)).steps_per_execution == 32
+
+
+def test_auto_runs_short_cpu_runs_one_step_per_call():
+    # The multi-step loop traces longer (about 0.25 s more for a small convnet here) and saves a millisecond or
+    # so a step: a CPU run of under 500 steps does not earn it back. A GPU keeps the loop.
+    assert auto(CPU, 100, epochs=4).steps_per_execution == 1  # 400 steps
+    assert auto(CPU, 100, epochs=5).steps_per_execution == 32  # 500
+    assert auto(CPU, 10, epochs=50).steps_per_execution == 10  # 500, never more per call than an epoch has
+    assert auto(Device("gpu", "H100", (9, 0)), 100, epochs=1).steps_per_execution == 32

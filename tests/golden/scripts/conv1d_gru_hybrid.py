@@ -109,12 +109,13 @@ def gpu_capability():
 
 
 def choose_settings(
-    precision, jit_compile, steps, capability, steps_per_epoch, flops, mirrored
+    precision, jit_compile, steps, capability, steps_per_epoch, epochs, flops, mirrored
 ):
     """What `auto` leaves to the machine: bfloat16 on GPUs of compute capability 8.0+,
     else float16, float32 on CPUs; XLA off with TensorFlow on CPUs; up to 32 steps per
-    call, but one on CPUs for steps of 5+ GFLOP (they never repay the loop's tracing),
-    and under TensorFlow's MirroredStrategy (whose multi-step loop fails)."""
+    call, but one on CPUs for steps of 5+ GFLOP or runs of under 500 steps (they never
+    repay the loop's longer tracing), and under TensorFlow's MirroredStrategy (whose
+    multi-step loop fails)."""
     cpu = capability is None
     if precision == "auto":
         precision = "float32" if cpu else "mixed_float16"
@@ -122,7 +123,7 @@ def choose_settings(
     if jit_compile == "auto" and cpu:
         jit_compile = "auto" if keras.backend.backend() != "tensorflow" else False
     if steps == "auto":
-        one = (cpu and flops >= 5e9) or mirrored
+        one = (cpu and (flops >= 5e9 or steps_per_epoch * epochs < 500)) or mirrored
         steps = 1 if one else max(1, min(32, steps_per_epoch))
     return precision, jit_compile, steps
 
@@ -214,6 +215,7 @@ def main(argv=None):
         STEPS_PER_EXECUTION,
         capability,
         steps,
+        args.epochs,
         STEP_FLOPS,
         mirrored,
     )
