@@ -104,7 +104,8 @@ def test_tensorboard_event_reader_reads_the_logs(result):
 def test_run_json_records_the_settings(result):
     info = json.loads((result.run_dir / "run.json").read_text())
     assert info["status"] == "finished" and info["precision"] == "float32" and info["epochs_run"] == 3
-    assert info["execution"] == {"jit_compile": False, "steps_per_execution": 21, "mode": "auto"}
+    # 3 epochs of 21 steps: a CPU run too short to repay the multi-step loop's trace (runtime.choose_settings)
+    assert info["execution"] == {"jit_compile": False, "steps_per_execution": 1, "mode": "auto"}
     assert info["samples"] == {"train": 1294, "validation": 144, "test": 359} and info["samples_per_second"] > 0
 
 
