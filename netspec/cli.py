@@ -179,12 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     # (importlib.metadata and a scan: a tenth of `netspec validate`); netspec's models use none.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     _skip_pydantic_plugin_loader()
+    args = _parser().parse_args(argv)  # exits on bad usage: before the collector is turned off
+    warnings.showwarning = _show_note
     # Loading a spec creates tens of thousands of objects that live until the process ends (pydantic's models
     # and validators, the spec's); each collection of the cyclic garbage collector scans them all again, a
     # twentieth of `netspec validate`. The light verbs run with it off; the Keras verbs turn it back on
     # before Keras starts, for training's sake.
-    args = _parser().parse_args(argv)  # exits on bad usage: before the collector is turned off
-    warnings.showwarning = _show_note
     collecting = gc.isenabled()
     gc.disable()
     try:

@@ -102,19 +102,8 @@ def overflowing_spec() -> dict:
 
 
 def test_failing_candidate_is_skipped_and_weights_are_restored():
-    import keras
-
-    from netspec.build import build_model
-    from netspec.runner import data as data_module
-
-    spec = load_spec(overflowing_spec())
-    keras.utils.set_random_seed(1)
-    splits = data_module.spec_splits(spec, seed=1)
-    model = build_model(spec)
-    initial = [np.array(v) for v in model.get_weights()]
     trials = [tuning.Candidate(False, 4, "float32"), tuning.Candidate(False, 4, "mixed_float16")]
-    result = tuning.tune(spec, model, splits, base=Execution(False, 4), policy="float32", device=Device("cpu", "test"),
-                         backend="tensorflow", seed=1, trial_candidates=trials, budget_seconds=1e6)
+    result, initial, *_ = _tune_tiny(overflowing_spec(), trials)
     float16 = result.record["candidates"][1]
     assert float16["status"] == "failed" and "not finite" in float16["note"]
     assert result.precision == "float32" and result.record["candidates"][0]["status"] == "ok"
@@ -159,7 +148,8 @@ def test_a_run_too_short_to_repay_a_trial_keeps_the_auto_settings(tmp_path, tuni
 
 
 def _tune_tiny(spec_dict, trials):
-    """`tune` on a tiny spec's real data and model with the given candidates and an unlimited budget."""
+    """`tune` on a tiny spec's real data and model with the given candidates and an unlimited budget: the result,
+    the model's initial weights, the model and the data."""
     import keras
 
     from netspec.build import build_model
@@ -173,7 +163,7 @@ def _tune_tiny(spec_dict, trials):
     result = tuning.tune(spec, model, splits, base=Execution(False, 4), policy="float32",
                          device=Device("cpu", "test"), backend="tensorflow", seed=1, trial_candidates=trials,
                          budget_seconds=1e6)
-    return result, initial
+    return result, initial, model, splits
 
 
 def test_xla_candidate_that_keras_runs_without_xla_is_skipped():
@@ -181,7 +171,7 @@ def test_xla_candidate_that_keras_runs_without_xla_is_skipped():
     # so the XLA-on trial would only time the XLA-off model again.
     spec = tiny_spec()
     spec["layers"].insert(0, {"type": "random_rotation", "factor": 0.1})
-    result, _ = _tune_tiny(spec, [tuning.Candidate(False, 4, "float32"), tuning.Candidate(True, 4, "float32")])
+    result, *_ = _tune_tiny(spec, [tuning.Candidate(False, 4, "float32"), tuning.Candidate(True, 4, "float32")])
     off, on = result.record["candidates"]
     assert off["status"] == "ok" and on["status"] == "skipped"
     assert "without XLA" in on["note"] and on["samples_per_second"] is None
@@ -191,7 +181,7 @@ def test_xla_candidate_that_keras_runs_without_xla_is_skipped():
 def test_candidate_that_cannot_be_built_is_skipped_with_keras_reason():
     # The rebuild under another dtype policy is part of the trial: Keras refusing the policy fails only that trial.
     trials = [tuning.Candidate(False, 4, "float32"), tuning.Candidate(False, 4, "mixed_float99")]
-    result, initial = _tune_tiny(tiny_spec(), trials)
+    result, initial, *_ = _tune_tiny(tiny_spec(), trials)
     failed = result.record["candidates"][1]
     assert failed["status"] == "failed" and "mixed_float99" in failed["note"]
     assert result.precision == "float32"
@@ -257,20 +247,6 @@ def test_run_that_tuning_moves_to_bfloat16_trains_under_it(monkeypatch, tmp_path
     assert result.metrics["accuracy"] > 0.5
 
 
-def _tune(spec, candidates, **kwargs):
-    import keras
-
-    from netspec.build import build_model
-    from netspec.runner import data as data_module
-
-    keras.utils.set_random_seed(1)
-    splits = data_module.spec_splits(spec, seed=1)
-    model = build_model(spec)
-    result = tuning.tune(spec, model, splits, base=Execution(False, 4), policy="float32", device=Device("cpu", "test"),
-                         backend="tensorflow", seed=1, trial_candidates=candidates, budget_seconds=1e6, **kwargs)
-    return model, splits, result
-
-
 def test_the_chosen_trial_trains_on_compiled_as_it_was_with_its_optimizer_reset():
     import keras
 
@@ -279,7 +255,7 @@ def test_the_chosen_trial_trains_on_compiled_as_it_was_with_its_optimizer_reset(
     from netspec.runner.compile import compile_model
 
     spec = load_spec(tiny_spec())
-    model, splits, result = _tune(spec, [tuning.Candidate(False, 4, "float32")])
+    result, _, model, splits = _tune_tiny(tiny_spec(), [tuning.Candidate(False, 4, "float32")])
     assert result.compiled and result.model is model and model.train_function is not None
     assert int(model.optimizer.iterations) == 0  # the trial's steps are forgotten: Adam's moments too
     assert all(not np.any(np.array(v)) for v in model.optimizer.variables if "momentum" in v.path or
@@ -299,6 +275,5 @@ def test_a_model_compiled_again_by_a_later_trial_is_compiled_anew(monkeypatch):
     rates = iter([200.0, 100.0])  # the first candidate is the faster, the second compiled the model last
     monkeypatch.setattr(tuning, "_measure", lambda *args: {"samples_per_second": next(rates), "loss": 1.0,
                                                           "chunks": 1, "optimizer": []})
-    _, _, result = _tune(load_spec(tiny_spec()), [tuning.Candidate(False, 4, "float32"),
-                                                  tuning.Candidate(False, 1, "float32")])
+    result, *_ = _tune_tiny(tiny_spec(), [tuning.Candidate(False, 4, "float32"), tuning.Candidate(False, 1, "float32")])
     assert result.execution.steps_per_execution == 4 and not result.compiled
