@@ -420,7 +420,7 @@ def _run_on_replicas(loaded: Loaded, spec_data: dict, session: Session, *, expor
                 from netspec.runner.tuning import tune
 
                 tuning = tune(spec, model, splits, base=execution, policy=policy, device=device, backend=backend,
-                              seed=seed, source=source, trials=execution.mode == "tuned")
+                              source=source, trials=execution.mode == "tuned")
             if tuning is not None:
                 execution, model = tuning.execution, tuning.model
                 if tuning.precision != policy:

@@ -11,14 +11,16 @@ steps_per_execution, then the other XLA setting — then those that change
 several.
 
 A trial compiles the model with the candidate's settings, runs one step
-(tracing; XLA compilation), then times calls of `fit` of TRIAL_CHUNK steps
+(tracing; XLA compilation; with the training data's partial last batch, so
+that training runs the same function), then times calls of `fit` of TRIAL_CHUNK steps
 each (the calls of the compiled function only); its rate is its fastest
 chunk's (the machine is shared: noise only slows a chunk down). The
 baseline takes chunks until its two fastest agree within
 TRIAL_STABLE_WITHIN, or TRIAL_MAX_STEPS are timed; every later trial runs as
 many, so that all train the same steps on the same data from the same
-weights. Afterwards every model variable gets its initial value back, so
-training starts from the same weights as an untuned run with the same seed.
+weights. Afterwards every model variable gets its initial value back, and
+Python's and NumPy's random states theirs, so training starts from the same
+weights and draws the same numbers as an untuned run with the same seed.
 Each trial's cost (seconds from building its model to its last step) goes
 into tuning.json and the printed line.
 
@@ -72,6 +74,7 @@ import hashlib
 import json
 import math
 import os
+import random
 import statistics
 import time
 import warnings
@@ -304,7 +307,7 @@ def expected_saving(candidate: Candidate, baseline: dict, results: list[dict], r
     return max(0.0, run_samples / best - run_samples / expected_rate(candidate, baseline, results, gains))
 
 
-def tune(spec, model, splits, *, base: Execution, policy: str, device, backend: str, seed: int, source=None,
+def tune(spec, model, splits, *, base: Execution, policy: str, device, backend: str, source=None,
          trial_candidates: list[Candidate] | None = None, budget_seconds: float | None = None,
          trials: bool = True) -> Tuning | None:
     """Measure the candidates (or read the cache) and return the settings and model to train with.
@@ -313,14 +316,17 @@ def tune(spec, model, splits, *, base: Execution, policy: str, device, backend: 
     is read: None where it holds no choice. `trial_candidates` replaces the candidates and `budget_seconds`
     the savings rule with a fixed limit on the trials' seconds (for tests).
     """
-    import keras
-
     machine = machine_description(device, backend)
     cached_at = cache_file(spec, machine)
     record = _read_cache(cached_at)
     if record is None and not trials:
         return None
-    initial = [(v, np.array(v)) for v in model.variables]
+    initial = [(v, np.array(v)) for v in model.variables]  # seed generators' states among them
+    # Python's and NumPy's random states: a model the trials build draws its initializers' seeds from Python's.
+    # They are given back afterwards rather than seeded anew: tf.random.set_seed (in keras.utils.set_random_seed)
+    # clears TensorFlow's kernel cache, and training's first steps would then build every kernel again (0.4 s of
+    # the digits Conv1D+GRU's). The trials draw none of TensorFlow's own: Keras's random ops are stateless.
+    drawn = random.getstate(), np.random.get_state()
     steps_per_epoch = math.ceil(len(splits.train) / spec.training.batch_size)
     found = trial_candidates or candidates(base, policy, precision_setting=spec.training.precision, device=device,
                                            steps_per_epoch=steps_per_epoch)
@@ -338,7 +344,8 @@ def tune(spec, model, splits, *, base: Execution, policy: str, device, backend: 
         atomic.write_text(cached_at, json.dumps(record, indent=2) + "\n")
         record = {**record, "cached": False, "cache_file": str(cached_at)}
     _restore(initial)
-    keras.utils.set_random_seed(seed)  # the trials drew random numbers; training draws as an untuned run would
+    random.setstate(drawn[0])  # training draws as an untuned run would
+    np.random.set_state(drawn[1])
     chosen_policy = record["precision"]
     steps = min(record["steps_per_execution"], max(1, steps_per_epoch))
     execution = Execution(record["jit_compile"], steps, "tuned")
@@ -416,7 +423,8 @@ def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, sou
     training = spec.training
     batch = training.batch_size
     steps_per_epoch = max(1, math.ceil(len(splits.train) / batch))
-    index = np.arange((1 + TRIAL_MAX_STEPS) * batch) % len(splits.train)  # the real data, repeated where short
+    warmup = _warmup_samples(len(splits.train), batch)
+    index = np.arange(warmup + TRIAL_MAX_STEPS * batch) % len(splits.train)  # the real data, repeated where short
     trial_data = splits.train.take(index)
     # The run's samples: epochs of training and validation (validation steps cost about a third of a step).
     validation = len(splits.validation) if splits.validation is not None else 0
@@ -436,7 +444,7 @@ def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, sou
         try:
             trial_model = trials.model(candidate.precision)
             trials.compiled[candidate.precision] = None  # until the trial has run through
-            measured = _measure(trial_model, candidate, trial_data, training, source, chunks)
+            measured = _measure(trial_model, candidate, trial_data, training, source, chunks, warmup)
             result.update(samples_per_second=round(measured["samples_per_second"], 1), loss=measured["loss"])
             trials.compiled[candidate.precision] = (candidate, measured["optimizer"])
             chunks = chunks or measured["chunks"]
@@ -461,7 +469,8 @@ def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, sou
         "jit_compile": best["jit_compile"], "steps_per_execution": best["steps_per_execution"],
         "precision": best["precision"],
         "choice": {k: best[k] for k in ("jit_compile", "steps_per_execution", "precision")},
-        "candidates": results, "trial_steps": 1 + (chunks or 0) * TRIAL_CHUNK, "batch_size": batch,
+        "candidates": results, "batch_size": batch,
+        "trial_steps": math.ceil(warmup / batch) + (chunks or 0) * TRIAL_CHUNK,
         "trial_seconds": round(spent, 3),
         "expected_gains": {k: round(v, 3) for k, v in (gains or prior_gains()).items()},
         "run_seconds_expected": round(run_samples / best["samples_per_second"], 1) if accepted else None,
@@ -504,10 +513,26 @@ def _judge_loss(result: dict, baseline: dict | None) -> None:
                                                   f"{baseline['precision']}: beyond the margin of {margin:.3g}")
 
 
-def _measure(model, candidate: Candidate, data, training, source, chunks: int | None) -> dict:
-    """Compile with the candidate's settings; one warm-up step (tracing), then timed calls of TRIAL_CHUNK steps:
-    `chunks` of them, or (the baseline) until two agree within TRIAL_STABLE_WITHIN or TRIAL_MAX_STEPS are timed.
-    Every trial with the same `chunks` trains the same steps on the same data: their losses compare."""
+def _warmup_samples(train_samples: int, batch: int) -> int:
+    """The samples of a trial's first call of `fit`, which traces the training function.
+
+    On TensorFlow, a batch and the training data's last partial batch, if it has one: Keras gives batches a
+    static size only where every batch is full, so a trial traced on full batches alone would leave training
+    to trace its function again (1 s of the digits Conv1D+GRU's first epoch). A function traced for any batch
+    size also serves the trial's full batches (Keras's tf.functions reduce retracing). JAX compiles each
+    shape, so there the trial's steps keep the one shape they time.
+    """
+    import keras
+
+    partial = train_samples % batch if keras.backend.backend() == "tensorflow" else 0
+    return batch + partial
+
+
+def _measure(model, candidate: Candidate, data, training, source, chunks: int | None, warmup: int) -> dict:
+    """Compile with the candidate's settings; a warm-up call of `warmup` samples (tracing), then timed calls of
+    TRIAL_CHUNK steps: `chunks` of them, or (the baseline) until two agree within TRIAL_STABLE_WITHIN or
+    TRIAL_MAX_STEPS are timed. Every trial with the same `chunks` trains the same steps on the same data: their
+    losses compare."""
     import keras
 
     from netspec.runner import data as data_module
@@ -537,16 +562,15 @@ def _measure(model, candidate: Candidate, data, training, source, chunks: int | 
     rates, losses, start = [], [], 0
     planned = chunks or TRIAL_MAX_STEPS // TRIAL_CHUNK
     for part in range(1 + planned):
-        steps = 1 if part == 0 else TRIAL_CHUNK  # the first fit traces; later ones reuse its function
-        args = data_module.fit_arguments(data.take(slice(start * batch, (start + steps) * batch)), batch_size=batch,
-                                         shuffle=False)
-        start += steps
+        samples = warmup if part == 0 else TRIAL_CHUNK * batch  # the first fit traces; later ones reuse its function
+        args = data_module.fit_arguments(data.take(slice(start, start + samples)), batch_size=batch, shuffle=False)
+        start += samples
         seconds.append(0.0)
         history = model.fit(**args, epochs=1, verbose=0, callbacks=[Timer()])
         losses += [float(v) for v in history.history.get("loss", [float("nan")])]
         if part == 0:
             continue
-        rates.append(steps * batch / max(seconds[-1], 1e-9))
+        rates.append(samples / max(seconds[-1], 1e-9))
         if not all(math.isfinite(v) for v in losses):
             break
         fastest = sorted(rates, reverse=True)[:2]

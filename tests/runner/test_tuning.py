@@ -161,7 +161,7 @@ def _tune_tiny(spec_dict, trials):
     model = build_model(spec)
     initial = [np.array(v) for v in model.get_weights()]
     result = tuning.tune(spec, model, splits, base=Execution(False, 4), policy="float32",
-                         device=Device("cpu", "test"), backend="tensorflow", seed=1, trial_candidates=trials,
+                         device=Device("cpu", "test"), backend="tensorflow", trial_candidates=trials,
                          budget_seconds=1e6)
     return result, initial, model, splits
 
@@ -269,6 +269,55 @@ def test_the_chosen_trial_trains_on_compiled_as_it_was_with_its_optimizer_reset(
     fresh = build_model(spec)
     compile_model(fresh, spec.training, jit_compile=False, steps_per_execution=4)
     np.testing.assert_allclose(reused["loss"], fresh.fit(**feed, epochs=2, verbose=0).history["loss"], rtol=1e-6)
+
+
+def test_training_with_a_partial_last_batch_runs_the_function_the_trial_traced():
+    # Keras gives batches a static size only where all are full; the trial's first call includes the training
+    # data's partial batch, so its function serves the training data too. A layer's `call` runs in Python only
+    # while a function is traced: counting those calls counts traces.
+    spec = load_spec(tiny_spec())
+    result, _, model, splits = _tune_tiny(tiny_spec(), [tuning.Candidate(False, 4, "float32")])
+    batch = spec.training.batch_size
+    assert len(splits.train) % batch and result.compiled
+    assert tuning._warmup_samples(len(splits.train), batch) == batch + len(splits.train) % batch
+    layer = model.get_layer("digit")
+    traced = []
+    call = layer.call
+    layer.call = lambda *args, **kwargs: traced.append(1) or call(*args, **kwargs)
+    from netspec.runner import data as data_module
+
+    model.fit(**data_module.fit_arguments(splits.train, batch_size=batch, shuffle=True), epochs=1, verbose=0)
+    assert traced == []
+
+
+def test_warmup_is_one_batch_where_every_batch_is_full_or_the_backend_compiles_each_shape(monkeypatch):
+    import keras
+
+    assert tuning._warmup_samples(64, 32) == 32
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")  # JAX: one shape per compilation
+    assert tuning._warmup_samples(70, 32) == 32
+
+
+def test_trials_give_back_pythons_and_numpys_random_states(monkeypatch):
+    # The bfloat16 trial builds a second model, whose initializers draw their seeds from Python's random.
+    import random
+
+    states = {}
+    trials = tuning._trials
+
+    def recorded(*args, **kwargs):
+        states["before"] = random.getstate(), np.random.get_state()[1].copy()
+        record = trials(*args, **kwargs)
+        states["after"] = random.getstate()
+        return record
+
+    monkeypatch.setattr(tuning, "_trials", recorded)
+    result, *_ = _tune_tiny(tiny_spec(), [tuning.Candidate(False, 4, "float32"),
+                                          tuning.Candidate(False, 4, "mixed_bfloat16")])
+    assert result.record["candidates"][1]["status"] == "ok"
+    assert states["after"] != states["before"][0]  # the trials drew
+    assert random.getstate() == states["before"][0]  # and training draws as if they had not
+    np.testing.assert_array_equal(np.random.get_state()[1], states["before"][1])
 
 
 def test_a_model_compiled_again_by_a_later_trial_is_compiled_anew(monkeypatch):
