@@ -92,18 +92,20 @@ def test_pydantic_plugin_loader_is_skipped_only_where_plugins_are_off(setting):
     assert report["loader"] == "pydantic" and report["after"]  # any other name loads pydantic's own loader
 
 
-def test_the_cli_restores_the_garbage_collector_and_turns_it_on_before_keras(monkeypatch, tmp_path):
+def test_the_cli_restores_the_garbage_collector_and_turns_it_on_after_importing_keras(monkeypatch, tmp_path):
     from netspec import cli
 
     seen = {}
     monkeypatch.setattr(cli, "_start_keras_quietly", lambda: seen.setdefault("collecting", gc.isenabled()))
-    monkeypatch.setattr(cli, "_VERBS", {**cli._VERBS, "build": lambda args: seen.setdefault("verb", gc.isenabled())
-                                        or 0})
-    assert gc.isenabled()
+    monkeypatch.setattr(cli, "_VERBS", {**cli._VERBS, "build": lambda args: seen.setdefault(
+        "verb", (gc.isenabled(), gc.get_freeze_count() > 0)) and 0})
+    assert gc.isenabled() and gc.get_freeze_count() == 0
     assert cli.main(["validate", str(ROOT / "specs" / "mnist_convnet.yaml")]) == 0
     assert gc.isenabled()
     cli.main(["build", str(ROOT / "specs" / "mnist_convnet.yaml"), "-o", str(tmp_path / "m.keras")])
-    assert seen == {"collecting": True, "verb": True} and gc.isenabled()
+    # Keras is imported with the collector off; the verb runs with it on and what was imported frozen.
+    assert seen == {"collecting": False, "verb": (True, True)}
+    assert gc.isenabled() and gc.get_freeze_count() == 0  # unfrozen again
     with pytest.raises(SystemExit):  # bad usage: argparse exits, the collector as it was
         cli.main(["validate", "--no-such-flag"])
     assert gc.isenabled()

@@ -235,3 +235,23 @@ def test_arguments_keras_refuses_are_located_spec_errors(tmp_path):
         train(spec, out=tmp_path / "r", verbose=0)
     assert info.value.diagnostics[0].path == "training.loss" and "from_logit" in info.value.diagnostics[0].message
     assert not (tmp_path / "r").exists()
+
+
+def test_a_run_freezes_the_objects_that_exist_and_leaves_a_process_that_froze_its_own(monkeypatch):
+    import gc
+
+    from netspec.runner import trainer
+
+    assert gc.get_freeze_count() == 0
+    seen = []
+    monkeypatch.setattr(trainer, "_run_on_replicas", lambda *args, **kwargs: seen.append(gc.get_freeze_count()))
+    train(tiny_spec(), verbose=0)
+    assert seen[0] > 0 and gc.get_freeze_count() == 0  # while the run goes on, and no longer
+    gc.freeze()  # a process that manages its own (a server before it forks)
+    try:
+        frozen = gc.get_freeze_count()
+        with trainer.frozen_objects():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
