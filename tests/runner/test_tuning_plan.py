@@ -77,7 +77,7 @@ def fake_tuning(monkeypatch, *, rates: dict, seconds: dict, losses: dict | None 
     clock = SimpleNamespace(now=0.0)
     ran = []
 
-    def measure(model, candidate, data, training, source, chunks):
+    def measure(model, candidate, data, training, source, chunks, warmup):
         ran.append(candidate)
         clock.now += seconds[candidate]
         return {"samples_per_second": rates[candidate], "loss": (losses or {}).get(candidate, 1.0), "chunks": 2,
