@@ -20,6 +20,7 @@ from netspec.graph import Graph, Node
 from netspec.layers.base import KerasCall
 from netspec.load import Loaded, loaded
 from netspec.plugins import PluginCall, plugin_class, register_with_keras
+from netspec.schema import dump_spec
 from netspec.source import diagnostic_at
 
 # Output layers compute in float32, so that softmax and losses stay stable under
@@ -155,7 +156,7 @@ def build_model(spec, *, compile: bool | None = None, weights: str | Path | None
         from netspec.weights import load_weights
 
         load_weights(model, weights)
-    written = result.source.data if result.source is not None else result.spec.model_dump(exclude_unset=True)
+    written = result.source.data if result.source is not None else dump_spec(result.spec, exclude_unset=True)
     if compile if compile is not None else "training" in written:
         from netspec.runner.compile import compile_model
 

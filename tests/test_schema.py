@@ -148,3 +148,33 @@ def test_layers_are_validated_one_by_one_so_only_used_types_are_built():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == ["conv2d", "dense", "dropout", "flatten", "max_pooling2d"]
+
+
+@pytest.mark.parametrize("options", [{}, {"mode": "json"}, {"mode": "json", "exclude_unset": True},
+                                     {"mode": "json", "exclude": {"name", "description", "data"}},
+                                     {"exclude": {"layers"}}])
+def test_dump_spec_is_model_dump_key_for_key(options):
+    from netspec.load import load_spec
+    from netspec.schema import dump_spec
+
+    for path in sorted((ROOT / "specs").glob("*.yaml")):
+        spec = load_spec(path)
+        dumped = dump_spec(spec, **options)
+        assert list(dumped) == list(spec.model_dump(**options))  # the same keys in the same order
+        assert json.dumps(dumped, default=str) == json.dumps(spec.model_dump(**options), default=str), path
+
+
+def test_dump_spec_builds_neither_the_union_of_every_layer_type_nor_the_families_the_spec_does_not_use():
+    # A fresh interpreter: this one has built the union long ago.
+    code = """
+import sys
+import netspec.layers
+from netspec.load import load_spec
+from netspec.runner.tuning import model_hash
+model_hash(load_spec("specs/mnist_convnet.yaml"))
+families = sorted(m.rsplit(".", 1)[1] for m in sys.modules if m.startswith("netspec.layers.") and m != "netspec.layers.base")
+assert "AnyLayer" not in vars(netspec.layers), "the union was built"
+assert families == ["conv", "core", "pooling", "reshaping"], families
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr

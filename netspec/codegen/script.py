@@ -44,6 +44,7 @@ from netspec.layers.base import KerasCall
 from netspec.load import Loaded, loaded
 from netspec.lowering import TUNING_FILE, Ref, RunPath, RuntimeCall
 from netspec.plugins import PluginCall, plugin_modules
+from netspec.schema import dump_spec
 from netspec.schema.data import Data
 from netspec.schema.training import PRECISIONS
 from netspec.source import diagnostic_at
@@ -233,7 +234,7 @@ def spec_identity(spec, source) -> tuple[str | None, str]:
             return file, hashlib.sha256(Path(file).read_bytes()).hexdigest()
         except OSError:
             pass
-    data = source.data if source is not None else spec.model_dump(mode="json", exclude_unset=True)
+    data = source.data if source is not None else dump_spec(spec, mode="json", exclude_unset=True)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return None, hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 

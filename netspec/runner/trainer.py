@@ -39,6 +39,7 @@ from netspec.runner.export import export_model, require, tflite_problem
 from netspec.runner.precision import Device, capability, detect_device, dtype_policy
 from netspec.runner.run import RUN_FILE, RunFolder
 from netspec.runner.tuning import TUNING_FILE
+from netspec.schema import dump_spec
 from netspec.schema.spec import Spec
 from netspec.source import read_source
 
@@ -199,7 +200,7 @@ def _resolved_data(given: Loaded, *, data, epochs, batch_size, precision, seed, 
     spec leaves to chance is drawn here (not for the processes of a run, which agree on one as they join)."""
     source = given.source
     resolved = (copy.deepcopy(source.data) if source is not None
-                else given.spec.model_dump(mode="json", exclude_unset=True))
+                else dump_spec(given.spec, mode="json", exclude_unset=True))
     training = resolved.setdefault("training", {})
     for key, value in (("epochs", epochs), ("batch_size", batch_size), ("precision", precision), ("seed", seed)):
         if value is not None:

@@ -201,7 +201,9 @@ def machine_description(device, backend: str) -> dict:
 def model_hash(spec) -> str:
     """What decides a training step's speed: layers, inputs, outputs, optimizer, loss, metrics, batch size,
     precision setting; not the name, data source, epochs, seed or callbacks."""
-    dumped = spec.model_dump(mode="json", exclude={"name", "description", "data"})
+    from netspec.schema import dump_spec
+
+    dumped = dump_spec(spec, mode="json", exclude={"name", "description", "data"})
     for key in _RUN_ONLY_KEYS:
         dumped.get("training", {}).pop(key, None)
     return hashlib.sha256(json.dumps(dumped, sort_keys=True).encode()).hexdigest()[:16]
