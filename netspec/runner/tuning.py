@@ -55,10 +55,10 @@ training steps than two trials (TRIAL_COST_STEPS steps each) could repay at
 the best prior gain is not tried at all: it trains with the auto settings
 (uncached).
 
-Training goes on with the chosen trial's model: built by its trial where the choice changed the
-precision, and, where no later trial compiled that model again, still compiled with the chosen settings
-and its training function traced (its optimizer's state given back): the run does not compile and trace
-it a second time.
+Training goes on with the chosen trial's model, still compiled with the chosen settings and its training
+function traced (its optimizer's state given back): the run does not compile and trace it a second time.
+A trial never compiles the model that holds the fastest candidate so far; it takes another model of its
+precision, built by an earlier trial or anew.
 
 The result is cached by model hash and machine under
 $NETSPEC_CACHE_DIR/tuning/ (default ~/.cache/netspec/tuning/): the next run
@@ -339,7 +339,7 @@ def tune(spec, model, splits, *, base: Execution, policy: str, device, backend: 
         record = {**_untried(base, policy, spec, splits, found, gains), "machine": machine,
                   "model_hash": model_hash(spec)}
     else:
-        trials = _Trials(spec, initial, {policy: model})
+        trials = _Trials(spec, initial, model, policy)
         record = _trials(spec, model, initial, splits, found, policy=policy, source=source,
                          budget_seconds=budget_seconds, gains=learned_gains(machine), built=trials)
         record.update({"machine": machine, "model_hash": model_hash(spec)})
@@ -352,9 +352,9 @@ def tune(spec, model, splits, *, base: Execution, policy: str, device, backend: 
     steps = min(record["steps_per_execution"], max(1, steps_per_epoch))
     execution = Execution(record["jit_compile"], steps, "tuned")
     chosen = Candidate(execution.jit_compile, execution.steps_per_execution, chosen_policy)
-    compiled = trials is not None and trials.reuse(chosen)
-    if trials is not None and chosen_policy in trials.models:  # built by its trial, back at the initial values
-        model = trials.models[chosen_policy]
+    built, compiled = trials.chosen(chosen) if trials is not None else (None, False)
+    if built is not None:  # built by its trial, back at the initial values
+        model = built
     elif chosen_policy != policy:
         model = _rebuilt(spec, chosen_policy, initial)
     return Tuning(execution, chosen_policy, model, record, compiled)
@@ -394,34 +394,58 @@ def _candidate(result: dict) -> Candidate:
     return Candidate(result["jit_compile"], result["steps_per_execution"], result["precision"])
 
 
+@dataclass
+class _Built:
+    """A model the trials compiled: its precision, the candidate it was last compiled for (None until a trial
+    under it ran through) and its optimizer's initial state."""
+
+    model: Any
+    precision: str
+    compiled: Candidate | None = None
+    optimizer: list = field(default_factory=list)
+
+
 class _Trials:
-    """The trials of one run: the models they built (one per precision, the run's own first) and, for each, the
-    candidate it was last compiled for with its optimizer's initial state, so that training can go on with
-    the chosen trial's compiled model."""
+    """The models the trials of one run built (the run's own first), so that training can go on with the
+    chosen trial's model, compiled as its trial left it.
 
-    def __init__(self, spec, initial, models: dict):
-        self.spec, self.initial, self.models = spec, initial, models
-        self.compiled: dict[str, tuple[Candidate, list] | None] = {}
+    A trial compiles a model of its precision that does not hold the fastest candidate so far, and builds
+    another where none is free: the fastest stays compiled and traced for training. (The MNIST convnet's
+    float32 32-step trial was the fastest, the later 1-step trial compiled the model again, and training
+    then traced its function a second time: about 1 s.) At most two models of a precision are built."""
 
-    def model(self, precision: str):
-        if precision not in self.models:
-            self.models[precision] = _rebuilt(self.spec, precision, self.initial)
-        return self.models[precision]
+    def __init__(self, spec, initial, model, policy: str):
+        self.spec, self.initial = spec, initial
+        self.built = [_Built(model, policy)]
 
-    def reuse(self, chosen: Candidate) -> bool:
-        """Whether the chosen candidate's model is still compiled as its trial left it; if so, its optimizer
-        gets its initial state back (the model's variables have theirs already)."""
-        last = self.compiled.get(chosen.precision)
-        if last is None or last[0] != chosen:
-            return False
-        _restore(last[1])
-        return True
+    @property
+    def precisions(self) -> set[str]:
+        return {b.precision for b in self.built}
+
+    def free(self, candidate: Candidate, fastest: Candidate | None) -> _Built:
+        """A model of the candidate's precision that the fastest candidate so far is not compiled on."""
+        for built in self.built:
+            if built.precision == candidate.precision and (built.compiled is None or built.compiled != fastest):
+                return built
+        built = _Built(_rebuilt(self.spec, candidate.precision, self.initial), candidate.precision)
+        self.built.append(built)
+        return built
+
+    def chosen(self, chosen: Candidate) -> tuple[Any, bool]:
+        """The model to train with the chosen candidate (None: none built under its precision), and whether
+        it is compiled with the chosen settings as its trial left it; if so, its optimizer gets its initial
+        state back (the model's variables have theirs already)."""
+        for built in self.built:
+            if built.compiled == chosen:
+                _restore(built.optimizer)
+                return built.model, True
+        same = [b.model for b in self.built if b.precision == chosen.precision]
+        return (same[0] if same else None), False
 
 
 def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, source, budget_seconds,
             gains: dict | None = None, built: _Trials | None = None) -> dict:
-    trials = built or _Trials(spec, initial, {policy: model})
-    models = trials.models
+    trials = built or _Trials(spec, initial, model, policy)
     training = spec.training
     batch = training.batch_size
     steps_per_epoch = max(1, math.ceil(len(splits.train) / batch))
@@ -437,18 +461,19 @@ def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, sou
         result = {**candidate.settings(), "samples_per_second": None, "seconds": None, "loss": None,
                   "status": "ok", "note": ""}
         results.append(result)
-        skip = _skip_reason(candidate, results[:-1], baseline, run_samples, spent, budget_seconds, set(models),
+        skip = _skip_reason(candidate, results[:-1], baseline, run_samples, spent, budget_seconds, trials.precisions,
                             gains)
         if skip:
             result.update(status="skipped", note=skip)
             continue
         started = _clock()
+        trial_model = None
         try:
-            trial_model = trials.model(candidate.precision)
-            trials.compiled[candidate.precision] = None  # until the trial has run through
-            measured = _measure(trial_model, candidate, trial_data, training, source, chunks, warmup)
+            trial_model = trials.free(candidate, _fastest(results[:-1]))
+            trial_model.compiled = None  # until the trial has run through
+            measured = _measure(trial_model.model, candidate, trial_data, training, source, chunks, warmup)
             result.update(samples_per_second=round(measured["samples_per_second"], 1), loss=measured["loss"])
-            trials.compiled[candidate.precision] = (candidate, measured["optimizer"])
+            trial_model.compiled, trial_model.optimizer = candidate, measured["optimizer"]
             chunks = chunks or measured["chunks"]
         except WithoutXLA as exc:  # Keras would run it as the XLA-off candidate: not a candidate of its own
             result.update(status="skipped", note=str(exc))
@@ -457,9 +482,8 @@ def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, sou
         finally:
             result["seconds"] = round(_clock() - started, 3)
             spent += result["seconds"]
-            trial_model = models.get(candidate.precision)
             if trial_model is not None:
-                _restore(initial if trial_model is model else _pairs(trial_model, initial))
+                _restore(initial if trial_model.model is model else _pairs(trial_model.model, initial))
         if result["status"] == "ok":
             _judge_loss(result, baseline)
         if result["status"] == "ok" and baseline is None:
@@ -479,6 +503,11 @@ def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, sou
         "budget_rule": (f"trials within {budget_seconds:g} s" if budget_seconds is not None else
                         "a trial runs while its expected saving over the rest of the run exceeds its expected cost"),
     }
+
+
+def _fastest(results: list[dict]) -> Candidate | None:
+    accepted = [r for r in results if r["status"] == "ok"]
+    return _candidate(max(accepted, key=lambda r: r["samples_per_second"])) if accepted else None
 
 
 def _skip_reason(candidate, results, baseline, run_samples, spent, budget_seconds, built, gains=None) -> str:
