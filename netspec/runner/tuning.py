@@ -425,7 +425,7 @@ class _Trials:
     def free(self, candidate: Candidate, fastest: Candidate | None) -> _Built:
         """A model of the candidate's precision that the fastest candidate so far is not compiled on."""
         for built in self.built:
-            if built.precision == candidate.precision and (built.compiled is None or built.compiled != fastest):
+            if built.precision == candidate.precision and (fastest is None or built.compiled != fastest):
                 return built
         built = _Built(_rebuilt(self.spec, candidate.precision, self.initial), candidate.precision)
         self.built.append(built)
@@ -467,13 +467,13 @@ def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, sou
             result.update(status="skipped", note=skip)
             continue
         started = _clock()
-        trial_model = None
+        entry = None
         try:
-            trial_model = trials.free(candidate, _fastest(results[:-1]))
-            trial_model.compiled = None  # until the trial has run through
-            measured = _measure(trial_model.model, candidate, trial_data, training, source, chunks, warmup)
+            entry = trials.free(candidate, _fastest(results[:-1]))
+            entry.compiled = None  # until the trial has run through
+            measured = _measure(entry.model, candidate, trial_data, training, source, chunks, warmup)
             result.update(samples_per_second=round(measured["samples_per_second"], 1), loss=measured["loss"])
-            trial_model.compiled, trial_model.optimizer = candidate, measured["optimizer"]
+            entry.compiled, entry.optimizer = candidate, measured["optimizer"]
             chunks = chunks or measured["chunks"]
         except WithoutXLA as exc:  # Keras would run it as the XLA-off candidate: not a candidate of its own
             result.update(status="skipped", note=str(exc))
@@ -482,8 +482,8 @@ def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, sou
         finally:
             result["seconds"] = round(_clock() - started, 3)
             spent += result["seconds"]
-            if trial_model is not None:
-                _restore(initial if trial_model.model is model else _pairs(trial_model.model, initial))
+            if entry is not None:
+                _restore(initial if entry.model is model else _pairs(entry.model, initial))
         if result["status"] == "ok":
             _judge_loss(result, baseline)
         if result["status"] == "ok" and baseline is None:
