@@ -71,3 +71,38 @@ def test_monitor_of_a_metric_without_direction_trains_where_keras_auto_mode_give
     spec["layers"][-1] = {"type": "dense", "units": 1, "name": "digit"}  # the digit as a number: regression
     result = train(spec, out=tmp_path / "run", verbose=0)
     assert len(result.history["val_false_negatives"]) == 3
+
+
+def test_saving_does_not_rebuild_kerass_skip_sets_for_every_save(tmp_path):
+    # Keras's saving looks its per-kind skip sets up under another key than it stores them, and so builds
+    # a bare Layer (and Optimizer, Metric) on every save; the runner caches them. A bare Layer is counted.
+    import keras
+    from keras.src.layers.layer import Layer
+    from keras.src.saving import saving_lib
+
+    from netspec.build import build_model
+    from netspec.runner import callbacks
+
+    model = build_model(tiny_spec())
+    model.save_weights(tmp_path / "first.weights.h5")
+    built = []
+    init = Layer.__init__
+
+    def counted(self, *args, **kwargs):
+        if type(self) is Layer:
+            built.append(self)
+        init(self, *args, **kwargs)
+
+    keras.src.layers.layer.Layer.__init__ = counted
+    try:
+        callbacks.cache_saving_skipsets()
+        model.save_weights(tmp_path / "second.weights.h5")  # fills the cache
+        built.clear()
+        model.save_weights(tmp_path / "third.weights.h5")
+    finally:
+        Layer.__init__ = init
+    assert built == []
+    assert hasattr(saving_lib.get_attr_skipset, "cache_info")
+    callbacks.cache_saving_skipsets()  # a second call wraps nothing again
+    assert not hasattr(saving_lib.get_attr_skipset.__wrapped__, "cache_info")
+    model.load_weights(tmp_path / "third.weights.h5")  # what is saved still loads
