@@ -16,8 +16,9 @@ that training runs the same function), then times calls of `fit` of TRIAL_CHUNK 
 each (the calls of the compiled function only); its rate is its fastest
 chunk's (the machine is shared: noise only slows a chunk down). The
 baseline takes chunks until its two fastest agree within
-TRIAL_STABLE_WITHIN, or TRIAL_MAX_STEPS are timed; every later trial runs as
-many, so that all train the same steps on the same data from the same
+TRIAL_STABLE_WITHIN, TRIAL_MAX_STEPS are timed, or no later candidate could
+repay its trial any more (a short run: more chunks would only raise the
+baseline's rate and cost); every later trial runs as many, so that all train the same steps on the same data from the same
 weights. Afterwards every model variable gets its initial value back, and
 Python's and NumPy's random states theirs, so training starts from the same
 weights and draws the same numbers as an untuned run with the same seed.
@@ -70,6 +71,7 @@ choice without trials (generated scripts do not read it: `netspec generate
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -457,7 +459,7 @@ def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, sou
     run_samples = training.epochs * (steps_per_epoch * batch + validation / 3)
     results, spent = [], 0.0
     baseline, chunks = None, None  # the first candidate that runs; the timed chunks it took
-    for candidate in found:
+    for index, candidate in enumerate(found):
         result = {**candidate.settings(), "samples_per_second": None, "seconds": None, "loss": None,
                   "status": "ok", "note": ""}
         results.append(result)
@@ -471,7 +473,11 @@ def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, sou
         try:
             entry = trials.free(candidate, _fastest(results[:-1]))
             entry.compiled = None  # until the trial has run through
-            measured = _measure(entry.model, candidate, trial_data, training, source, chunks, warmup)
+            # The baseline stops timing once no later candidate could repay its trial.
+            hopeless = None if baseline is not None else functools.partial(
+                _none_repays, found[index + 1:], results[:-1], result, started, spent, run_samples, budget_seconds,
+                trials.precisions, gains)
+            measured = _measure(entry.model, candidate, trial_data, training, source, chunks, warmup, hopeless)
             result.update(samples_per_second=round(measured["samples_per_second"], 1), loss=measured["loss"])
             entry.compiled, entry.optimizer = candidate, measured["optimizer"]
             chunks = chunks or measured["chunks"]
@@ -503,6 +509,14 @@ def _trials(spec, model, initial, splits, found: list[Candidate], *, policy, sou
         "budget_rule": (f"trials within {budget_seconds:g} s" if budget_seconds is not None else
                         "a trial runs while its expected saving over the rest of the run exceeds its expected cost"),
     }
+
+
+def _none_repays(rest, earlier, result, started, spent, run_samples, budget_seconds, built, gains, rate) -> bool:
+    """Whether none of the candidates `rest` would be tried after a baseline trial started at `started` that
+    has measured `rate` so far."""
+    so_far = {**result, "samples_per_second": rate, "seconds": _clock() - started}
+    return all(_skip_reason(c, [*earlier, so_far], so_far, run_samples, spent + so_far["seconds"], budget_seconds,
+                            built, gains) for c in rest)
 
 
 def _fastest(results: list[dict]) -> Candidate | None:
@@ -559,11 +573,14 @@ def _warmup_samples(train_samples: int, batch: int) -> int:
     return batch + partial
 
 
-def _measure(model, candidate: Candidate, data, training, source, chunks: int | None, warmup: int) -> dict:
+def _measure(model, candidate: Candidate, data, training, source, chunks: int | None, warmup: int,
+             hopeless=None) -> dict:
     """Compile with the candidate's settings; a warm-up call of `warmup` samples (tracing), then timed calls of
-    TRIAL_CHUNK steps: `chunks` of them, or (the baseline) until two agree within TRIAL_STABLE_WITHIN or
-    TRIAL_MAX_STEPS are timed. Every trial with the same `chunks` trains the same steps on the same data: their
-    losses compare."""
+    TRIAL_CHUNK steps: `chunks` of them, or (the baseline) until two agree within TRIAL_STABLE_WITHIN,
+    TRIAL_MAX_STEPS are timed, or `hopeless(fastest rate so far)` says that no later candidate could repay its
+    trial (the rate found so far can only rise and the trial's cost only grow, so timing more chunks would
+    not change which trials run). Every trial with the same `chunks` trains the same steps on the same data:
+    their losses compare."""
     import keras
 
     from netspec.runner import data as data_module
@@ -606,6 +623,8 @@ def _measure(model, candidate: Candidate, data, training, source, chunks: int | 
             break
         fastest = sorted(rates, reverse=True)[:2]
         if chunks is None and len(fastest) == 2 and fastest[1] >= (1 - TRIAL_STABLE_WITHIN) * fastest[0]:
+            break
+        if chunks is None and hopeless is not None and hopeless(fastest[0]):
             break
     finite = all(math.isfinite(v) for v in losses)
     return {"samples_per_second": max(rates), "loss": losses[-1] if finite else float("nan"),

@@ -71,17 +71,30 @@ class FakeModel:
     variables: list = []
 
 
+class Ran(list):
+    """The candidates whose trials ran, in order; `cut_short`: the baseline, where it stopped after one chunk."""
+
+    cut_short: list
+
+
 def fake_tuning(monkeypatch, *, rates: dict, seconds: dict, losses: dict | None = None):
     """Trials that take `seconds[candidate]` of a fake clock and measure `rates[candidate]` samples/s, with
     `losses[candidate]` (default 1.0) as the trial's loss; no model is built or trained."""
     clock = SimpleNamespace(now=0.0)
-    ran = []
+    ran = Ran()
+    ran.cut_short = []
 
-    def measure(model, candidate, data, training, source, chunks, warmup):
+    def measure(model, candidate, data, training, source, chunks, warmup, hopeless=None):
+        # Two timed chunks, each half the trial's seconds; the baseline asks `hopeless` after the first.
         ran.append(candidate)
-        clock.now += seconds[candidate]
-        return {"samples_per_second": rates[candidate], "loss": (losses or {}).get(candidate, 1.0), "chunks": 2,
-                "optimizer": []}
+        measured = {"samples_per_second": rates[candidate], "loss": (losses or {}).get(candidate, 1.0),
+                    "chunks": 2, "optimizer": []}
+        clock.now += seconds[candidate] / 2
+        if hopeless is not None and hopeless(rates[candidate]):
+            ran.cut_short.append(candidate)
+            return {**measured, "chunks": 1}
+        clock.now += seconds[candidate] / 2
+        return measured
 
     # The priors of a CPU with AMX-BF16 (bfloat16 expected 1.5x), whatever CPU the test runs on.
     monkeypatch.setattr(tuning, "cpu_bfloat16", lambda: "amx")
@@ -152,6 +165,26 @@ def test_short_run_tries_only_the_baseline(monkeypatch):
     record = run_trials([BASE, BF16], run_steps=100)
     assert ran == [BASE] and record["choice"] == BASE.settings()
     assert "expected saving 3.3 s < expected cost 5.0 s" in record["candidates"][1]["note"]
+
+
+@pytest.mark.parametrize(("run_steps", "cut_short"), [(20, True), (100, False), (2000, False)])
+def test_the_baseline_stops_timing_once_no_later_trial_could_repay_it(monkeypatch, run_steps, cut_short):
+    # 20 steps at 1,000 samples/s: a 2 s run. After the baseline's first chunk (1 s), bfloat16 (expected 1.5x)
+    # would save 0.7 s, less than the 1.25 s its trial would cost at least: nothing later can run, and the
+    # baseline's other chunk would only make that surer. Longer runs time the baseline in full.
+    found = [BASE, BF16, ONE, XLA]
+    rates, seconds = {BASE: 1000, BF16: 1600, ONE: 1000, XLA: 900}, {BASE: 2.0, BF16: 2.0, ONE: 2.0, XLA: 4.0}
+    ran = fake_tuning(monkeypatch, rates=rates, seconds=seconds)
+    record = run_trials(found, run_steps=run_steps)
+    assert ran.cut_short == ([BASE] if cut_short else [])
+    assert record["candidates"][0]["seconds"] == (1.0 if cut_short else 2.0)
+    # The same trials run, and are skipped, as where the baseline is always timed in full.
+    monkeypatch.setattr(tuning, "_none_repays", lambda *args: False)
+    full = fake_tuning(monkeypatch, rates=rates, seconds=seconds)
+    again = run_trials(found, run_steps=run_steps)
+    assert ran == full and full.cut_short == []
+    assert [c["status"] for c in record["candidates"]] == [c["status"] for c in again["candidates"]]
+    assert record["choice"] == again["choice"]
 
 
 @pytest.mark.parametrize("units", ["", "avx512", "amx"])
