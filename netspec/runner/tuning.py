@@ -105,6 +105,9 @@ PRIOR_GAIN_AMX_BFLOAT16 = 1.5
 SAVING_OVER_COST = 1.0  # a trial runs if its expected saving is at least this times its expected cost
 FIRST_XLA_COST_FACTOR = 2.0  # an XLA trial's expected cost, from the dearest non-XLA trial so far
 REBUILD_COST_FACTOR = 1.25  # a trial under a new precision builds its model too
+# A later trial builds a spare model of its precision, so that the fastest trial's stays compiled for training,
+# only where the model's variables take at most this much memory (see _Trials.free).
+SPARE_MODEL_MAX_BYTES = 256 * 2**20
 # A precision other than the baseline's is chosen only if its trial's loss is finite and within this share of
 # the baseline trial's loss (or PRECISION_LOSS_FLOOR, for losses near 0): both trained the same steps from the
 # same weights on the same data.
@@ -414,7 +417,8 @@ class _Trials:
     A trial compiles a model of its precision that does not hold the fastest candidate so far, and builds
     another where none is free: the fastest stays compiled and traced for training. (The MNIST convnet's
     float32 32-step trial was the fastest, the later 1-step trial compiled the model again, and training
-    then traced its function a second time: about 1 s.) At most two models of a precision are built."""
+    then traced its function a second time: about 1 s.) At most two models of a precision are built, and
+    only one of a large model."""
 
     def __init__(self, spec, initial, model, policy: str):
         self.spec, self.initial = spec, initial
@@ -425,10 +429,16 @@ class _Trials:
         return {b.precision for b in self.built}
 
     def free(self, candidate: Candidate, fastest: Candidate | None) -> _Built:
-        """A model of the candidate's precision that the fastest candidate so far is not compiled on."""
-        for built in self.built:
-            if built.precision == candidate.precision and (fastest is None or built.compiled != fastest):
+        """A model of the candidate's precision that the fastest candidate so far is not compiled on; or, where
+        the model's variables take more than SPARE_MODEL_MAX_BYTES, the one model of that precision (a second
+        copy of a large model could exhaust an accelerator's memory, and its run is long enough that tracing
+        again hardly counts)."""
+        same = [b for b in self.built if b.precision == candidate.precision]
+        for built in same:
+            if fastest is None or built.compiled != fastest:
                 return built
+        if same and _variable_bytes(same[0].model) > SPARE_MODEL_MAX_BYTES:
+            return same[0]
         built = _Built(_rebuilt(self.spec, candidate.precision, self.initial), candidate.precision)
         self.built.append(built)
         return built
@@ -629,6 +639,10 @@ def _measure(model, candidate: Candidate, data, training, source, chunks: int | 
     finite = all(math.isfinite(v) for v in losses)
     return {"samples_per_second": max(rates), "loss": losses[-1] if finite else float("nan"),
             "chunks": len(rates), "optimizer": optimizer}
+
+
+def _variable_bytes(model) -> int:
+    return sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in model.variables)
 
 
 def _rebuilt(spec, policy: str, initial) -> Any:

@@ -352,6 +352,18 @@ def test_a_later_trial_leaves_the_fastest_trial_compiled_and_traced_for_training
     assert traced == []
 
 
+def test_a_large_model_is_not_copied_for_a_later_trial(monkeypatch):
+    # Over SPARE_MODEL_MAX_BYTES, the later trial compiles the one model again, and training compiles it anew.
+    monkeypatch.setattr(tuning, "SPARE_MODEL_MAX_BYTES", 0)
+    rates = iter([200.0, 100.0])
+    monkeypatch.setattr(tuning, "_measure", lambda model, *args: {"samples_per_second": next(rates), "loss": 1.0,
+                                                                  "chunks": 1, "optimizer": []})
+    result, _, model, _ = _tune_tiny(tiny_spec(), [tuning.Candidate(False, 4, "float32"),
+                                                   tuning.Candidate(False, 1, "float32")])
+    assert result.execution.steps_per_execution == 4 and not result.compiled and result.model is model
+    assert tuning._variable_bytes(model) == sum(np.array(v).nbytes for v in model.variables)
+
+
 def test_a_trial_takes_a_model_that_does_not_hold_the_fastest_candidate():
     fastest = tuning.Candidate(False, 4, "float32")
     trials = tuning._Trials(None, [], "own model", "float32")
