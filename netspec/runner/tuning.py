@@ -18,8 +18,8 @@ chunk's (the machine is shared: noise only slows a chunk down). The
 baseline takes chunks until its two fastest agree within
 TRIAL_STABLE_WITHIN, TRIAL_MAX_STEPS are timed, or no later candidate could
 repay its trial any more (a short run: more chunks would only raise the
-baseline's rate and cost); every later trial runs as many, so that all train the same steps on the same data from the same
-weights. Afterwards every model variable gets its initial value back, and
+baseline's rate and cost); every later trial runs as many, so that all
+train the same steps on the same data from the same weights. Afterwards every model variable gets its initial value back, and
 Python's and NumPy's random states theirs, so training starts from the same
 weights and draws the same numbers as an untuned run with the same seed.
 Each trial's cost (seconds from building its model to its last step) goes
