@@ -357,9 +357,9 @@ def tune(spec, model, splits, *, base: Execution, policy: str, device, backend: 
     steps = min(record["steps_per_execution"], max(1, steps_per_epoch))
     execution = Execution(record["jit_compile"], steps, "tuned")
     chosen = Candidate(execution.jit_compile, execution.steps_per_execution, chosen_policy)
-    built, compiled = trials.chosen(chosen) if trials is not None else (None, False)
-    if built is not None:  # built by its trial, back at the initial values
-        model = built
+    trained, compiled = trials.chosen(chosen) if trials is not None else (None, False)
+    if trained is not None:  # built by its trial, back at the initial values
+        model = trained
     elif chosen_policy != policy:
         model = _rebuilt(spec, chosen_policy, initial)
     return Tuning(execution, chosen_policy, model, record, compiled)
