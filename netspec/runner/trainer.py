@@ -103,15 +103,25 @@ def train(
     `callbacks`: Keras callbacks of the caller's, run after the run's own at each epoch (`netspec tune`'s pruning).
     """
     cluster = _cluster(num_processes, process_id, coordinator)
-    if cluster.processes > 1 and out is None and resume is None:
+    if resume is None:  # a new run: what leads to `fit` stays short (see _run)
+        loaded, spec_data, session = _new(
+            spec, data=data, validation_data=validation_data, test_data=test_data, out=out, epochs=epochs,
+            batch_size=batch_size, precision=precision, execution=execution, overrides=overrides, seed=seed,
+            runs_root=runs_root, cluster=cluster, init_weights=init_weights, callbacks=callbacks)
+        return _run(loaded, spec_data, session, export=list(export), verbose=verbose)
+    given = {"data": data, "batch_size": batch_size, "precision": precision, "seed": seed, "out": out,
+             "execution": execution, "init_weights": init_weights,
+             "spec overrides": list(overrides) if spec is None else []}
+    return _resume(resume, spec=spec, overrides=overrides, epochs=epochs, export=list(export), verbose=verbose,
+                   cluster=cluster, conflicting=[k for k, v in given.items() if v not in (None, [])])
+
+
+def _new(spec, *, data, validation_data, test_data, out, epochs, batch_size, precision, execution, overrides, seed,
+         runs_root, cluster: Cluster, init_weights, callbacks) -> tuple[Loaded, dict, Session]:
+    """A new run's spec (overrides and arguments applied) and session."""
+    if cluster.processes > 1 and out is None:
         raise UsageError(f"the {cluster.processes} processes of a run write one run folder: give each the same "
                          "--out DIR (or --resume DIR)")
-    if resume is not None:
-        given = {"data": data, "batch_size": batch_size, "precision": precision, "seed": seed, "out": out,
-                 "execution": execution, "init_weights": init_weights,
-                 "spec overrides": list(overrides) if spec is None else []}
-        return _resume(resume, spec=spec, overrides=overrides, epochs=epochs, export=list(export), verbose=verbose,
-                       cluster=cluster, conflicting=[k for k, v in given.items() if v not in (None, [])])
     if spec is None:
         raise UsageError("train needs a spec (or --resume RUN_DIR to continue a run)")
     in_memory = data is not None and not isinstance(data, str | os.PathLike)
@@ -133,7 +143,7 @@ def train(
     arrays = {"data": data, "validation": validation_data, "test": test_data} if in_memory else None
     session = Session(out=out, runs_root=runs_root, execution=execution, source=given.source, arrays=arrays,
                       cluster=cluster, init_weights=init_weights, callbacks=list(callbacks))
-    return _run(load(spec_data), spec_data, session, export=list(export), verbose=verbose)
+    return load(spec_data), spec_data, session
 
 
 @dataclass
@@ -310,30 +320,46 @@ BACKUP_METADATA = "training_metadata.json"
 
 
 def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str], verbose) -> TrainResult:
-    import keras
+    """The script's order, a stage a function: data and settings -> model (tuned, compiled) -> run folder -> fit
+    -> test -> save."""
+    # TensorFlow keeps the Python stack of every op it traces, and finding a frame's line costs time in proportion
+    # to how far into its function the frame stands. So `fit` and the trials' fits are called from short
+    # functions: called 150 lines into one long function, the addition RNN's first trace took 0.07 s longer.
+    loaded, scope, replicas = _joined(loaded, spec_data, session)
+    verbose = 0 if session.cluster.process_id > 0 else verbose  # process 0 speaks for the run
+    try:
+        with frozen_objects():
+            plan = _plan(loaded, session, replicas)
+            with dtype_policy(plan.previous["precision"] if plan.previous else plan.policy), scope:
+                model, execution, tuning = _model(plan, session, export=export, verbose=verbose)
+                fitting = _fitting(plan, model, execution, tuning, spec_data, session, verbose=verbose)
+                fit_seconds = _fit(model, fitting, verbose=verbose)
+                metrics = _tested(plan, model, verbose=verbose)
+            return _finished(plan, model, fitting, fit_seconds, metrics, session, export=export, verbose=verbose)
+    finally:
+        import keras
 
+        if keras.backend.backend() == "jax" and replicas > 1:
+            keras.distribution.set_distribution(None)  # the next run in this process starts on one device
+
+
+def _joined(loaded: Loaded, spec_data: dict, session: Session):
+    """The devices the run trains on, of every process: (loaded, the scope to build in, replicas). JAX joins the
+    processes into one run before anything runs on a device; they draw one seed as they join."""
     from netspec import runtime
 
     if loaded.spec.data is None:
         raise DataError(f"no training data for `{loaded.spec.name}`: give --data (e.g. --data builtin:digits, --data "
                         "synthetic, --data train.npz) or a `data:` section in the spec")
     cluster = session.cluster
-    verbose = 0 if cluster.process_id > 0 else verbose  # process 0 speaks for the run
-    # Before anything runs on a device: JAX joins the processes into one run first.
     scope, replicas = runtime.distribute(_devices(loaded.spec.training.distribution, cluster), cluster.processes,
                                          cluster.process_id, cluster.coordinator)
-    if loaded.spec.training.seed is None:  # the processes of a run drew one seed as they joined
+    if loaded.spec.training.seed is None:
         from keras.src.utils import rng_utils  # keras.distribution.initialize sums theirs; no public getter
 
         spec_data["training"]["seed"] = int(rng_utils.get_random_seed()) % 2**31
         loaded = load(spec_data)
-    try:
-        with frozen_objects():
-            return _run_on_replicas(loaded, spec_data, session, export=export, verbose=verbose, scope=scope,
-                                    replicas=replicas)
-    finally:
-        if keras.backend.backend() == "jax" and replicas > 1:
-            keras.distribution.set_distribution(None)  # the next run in this process starts on one device
+    return loaded, scope, replicas
 
 
 @contextlib.contextmanager
@@ -361,29 +387,57 @@ def _devices(distribution, cluster: Cluster) -> int | None:
     return distribution_devices(distribution)
 
 
-def _run_on_replicas(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str], verbose, scope,
-                     replicas: int) -> TrainResult:
+@dataclass
+class _Plan:
+    """What a run reads and chooses before it builds anything: the data, split, and the precision and execution
+    settings the machine suggests."""
+
+    loaded: Loaded
+    source: Any  # where the spec was written, for located errors
+    previous: dict | None  # run.json of the run being resumed
+    cluster: Cluster
+    device: Device
+    backend: str
+    replicas: int
+    shared: bool  # JAX's replicas take whole batches, which Keras shares out
+    program: Any  # lowering.Program
+    splits: Any  # data.Splits
+    described: str
+    sizes: dict
+    class_weight: Any
+    dataset: bool  # the training part is a tf.data.Dataset: its own batches, of a count it may not know
+    steps_per_epoch: int
+    policy: str
+    jit_compile: Any
+    steps_per_execution: Any
+
+    @property
+    def spec(self) -> Spec:
+        return self.loaded.spec
+
+    @property
+    def training(self):
+        return self.loaded.spec.training
+
+
+def _plan(loaded: Loaded, session: Session, replicas: int) -> _Plan:
+    """Seed, then read, check and split the data, and choose the settings; all errors come before the run folder
+    exists."""
     import keras
 
     from netspec import lowering, runtime
-    from netspec.build import build_model
-    from netspec.runner.compile import compile_model
 
     spec = loaded.spec
     training = spec.training
     seed = training.seed
     previous = session.previous
-    source = session.source or loaded.source
-    cluster = session.cluster
     device = detect_device()
     backend = keras.backend.backend()
-    shared = replicas > 1 and backend == "jax"  # JAX's replicas take whole batches, which Keras shares out
     in_memory = session.arrays is not None
     kind = "memory" if in_memory else sources.kind_of(spec.data.source, spec.data.format)
     program = lowering.lower_program(loaded, data_kind=kind)
 
     keras.utils.set_random_seed(seed)
-    # Data, model and compilation errors all come before the run folder exists.
     if in_memory:
         validation_split = spec.data.validation_split
         splits = data_module.memory_splits(
@@ -400,7 +454,7 @@ def _run_on_replicas(loaded: Loaded, spec_data: dict, session: Session, *, expor
     if class_weight == "auto" and not splits.train.is_dataset:  # as the script computes it: netspec.runtime
         labels = splits.train.y if splits.train.rows is None else splits.train.y[splits.train.rows]
         class_weight = runtime.balanced_class_weight(labels)
-    dataset = splits.train.is_dataset  # a tf.data.Dataset: its own batches, of a count it may not know
+    dataset = splits.train.is_dataset
     steps_per_epoch = (max(1, int(splits.train.x.cardinality())) if dataset
                        else math.ceil(len(splits.train) / training.batch_size))
     mirrored = replicas > 1 and backend == "tensorflow"
@@ -415,132 +469,189 @@ def _run_on_replicas(loaded: Loaded, spec_data: dict, session: Session, *, expor
                                        program.step_flops, False)[0]
         print(f"note: mixed_float16 on a CPU is slower than float32 (CPUs compute float16 by converting it); "
               f"precision auto would pick {auto} here", file=sys.stderr, flush=True)
-    with dtype_policy(previous["precision"] if previous else policy), scope:
-        policy = keras.config.dtype_policy().name
-        model = build_model(loaded, compile=False, weights=session.init_weights)
-        for format in export:  # an unknown format or a missing extra: refused now, not after training
-            require(format)
-        if "tflite" in export and (problem := tflite_problem(model)):
-            raise UsageError(f"cannot export `{spec.name}` as tflite: {problem}")
-        tuning = None
-        if previous:
-            execution = Execution(**previous["execution"])
-        else:
-            requested = session.execution if session.execution is not None else training.execution
-            execution = choose_execution(requested, Execution(jit_compile, steps, "auto"), steps_per_epoch,
-                                         training.epochs)
-            if execution.mode == "tuned" and (dataset or replicas > 1):
-                if requested == "tuned":
-                    raise UsageError("execution tuning times steps of one device on NumPy data; with several "
-                                     "replicas or a tf.data.Dataset choose `auto` or explicit settings")
-                execution = Execution(execution.jit_compile, execution.steps_per_execution, "auto")
-            # tuned: the cache or trials; auto: the cache, if it holds one (a dataset: the auto settings)
-            if execution.mode in ("tuned", "auto") and not dataset and replicas == 1:
-                from netspec.runner.tuning import tune
+    return _Plan(loaded=loaded, source=session.source or loaded.source, previous=previous, cluster=session.cluster,
+                 device=device, backend=backend, replicas=replicas, shared=replicas > 1 and backend == "jax",
+                 program=program, splits=splits, described=described, sizes=sizes, class_weight=class_weight,
+                 dataset=dataset, steps_per_epoch=steps_per_epoch, policy=policy, jit_compile=jit_compile,
+                 steps_per_execution=steps)
 
-                tuning = tune(spec, model, splits, base=execution, policy=policy, device=device, backend=backend,
-                              source=source, trials=execution.mode == "tuned")
-            if tuning is not None:
-                execution, model = tuning.execution, tuning.model
-                if tuning.precision != policy:
-                    policy = tuning.precision
-                    keras.config.set_dtype_policy(policy)  # dtype_policy() restores the caller's on leaving
-                _say(verbose, tuning.line())
-        if program.adapt:  # as the script does: the training features, read as fitting reads them
-            runtime.adapt(model, _features(splits.train, training.batch_size), program.adapt)
-        if tuning is None or not tuning.compiled or program.adapt:  # adapting changes what the trial traced
-            compile_model(model, training, source=source, jit_compile=execution.jit_compile,
-                          steps_per_execution=execution.steps_per_execution)
-        if cb.monitored(training.callbacks):  # a misspelt `monitor` is an error now, not a warning every epoch
-            cb.check_monitors(training.callbacks, _logged(model, splits.train, training.batch_size, shared),
-                              validation=splits.validation is not None, source=source)
 
-        run = session.run
-        if cluster.process_id > 0:  # files go to a scratch copy: saving is collective, so every process saves
-            run = RunFolder.scratch(run.path if run is not None else Path(session.out))
-        elif run is None:
-            run = RunFolder.create(spec.name, session.out, session.runs_root)
-            run.write_spec(spec_data)
-            _draw(loaded, session.source, run)
+def _model(plan: _Plan, session: Session, *, export: list[str], verbose):
+    """The model, built under the run's dtype policy, with its execution settings (the trials' choice where it
+    is tuned), adapted and compiled: (model, execution, tuning or None)."""
+    import keras
+
+    from netspec import runtime
+    from netspec.build import build_model
+    from netspec.runner.compile import compile_model
+
+    spec, training, previous = plan.spec, plan.training, plan.previous
+    model = build_model(plan.loaded, compile=False, weights=session.init_weights)
+    for format in export:  # an unknown format or a missing extra: refused now, not after training
+        require(format)
+    if "tflite" in export and (problem := tflite_problem(model)):
+        raise UsageError(f"cannot export `{spec.name}` as tflite: {problem}")
+    tuning = None
+    if previous:
+        execution = Execution(**previous["execution"])
+    else:
+        requested = session.execution if session.execution is not None else training.execution
+        execution = choose_execution(requested, Execution(plan.jit_compile, plan.steps_per_execution, "auto"),
+                                     plan.steps_per_epoch, training.epochs)
+        if execution.mode == "tuned" and (plan.dataset or plan.replicas > 1):
+            if requested == "tuned":
+                raise UsageError("execution tuning times steps of one device on NumPy data; with several "
+                                 "replicas or a tf.data.Dataset choose `auto` or explicit settings")
+            execution = Execution(execution.jit_compile, execution.steps_per_execution, "auto")
+        # tuned: the cache or trials; auto: the cache, if it holds one (a dataset: the auto settings)
+        if execution.mode in ("tuned", "auto") and not plan.dataset and plan.replicas == 1:
+            from netspec.runner.tuning import tune
+
+            tuning = tune(spec, model, plan.splits, base=execution, policy=keras.config.dtype_policy().name,
+                          device=plan.device, backend=plan.backend, source=plan.source,
+                          trials=execution.mode == "tuned")
         if tuning is not None:
-            run.write_json(TUNING_FILE, tuning.record)
-        backup_dir = run.resolve(cb.backup_settings(training.callbacks).backup_dir)
-        initial_epoch, history = 0, {}
-        if previous and (backup_dir / BACKUP_METADATA).exists():
-            initial_epoch = json.loads((backup_dir / BACKUP_METADATA).read_text(encoding="utf-8"))["epoch"]
-            recorded = run.read_json("history.json") if (run / "history.json").exists() else {}
-            history = {k: v[:initial_epoch] for k, v in recorded.items()}
+            execution, model = tuning.execution, tuning.model
+            if tuning.precision != keras.config.dtype_policy().name:
+                keras.config.set_dtype_policy(tuning.precision)  # dtype_policy() restores the caller's on leaving
+            _say(verbose, tuning.line())
+    if plan.program.adapt:  # as the script does: the training features, read as fitting reads them
+        runtime.adapt(model, _features(plan.splits.train, training.batch_size), plan.program.adapt)
+    if tuning is None or not tuning.compiled or plan.program.adapt:  # adapting changes what the trial traced
+        compile_model(model, training, source=plan.source, jit_compile=execution.jit_compile,
+                      steps_per_execution=execution.steps_per_execution)
+    if cb.monitored(training.callbacks):  # a misspelt `monitor` is an error now, not a warning every epoch
+        cb.check_monitors(training.callbacks, _logged(model, plan.splits.train, training.batch_size, plan.shared),
+                          validation=plan.splits.validation is not None, source=plan.source)
+    return model, execution, tuning
 
-        info = {
-            "name": spec.name, "status": "running", "backend": backend, "device": device.describe(),
-            "precision": policy, "execution": execution.to_dict(), "seed": seed, "data": described,
-            "samples": sizes, "replicas": replicas, "processes": cluster.processes,
-            "class_names": splits.class_names, "epochs": training.epochs, "batch_size": training.batch_size,
-            "started": previous["started"] if previous else _now(),
-            "resumed_after_epochs": (previous.get("resumed_after_epochs", []) + [initial_epoch]) if previous else [],
-        }
-        if session.init_weights is not None:
-            info["init_weights"] = str(Path(session.init_weights).resolve())
-        run.write_json(RUN_FILE, info)
-        where = device.describe() if replicas == 1 else _replicas(replicas, cluster, training.batch_size, shared)
-        _say(verbose, f"training {spec.name}: {described}; {policy} on {where}; {execution.describe()}; seed {seed}")
-        if previous:
-            _say(verbose, f"resuming {run.path} after epoch {initial_epoch}")
 
-        callbacks = cb.spec_callbacks(training.callbacks, run, history=history, resuming=bool(previous))
-        if not cb.has_tensorboard(training.callbacks):
-            callbacks.append(cb.scalar_log(run / "logs"))
-        # After the spec's callbacks, the history (with what they add to the logs), then the epoch's resume state:
-        # a kill between the two leaves a history one epoch ahead, which a resume cuts back.
-        recorder = cb.recorder(run, history)
-        callbacks += [recorder, cb.backup(training.callbacks, run), *session.callbacks]
-        started = time.perf_counter()
-        if initial_epoch < training.epochs:
-            if class_weight == "auto":
-                raise UsageError("`class_weight: auto` counts the training labels, which a tf.data.Dataset "
-                                 "does not hold in memory; give the weights as {class: weight}")
-            # A dataset brings its own batches and order; the rest get the spec's batch size and shuffling.
-            feed = data_module.fit_arguments(splits.train, batch_size=training.batch_size, shuffle=spec.data.shuffle,
-                                             seed=seed, whole=shared)
-            try:
-                with warnings.catch_warnings():
-                    if shared:  # Keras's multi-step loop warns at the end of each epoch of a batched dataset
-                        warnings.filterwarnings("ignore", "Your input ran out of data")
-                    model.fit(**feed, epochs=training.epochs, class_weight=class_weight,
-                              validation_data=data_module.validation_data(splits.validation,
-                                                                          batch_size=training.batch_size,
-                                                                          whole=shared),
-                              callbacks=[c for c in callbacks if c is not None],
-                              verbose=0 if verbose == 0 else 1 if sys.stdout.isatty() else 2)
-            except KeyboardInterrupt:  # Ctrl-C: the run keeps its last finished epoch, and says how to go on
-                info.update({"status": "interrupted", "interrupted": _now(), "epochs_run": recorder.epochs})
-                run.write_json(RUN_FILE, info)
-                raise KeyboardInterrupt(f"interrupted after {recorder.epochs} finished epoch(s); continue with: "
-                                        f"netspec train --resume {shlex.quote(str(run.path))}") from None
-        fit_seconds = time.perf_counter() - started
+@dataclass
+class _Fitting:
+    """The run folder a fit writes, and the callbacks that write it."""
 
-        metrics = {}
-        if splits.test is not None:
-            feed = data_module.fit_arguments(splits.test, batch_size=training.batch_size, training=False,
-                                             whole=shared)
-            metrics = model.evaluate(**feed, verbose=0, return_dict=True)
-            metrics = {k: float(v) for k, v in metrics.items()}
-            _say(verbose, "test: " + " - ".join(f"{k}: {v:.4g}" for k, v in metrics.items()))
+    run: RunFolder
+    info: dict  # run.json
+    policy: str
+    execution: Execution
+    callbacks: list
+    recorder: Any  # callbacks.Recorder: the history
+    initial_epoch: int
+    backup_dir: Path
+    epochs: int
+    fit_arguments: dict  # model.fit's, but callbacks and verbose
+    shared: bool  # JAX's replicas share out whole batches
 
-    # The model and every file first; run.json says "finished" only once they are all in place, and the
-    # resume state goes last, so that a kill at any point here leaves a run that --resume completes.
+
+def _fitting(plan: _Plan, model, execution: Execution, tuning, spec_data: dict, session: Session,
+             *, verbose) -> _Fitting:
+    """The run folder (a new one, or the one resumed) with run.json saying "running", and the fit's callbacks."""
+    import keras
+
+    training, previous, cluster = plan.training, plan.previous, plan.cluster
+    policy = keras.config.dtype_policy().name
+    run = session.run
+    if cluster.process_id > 0:  # files go to a scratch copy: saving is collective, so every process saves
+        run = RunFolder.scratch(run.path if run is not None else Path(session.out))
+    elif run is None:
+        run = RunFolder.create(plan.spec.name, session.out, session.runs_root)
+        run.write_spec(spec_data)
+        _draw(plan.loaded, plan.source, run)
+    if tuning is not None:
+        run.write_json(TUNING_FILE, tuning.record)
+    backup_dir = run.resolve(cb.backup_settings(training.callbacks).backup_dir)
+    initial_epoch, history = 0, {}
+    if previous and (backup_dir / BACKUP_METADATA).exists():
+        initial_epoch = json.loads((backup_dir / BACKUP_METADATA).read_text(encoding="utf-8"))["epoch"]
+        recorded = run.read_json("history.json") if (run / "history.json").exists() else {}
+        history = {k: v[:initial_epoch] for k, v in recorded.items()}
+
+    info = {
+        "name": plan.spec.name, "status": "running", "backend": plan.backend, "device": plan.device.describe(),
+        "precision": policy, "execution": execution.to_dict(), "seed": training.seed, "data": plan.described,
+        "samples": plan.sizes, "replicas": plan.replicas, "processes": cluster.processes,
+        "class_names": plan.splits.class_names, "epochs": training.epochs, "batch_size": training.batch_size,
+        "started": previous["started"] if previous else _now(),
+        "resumed_after_epochs": (previous.get("resumed_after_epochs", []) + [initial_epoch]) if previous else [],
+    }
+    if session.init_weights is not None:
+        info["init_weights"] = str(Path(session.init_weights).resolve())
+    run.write_json(RUN_FILE, info)
+    where = (plan.device.describe() if plan.replicas == 1
+             else _replicas(plan.replicas, cluster, training.batch_size, plan.shared))
+    _say(verbose, f"training {plan.spec.name}: {plan.described}; {policy} on {where}; {execution.describe()}; "
+                  f"seed {training.seed}")
+    if previous:
+        _say(verbose, f"resuming {run.path} after epoch {initial_epoch}")
+
+    callbacks = cb.spec_callbacks(training.callbacks, run, history=history, resuming=bool(previous))
+    if not cb.has_tensorboard(training.callbacks):
+        callbacks.append(cb.scalar_log(run / "logs"))
+    # After the spec's callbacks, the history (with what they add to the logs), then the epoch's resume state:
+    # a kill between the two leaves a history one epoch ahead, which a resume cuts back.
+    recorder = cb.recorder(run, history)
+    callbacks += [recorder, cb.backup(training.callbacks, run), *session.callbacks]
+    if plan.class_weight == "auto" and initial_epoch < training.epochs:
+        raise UsageError("`class_weight: auto` counts the training labels, which a tf.data.Dataset does not hold "
+                         "in memory; give the weights as {class: weight}")
+    # A dataset brings its own batches and order; the rest get the spec's batch size and shuffling.
+    feed = data_module.fit_arguments(plan.splits.train, batch_size=training.batch_size, shuffle=plan.spec.data.shuffle,
+                                     seed=training.seed, whole=plan.shared)
+    validation = data_module.validation_data(plan.splits.validation, batch_size=training.batch_size,
+                                             whole=plan.shared)
+    arguments = {**feed, "epochs": training.epochs, "class_weight": plan.class_weight, "validation_data": validation}
+    return _Fitting(run, info, policy, execution, [c for c in callbacks if c is not None], recorder, initial_epoch,
+                    backup_dir, training.epochs, arguments, plan.shared)
+
+
+def _fit(model, fitting: _Fitting, *, verbose) -> float:
+    """`model.fit` from the first epoch not yet run: its seconds."""
+    started = time.perf_counter()
+    try:
+        if fitting.initial_epoch < fitting.epochs:
+            with warnings.catch_warnings():
+                if fitting.shared:  # Keras's multi-step loop warns at the end of each epoch of a batched dataset
+                    warnings.filterwarnings("ignore", "Your input ran out of data")
+                model.fit(**fitting.fit_arguments, callbacks=fitting.callbacks,
+                          verbose=0 if verbose == 0 else 1 if sys.stdout.isatty() else 2)
+    except KeyboardInterrupt:  # Ctrl-C: the run keeps its last finished epoch, and says how to go on
+        epochs = fitting.recorder.epochs
+        fitting.info.update({"status": "interrupted", "interrupted": _now(), "epochs_run": epochs})
+        fitting.run.write_json(RUN_FILE, fitting.info)
+        raise KeyboardInterrupt(f"interrupted after {epochs} finished epoch(s); continue with: "
+                                f"netspec train --resume {shlex.quote(str(fitting.run.path))}") from None
+    return time.perf_counter() - started
+
+
+def _tested(plan: _Plan, model, *, verbose) -> dict:
+    """The metrics on the held-out test part (none without one)."""
+    if plan.splits.test is None:
+        return {}
+    feed = data_module.fit_arguments(plan.splits.test, batch_size=plan.training.batch_size, training=False,
+                                     whole=plan.shared)
+    metrics = {k: float(v) for k, v in model.evaluate(**feed, verbose=0, return_dict=True).items()}
+    _say(verbose, "test: " + " - ".join(f"{k}: {v:.4g}" for k, v in metrics.items()))
+    return metrics
+
+
+def _finished(plan: _Plan, model, fitting: _Fitting, fit_seconds: float, metrics: dict, session: Session, *,
+              export: list[str], verbose) -> TrainResult:
+    """The model and every file first; run.json says "finished" only once they are all in place, and the resume
+    state goes last, so that a kill at any point here leaves a run that --resume completes."""
+    run, info, recorder = fitting.run, fitting.info, fitting.recorder
+    policy, execution = fitting.policy, fitting.execution
     history = recorder.history
     save_model(model, run.model_file)
     run.write_history(history)
     run.write_json("metrics.json", metrics)
-    if cluster.process_id > 0:
+    if plan.cluster.process_id > 0:
         shutil.rmtree(run.path, ignore_errors=True)
         return TrainResult(Path(session.run.path if session.run else session.out), metrics, history, model,
-                           policy, execution, device)
+                           policy, execution, plan.device)
     run.write_plots(history)
-    exports = _exports(model, export, run, splits, info, verbose)
-    epochs_run = recorder.epochs - initial_epoch
-    trained = sizes["train"] or 0
+    exports = _exports(model, export, run, plan.splits, info, verbose)
+    epochs_run = recorder.epochs - fitting.initial_epoch
+    trained = plan.sizes["train"] or 0
     samples_per_second = trained * epochs_run / fit_seconds if epochs_run and fit_seconds else 0.0
     info.update({
         "status": "finished", "finished": _now(), "epochs_run": recorder.epochs, "fit_seconds": round(fit_seconds, 3),
@@ -549,9 +660,9 @@ def _run_on_replicas(loaded: Loaded, spec_data: dict, session: Session, *, expor
         "exports": {k: str(v) for k, v in exports.items()},
     })
     run.write_json(RUN_FILE, info)
-    if cb.backup_settings(training.callbacks).delete_checkpoint:
-        shutil.rmtree(backup_dir, ignore_errors=True)
-    return TrainResult(run.path, metrics, history, model, policy, execution, device, exports, fit_seconds,
+    if cb.backup_settings(plan.training.callbacks).delete_checkpoint:
+        shutil.rmtree(fitting.backup_dir, ignore_errors=True)
+    return TrainResult(run.path, metrics, history, model, policy, execution, plan.device, exports, fit_seconds,
                        samples_per_second, info.get("export_errors", {}))
 
 

@@ -244,8 +244,17 @@ def test_a_run_freezes_the_objects_that_exist_and_leaves_a_process_that_froze_it
 
     assert gc.get_freeze_count() == 0
     seen = []
-    monkeypatch.setattr(trainer, "_run_on_replicas", lambda *args, **kwargs: seen.append(gc.get_freeze_count()))
-    train(tiny_spec(), verbose=0)
+
+    class Planned(Exception):
+        pass
+
+    def plan(*args, **kwargs):
+        seen.append(gc.get_freeze_count())
+        raise Planned
+
+    monkeypatch.setattr(trainer, "_plan", plan)
+    with pytest.raises(Planned):
+        train(tiny_spec(), verbose=0)
     assert seen[0] > 0 and gc.get_freeze_count() == 0  # while the run goes on, and no longer
     gc.freeze()  # a process that manages its own (a server before it forks)
     try:
