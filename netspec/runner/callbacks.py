@@ -11,12 +11,17 @@ starts, so the class that subclasses `keras.callbacks.Callback` is made by
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from netspec import atomic
 from netspec.errors import UsageError
 from netspec.lowering import RunPath, lower_callback, monitor_mode  # noqa: F401 - monitor_mode: for tests
 from netspec.schema import training as schema
@@ -110,7 +115,52 @@ def _classes() -> SimpleNamespace:
             for writer in self._writers.values():
                 writer.close()
 
-    return SimpleNamespace(Recorder=Recorder, ScalarLog=ScalarLog)
+    class Backup(keras.callbacks.BackupAndRestore):
+        """Keras's BackupAndRestore with `double_checkpoint`, the previous epoch's files kept by hard links.
+
+        Keras keeps them by copying the weights file before every save: the whole model and optimizer state
+        each epoch (the addition RNN's 2.5 MB: 5 ms of its 19.5 ms backup), more as models grow. Here the
+        previous files become links to the current ones, and each new file is written aside and renamed over
+        the current one: no copy, and at every moment both files are whole. Restoring is Keras's own,
+        falling back to the previous files where the current ones do not load. Where the files cannot be
+        linked (a file system without hard links) they are copied, as Keras does; a remote folder, or a
+        Keras without these attributes, is left to Keras.
+        """
+
+        def _save_model(self):
+            if file_utils.is_remote_path(self.backup_dir) or not all(hasattr(self, a) for a in _BACKUP_ATTRIBUTES):
+                return super()._save_model()
+            os.makedirs(self.backup_dir, exist_ok=True)
+            _keep(self._weights_path, self._prev_weights_path)
+            _keep(self._training_metadata_path, self._prev_training_metadata_path)
+            aside = self._weights_path.removesuffix(".weights.h5") + ".partial.weights.h5"  # Keras's suffix
+            self.model.save_weights(aside, overwrite=True)
+            os.replace(aside, self._weights_path)
+            with atomic.atomic_path(self._training_metadata_path) as aside:  # not synced to disk, as Keras's
+                aside.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+
+    from keras.src.utils import file_utils
+
+    return SimpleNamespace(Recorder=Recorder, ScalarLog=ScalarLog, Backup=Backup)
+
+
+# What Backup's save reads of Keras's BackupAndRestore.
+_BACKUP_ATTRIBUTES = ("_weights_path", "_prev_weights_path", "_training_metadata_path",
+                      "_prev_training_metadata_path", "_current_epoch", "_last_batch_seen")
+
+
+def _keep(current: str, previous: str) -> None:
+    """`previous` becomes the file `current` is now (a hard link; a copy where links fail)."""
+    if not os.path.exists(current):
+        return
+    linked = previous + ".link"
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(linked)
+    try:
+        os.link(current, linked)
+    except OSError:
+        shutil.copy(current, linked)
+    os.replace(linked, previous)
 
 
 def recorder(run, history=None):
@@ -165,12 +215,10 @@ def backup(callbacks, run):
     The runner deletes the state itself once every file of the run is written (`delete_checkpoint` is
     honoured then): Keras would delete it when `fit` ends, before the model and metrics are saved.
     """
-    import keras
-
     cache_saving_skipsets()
     settings = backup_settings(callbacks)
-    backup = keras.callbacks.BackupAndRestore(str(run.resolve(settings.backup_dir)), double_checkpoint=True,
-                                              delete_checkpoint=False)
+    backup = _classes().Backup(str(run.resolve(settings.backup_dir)), double_checkpoint=True,
+                               delete_checkpoint=False)
     # Saving once an epoch, its batch hook only counts batches. Keras cannot know that: a callback with a batch
     # hook makes every training step wait for its logs (digits LSTM: 0.6 s more over 6 epochs), unless it says
     # it is safe to call asynchronously.

@@ -106,3 +106,88 @@ def test_saving_does_not_rebuild_kerass_skip_sets_for_every_save(tmp_path):
     callbacks.cache_saving_skipsets()  # a second call wraps nothing again
     assert not hasattr(saving_lib.get_attr_skipset.__wrapped__, "cache_info")
     model.load_weights(tmp_path / "third.weights.h5")  # what is saved still loads
+
+
+def _backup_after_saves(tmp_path, saves: int):
+    """The runner's Backup of the tiny model, saved after `saves` epochs; the weights grow by 1 each epoch.
+    Returns the model, the callback and the first weight's value at each save."""
+    import numpy as np
+
+    from netspec.build import build_model
+    from netspec.runner import callbacks
+
+    model = build_model(tiny_spec())
+    backup = callbacks.backup([], type("Run", (), {"resolve": lambda self, p: tmp_path / p})())
+    backup.set_model(model)
+    values = []
+    for epoch in range(saves):
+        if epoch:
+            for variable in model.trainable_variables:
+                variable.assign(variable + 1.0)
+        values.append(np.array(model.trainable_variables[0]))
+        backup.on_epoch_end(epoch)
+    return model, backup, values
+
+
+def _saved_epoch(path) -> int:
+    return json.loads(open(path).read())["epoch"]
+
+
+def _first_weight(model, path, tmp_path):
+    """The first weight as the file `path` holds it (Keras loads only files named .weights.h5)."""
+    import shutil
+
+    import numpy as np
+
+    shutil.copy(path, tmp_path / "check.weights.h5")
+    model.load_weights(tmp_path / "check.weights.h5")
+    return np.array(model.trainable_variables[0])
+
+
+def test_backup_keeps_the_previous_epoch_by_a_link_not_a_copy(tmp_path):
+    import os
+
+    import numpy as np
+
+    model, backup, values = _backup_after_saves(tmp_path, 2)
+    current, previous = backup._weights_path, backup._prev_weights_path
+    second = os.stat(current).st_ino
+    assert (_saved_epoch(backup._training_metadata_path), _saved_epoch(backup._prev_training_metadata_path)) == (2, 1)
+    np.testing.assert_array_equal(_first_weight(model, previous, tmp_path), values[0])
+    np.testing.assert_array_equal(_first_weight(model, current, tmp_path), values[1])
+    backup.on_epoch_end(2)  # the third save: the second's file is now the previous one, the same file
+    assert os.stat(previous).st_ino == second != os.stat(current).st_ino
+    assert sorted(os.listdir(backup.backup_dir)) == sorted(
+        os.path.basename(p) for p in (current, previous, backup._training_metadata_path,
+                                      backup._prev_training_metadata_path))
+
+
+def test_backup_restores_the_previous_epoch_where_the_last_does_not_load(tmp_path):
+    import numpy as np
+
+    from netspec.build import build_model
+    from netspec.runner import callbacks
+
+    _, backup, values = _backup_after_saves(tmp_path, 2)
+    with open(backup._weights_path, "wb") as damaged:  # its own file: the previous one is another
+        damaged.write(b"not hdf5")
+    model = build_model(tiny_spec())
+    restoring = callbacks.backup([], type("Run", (), {"resolve": lambda self, p: tmp_path / p})())
+    restoring.set_model(model)
+    restoring.on_train_begin()  # Keras's restore
+    assert model._initial_epoch == 1
+    np.testing.assert_array_equal(model.trainable_variables[0], values[0])
+
+
+def test_backup_copies_where_the_file_system_has_no_links(tmp_path, monkeypatch):
+    import os
+
+    import numpy as np
+
+    def no_links(*args):
+        raise PermissionError("no hard links here")
+
+    monkeypatch.setattr(os, "link", no_links)
+    model, backup, values = _backup_after_saves(tmp_path, 3)
+    assert (_saved_epoch(backup._training_metadata_path), _saved_epoch(backup._prev_training_metadata_path)) == (3, 2)
+    np.testing.assert_array_equal(_first_weight(model, backup._prev_weights_path, tmp_path), values[1])
