@@ -3,10 +3,10 @@
 The spec's callbacks are the Keras calls a generated script prints, with
 their files in the run folder. What only a tool adds: the history recorded
 after every epoch (history.json, history.csv), the resume state (Keras's
-BackupAndRestore, always kept), and TensorBoard scalars in logs/ when the
-spec has no tensorboard callback. Keras classes are imported only when a run
-starts, so the class that subclasses `keras.callbacks.Callback` is made by
-`_classes()`.
+BackupAndRestore, always kept, its previous epoch's files kept by links), and
+TensorBoard scalars in logs/ when the spec has no tensorboard callback. Keras
+classes are imported only when a run starts, so the classes that subclass
+Keras's are made by `_classes()`.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def check_monitors(callbacks, logged: list[str], *, validation: bool, source=Non
 @functools.cache
 def _classes() -> SimpleNamespace:
     import keras
+    from keras.src.utils import file_utils  # is_remote_path: no public equivalent
 
     class Recorder(keras.callbacks.Callback):
         """After each epoch: the history, and its files (before BackupAndRestore saves the epoch's state)."""
@@ -136,10 +137,8 @@ def _classes() -> SimpleNamespace:
             aside = self._weights_path.removesuffix(".weights.h5") + ".partial.weights.h5"  # Keras's suffix
             self.model.save_weights(aside, overwrite=True)
             os.replace(aside, self._weights_path)
-            with atomic.atomic_path(self._training_metadata_path) as aside:  # not synced to disk, as Keras's
-                aside.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
-
-    from keras.src.utils import file_utils
+            with atomic.atomic_path(self._training_metadata_path) as written:  # not synced to disk, as Keras's
+                written.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
 
     return SimpleNamespace(Recorder=Recorder, ScalarLog=ScalarLog, Backup=Backup)
 
