@@ -333,7 +333,7 @@ def _run(loaded: Loaded, spec_data: dict, session: Session, *, export: list[str]
             with dtype_policy(plan.previous["precision"] if plan.previous else plan.policy), scope:
                 model, execution, tuning = _model(plan, session, export=export, verbose=verbose)
                 fitting = _fitting(plan, model, execution, tuning, spec_data, session, verbose=verbose)
-                fit_seconds = _fit(model, fitting, verbose=verbose)
+                fit_seconds = _fit(plan, model, fitting, verbose=verbose)
                 metrics = _tested(plan, model, verbose=verbose)
             return _finished(plan, model, fitting, fit_seconds, metrics, session, export=export, verbose=verbose)
     finally:
@@ -538,9 +538,7 @@ class _Fitting:
     recorder: Any  # callbacks.Recorder: the history
     initial_epoch: int
     backup_dir: Path
-    epochs: int
     fit_arguments: dict  # model.fit's, but callbacks and verbose
-    shared: bool  # JAX's replicas share out whole batches
 
 
 def _fitting(plan: _Plan, model, execution: Execution, tuning, spec_data: dict, session: Session,
@@ -601,16 +599,16 @@ def _fitting(plan: _Plan, model, execution: Execution, tuning, spec_data: dict, 
                                              whole=plan.shared)
     arguments = {**feed, "epochs": training.epochs, "class_weight": plan.class_weight, "validation_data": validation}
     return _Fitting(run, info, policy, execution, [c for c in callbacks if c is not None], recorder, initial_epoch,
-                    backup_dir, training.epochs, arguments, plan.shared)
+                    backup_dir, arguments)
 
 
-def _fit(model, fitting: _Fitting, *, verbose) -> float:
+def _fit(plan: _Plan, model, fitting: _Fitting, *, verbose) -> float:
     """`model.fit` from the first epoch not yet run: its seconds."""
     started = time.perf_counter()
     try:
-        if fitting.initial_epoch < fitting.epochs:
+        if fitting.initial_epoch < plan.training.epochs:
             with warnings.catch_warnings():
-                if fitting.shared:  # Keras's multi-step loop warns at the end of each epoch of a batched dataset
+                if plan.shared:  # Keras's multi-step loop warns at the end of each epoch of a batched dataset
                     warnings.filterwarnings("ignore", "Your input ran out of data")
                 model.fit(**fitting.fit_arguments, callbacks=fitting.callbacks,
                           verbose=0 if verbose == 0 else 1 if sys.stdout.isatty() else 2)

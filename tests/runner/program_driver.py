@@ -22,8 +22,9 @@ import keras  # noqa: E402
 RECORD = {}
 _compile, _fit, _evaluate = keras.Model.compile, keras.Model.fit, keras.Model.evaluate
 # What a tool adds around the program (tests compare the program itself): the runner's history recorder,
-# TensorBoard scalars, and its resume state, which the script keeps only where the spec lists it.
-TOOL_CALLBACKS = ("Recorder", "ScalarLog", "BackupAndRestore", "History", "ProgbarLogger")
+# TensorBoard scalars, and its resume state (Backup, its BackupAndRestore), which the script keeps only where the
+# spec lists it.
+TOOL_CALLBACKS = ("Recorder", "ScalarLog", "Backup", "BackupAndRestore", "History", "ProgbarLogger")
 
 
 def samples(data):
