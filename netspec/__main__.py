@@ -1,5 +1,3 @@
-import sys
+from netspec.cli import run
 
-from netspec.cli import main
-
-sys.exit(main())
+run()

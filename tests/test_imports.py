@@ -115,3 +115,25 @@ def test_the_cli_restores_the_garbage_collector_and_turns_it_on_after_importing_
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_light_verb_about_to_exit_freezes_what_it_made_and_a_keras_verb_does_not(monkeypatch, tmp_path):
+    """`run` (the `netspec` command) tells `main` the process ends next: a light verb then freezes every object,
+    so that the collections Python makes at exit do not scan them; a call from Python code freezes nothing."""
+    from netspec import cli
+
+    spec = str(ROOT / "specs" / "mnist_convnet.yaml")
+    monkeypatch.setattr(cli, "_start_keras_quietly", lambda: None)
+    monkeypatch.setattr(cli, "_VERBS", {**cli._VERBS, "build": lambda args: 0})
+    try:
+        assert cli.main(["validate", spec]) == 0
+        assert gc.get_freeze_count() == 0
+        cli.main(["build", spec, "-o", str(tmp_path / "m.keras")], exiting=True)
+        assert gc.get_freeze_count() == 0 and gc.isenabled()  # training's objects stay collectable
+        monkeypatch.setattr(sys, "argv", ["netspec", "validate", spec])
+        with pytest.raises(SystemExit) as exit_:
+            cli.run()
+        assert exit_.value.code == 0
+        assert gc.get_freeze_count() > 0 and gc.isenabled()
+    finally:
+        gc.unfreeze()
