@@ -36,7 +36,7 @@ class SpecHead(SpecModel):
     name: Identifier = Field(description="Model name, a Python identifier.")
     description: str = Field("", description="What the model is; free text.")
     plugins: list[Annotated[str, Field(pattern=PLUGIN_MODULE, max_length=200)]] = Field(
-        default_factory=lambda: [],  # not `list`: inspect.signature(list) parses its text signature (2 ms)
+        default_factory=lambda: [],  # not `list`: pydantic reads a factory's signature, parsed from text for `list` (2 ms)
         description="Python modules to import, e.g. `my_package.layers`: their Keras layer classes registered with "
         "`@netspec.layer_type` or `keras.saving.register_keras_serializable` become layer types, named in "
         "snake_case (`ScaledDense` -> `scaled_dense`).")
