@@ -57,6 +57,22 @@ def test_a_verb_imports_the_families_of_the_spec_and_nothing_it_does_not_run(ver
     assert families == {"conv", "core", "pooling", "reshaping"}
 
 
+@pytest.mark.parametrize(("layers", "family"), [
+    ("[{type: batch_normalization}, {type: layer_normalization, axis: -1}]", "normalization"),
+    ("[{type: rescaling, scale: 0.5}, {type: normalization, axis: -1}]", "preprocessing"),
+    ("[{type: multi_head_attention, num_heads: 2, key_dim: 4, inputs: [x, x]}]", "attention"),
+    ("[{type: time_distributed, layer: {type: layer_normalization}}]", "wrappers normalization"),
+])
+def test_a_spec_imports_the_families_of_its_layer_types_only(tmp_path, layers, family):
+    # The axis helpers that normalization, preprocessing and attention share with `core` live in layers/base.py, so
+    # none of them pulls in core's twenty-odd models; `time_distributed` loads the recurrent family only to check
+    # a `bidirectional`'s layer.
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"netspec: 1\nname: m\ninputs: [{{name: x, shape: [6, 4]}}]\nlayers: {layers}\n")
+    modules = _modules_after("validate", str(spec))
+    assert {m.rsplit(".", 1)[1] for m in modules if m.startswith("netspec.layers.")} - {"base"} == set(family.split())
+
+
 def test_composed_specs_still_find_their_stacks():
     import netspec.compose as compose
 

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field, Strict, model_validator
 
 from netspec.layers.base import (
+    Axis,
     Inference,
     Layer,
     PositiveInt,
@@ -24,7 +25,6 @@ from netspec.layers.base import (
     fmt_shape,
     weight_args,
 )
-from netspec.layers.core import Axis
 
 _ROLES = ("query", "value", "key")
 

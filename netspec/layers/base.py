@@ -51,6 +51,11 @@ class Inference:
 PositiveInt = Annotated[int, Strict(), Field(gt=0, le=MAX_SIZE)]
 Rate = Annotated[float, Field(ge=0.0, lt=1.0)]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)]
+# Numbers: an int is accepted, a bool or a string is not.
+Number = Annotated[float, Strict()]
+# An axis or a list of axes, counted as Keras counts them: 0 is the batch axis, -1 the last.
+Axis = Annotated[int, Strict()]
+Axes = Axis | list[Axis]
 
 ACTIVATIONS = (
     "celu", "elu", "exponential", "gelu", "glu", "hard_shrink", "hard_sigmoid", "hard_silu",
@@ -382,6 +387,51 @@ def product(dims) -> int | None:
 
 def fmt_shape(shape: Shape) -> str:
     return "(" + ", ".join(["None", *("None" if d is None else str(d) for d in shape)]) + ")"
+
+
+# ----- helpers for the layers that take an `axis` (core, normalization, preprocessing, attention) -----
+
+
+def resolve_axes(axes, shape, layer: str, what: str = "axis") -> list[int]:
+    """Keras axes (batch = 0, negatives from the end) -> non-negative axes, checked against the input.
+
+    The batch axis is refused: every layer here would make a weight or a
+    statistic of the batch size, which is unknown when the model is built.
+    """
+    rank = len(shape) + 1
+    found = []
+    for axis in axes if isinstance(axes, list | tuple) else [axes]:
+        index = axis + rank if axis < 0 else axis
+        if not 0 <= index < rank:
+            raise ShapeMismatch(
+                f"`{what}` {axis} of `{layer}` is out of range for input of rank {rank} "
+                f"(shape {fmt_shape(shape)}); expected an axis in [{-rank}, {rank - 1}]",
+                "count axes with the batch axis as 0, or from the end with -1 for the last axis",
+                field=what,
+            )
+        if index == 0:
+            raise ShapeMismatch(
+                f"`{what}` {axis} of `{layer}` is the batch axis (input shape {fmt_shape(shape)})",
+                "axis 0 is the batch; use 1 for the first axis of a sample, or -1 for the last",
+                field=what,
+            )
+        if index in found:
+            raise ShapeMismatch(f"`{what}` of `{layer}` names axis {index} twice; received {axes}", field=what)
+        found.append(index)
+    return found
+
+
+def known_dims(shape, axes: list[int], layer: str, what: str = "axis") -> list[int]:
+    """Sizes of the given (non-negative, batch = 0) axes; each must be known, as a weight is sized by it."""
+    dims = [shape[a - 1] for a in axes]
+    for axis, dim in zip(axes, dims):
+        if dim is None:
+            raise ShapeMismatch(
+                f"`{layer}` needs a known size on axis {axis} to size its weights; received shape {fmt_shape(shape)}",
+                "give that axis a fixed size in the model input's `shape`",
+                field=what,
+            )
+    return dims
 
 
 # ----- input layout helpers: convolutions, pooling, reshaping and recurrent layers -----

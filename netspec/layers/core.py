@@ -9,6 +9,7 @@ from pydantic import Field, Strict, model_validator
 
 from netspec.layers.base import (
     ActivationName,
+    Axes,
     Constraint,
     DataFormat,
     Inference,
@@ -16,65 +17,19 @@ from netspec.layers.base import (
     KerasCall,
     KernelBiasWeightArgs,
     Layer,
+    Number,
     PositiveInt,
     Rate,
     Regularizer,
     ShapeMismatch,
     fmt_shape,
+    known_dims,
     product,
+    resolve_axes,
 )
 
-# Numbers: an int is accepted, a bool or a string is not.
-Number = Annotated[float, Strict()]
+# A float of at least 0: an int is accepted, a bool or a string is not.
 NonNegativeFloat = Annotated[float, Strict(), Field(ge=0.0)]
-# An axis or a list of axes, counted as Keras counts them: 0 is the batch axis, -1 the last.
-Axis = Annotated[int, Strict()]
-Axes = Axis | list[Axis]
-
-
-# ----- helpers shared by the layers that take an `axis` -----
-
-
-def resolve_axes(axes, shape, layer: str, what: str = "axis") -> list[int]:
-    """Keras axes (batch = 0, negatives from the end) -> non-negative axes, checked against the input.
-
-    The batch axis is refused: every layer here would make a weight or a
-    statistic of the batch size, which is unknown when the model is built.
-    """
-    rank = len(shape) + 1
-    found = []
-    for axis in axes if isinstance(axes, list | tuple) else [axes]:
-        index = axis + rank if axis < 0 else axis
-        if not 0 <= index < rank:
-            raise ShapeMismatch(
-                f"`{what}` {axis} of `{layer}` is out of range for input of rank {rank} "
-                f"(shape {fmt_shape(shape)}); expected an axis in [{-rank}, {rank - 1}]",
-                "count axes with the batch axis as 0, or from the end with -1 for the last axis",
-                field=what,
-            )
-        if index == 0:
-            raise ShapeMismatch(
-                f"`{what}` {axis} of `{layer}` is the batch axis (input shape {fmt_shape(shape)})",
-                "axis 0 is the batch; use 1 for the first axis of a sample, or -1 for the last",
-                field=what,
-            )
-        if index in found:
-            raise ShapeMismatch(f"`{what}` of `{layer}` names axis {index} twice; received {axes}", field=what)
-        found.append(index)
-    return found
-
-
-def known_dims(shape, axes: list[int], layer: str, what: str = "axis") -> list[int]:
-    """Sizes of the given (non-negative, batch = 0) axes; each must be known, as a weight is sized by it."""
-    dims = [shape[a - 1] for a in axes]
-    for axis, dim in zip(axes, dims):
-        if dim is None:
-            raise ShapeMismatch(
-                f"`{layer}` needs a known size on axis {axis} to size its weights; received shape {fmt_shape(shape)}",
-                "give that axis a fixed size in the model input's `shape`",
-                field=what,
-            )
-    return dims
 
 
 def _last_dim(shape, layer: str) -> int:

@@ -9,8 +9,19 @@ from typing import Annotated, Literal
 
 from pydantic import Field, Strict, model_validator
 
-from netspec.layers.base import Constraint, Inference, Initializer, Layer, Regularizer, ShapeMismatch, SpecModel
-from netspec.layers.core import Axes, Axis, known_dims, resolve_axes
+from netspec.layers.base import (
+    Axes,
+    Axis,
+    Constraint,
+    Inference,
+    Initializer,
+    Layer,
+    Regularizer,
+    ShapeMismatch,
+    SpecModel,
+    known_dims,
+    resolve_axes,
+)
 
 PositiveFloat = Annotated[float, Strict(), Field(gt=0.0)]
 Momentum = Annotated[float, Strict(), Field(ge=0.0, le=1.0)]

@@ -11,8 +11,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PlainValidator, Strict, WithJsonSchema, model_validator
 
-from netspec.layers.base import DataFormat, Inference, KerasCall, Layer, PositiveInt, ShapeMismatch, fmt_shape
-from netspec.layers.core import Axes, Number, known_dims, resolve_axes
+from netspec.layers.base import (
+    Axes,
+    DataFormat,
+    Inference,
+    KerasCall,
+    Layer,
+    Number,
+    PositiveInt,
+    ShapeMismatch,
+    fmt_shape,
+    known_dims,
+    resolve_axes,
+)
 
 Seed = Annotated[int, Strict()] | None
 FillMode = Literal["reflect", "wrap", "constant", "nearest"]

@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, PlainValidator, TypeAdapter, ValidationInfo, field_validator
 
 from netspec.layers.base import Inference, KerasCall, Layer, ShapeMismatch, fmt_shape
-from netspec.layers.recurrent import RECURRENT_TYPES
 
 
 @cache
@@ -78,6 +77,9 @@ def _check_nested(layer: Layer, wrapper: str) -> Layer:
 
 
 def _check_recurrent(layer: Layer, wrapper: str, key: str) -> Layer:
+    # Imported here: `time_distributed` over a convolution need not import the recurrent family.
+    from netspec.layers.recurrent import RECURRENT_TYPES
+
     if layer.type not in RECURRENT_TYPES:
         raise ValueError(f"`{wrapper}` wraps a recurrent layer ({', '.join(RECURRENT_TYPES)}); "
                          f"received a `{layer.type}` layer as `{key}`")
