@@ -16,17 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from netspec.errors import Diagnostic, SpecError, UsageError
-from netspec.graph import Graph, Node
+from netspec.graph import Graph
 from netspec.layers.base import KerasCall
 from netspec.load import Loaded, loaded
+from netspec.lowering import lower_node
 from netspec.plugins import PluginCall, plugin_class, register_with_keras
 from netspec.schema import dump_spec
 from netspec.source import diagnostic_at
-
-# Output layers compute in float32, so that softmax and losses stay stable under
-# mixed precision (TensorFlow's mixed-precision guide); under a float32 policy
-# this changes nothing.
-OUTPUT_DTYPE = "float32"
 
 # Python frames Keras needs per layer on the longest input-to-output path (see
 # `recursion_headroom`); 1 is measured, 2 leaves room for nested calls.
@@ -35,15 +31,6 @@ FRAMES_PER_LAYER = 2
 # A Keras message longer than this is cut in a diagnostic (Keras repeats whole
 # tensors and call stacks in some messages).
 MAX_MESSAGE = 600
-
-
-def lower_node(node: Node, graph: Graph) -> KerasCall:
-    """The Keras call for one node; output layers get float32 compute."""
-    is_output = any(ref.name == node.name for ref in graph.outputs)
-    gives = getattr(node.layer, "output_dtype", None)  # ids (hashing, lookups) stay integers
-    if gives is not None and not gives().startswith("float"):
-        is_output = False
-    return node.layer.lower(node.name, extra={"dtype": OUTPUT_DTYPE} if is_output else None)
 
 
 def instantiate(value: Any, keras_module=None) -> Any:
@@ -306,7 +293,7 @@ def precision_report(model) -> dict:
     """What a built model computes in: the policy of its layers, and the dtype of each output.
 
     Under a mixed policy most layers compute in float16/bfloat16 with float32
-    variables, while output layers compute in float32 (OUTPUT_DTYPE).
+    variables, while output layers compute in float32 (lowering.OUTPUT_DTYPE).
     """
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     policies: dict[str, int] = {}

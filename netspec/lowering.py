@@ -1,7 +1,8 @@
 """The training half of a spec, lowered once: what `netspec train` instantiates and a script prints.
 
-Layers lower themselves to `KerasCall`s (`Layer.lower`); this module does
-the same for everything else a training run is made of: the optimizer and its
+Layers lower themselves to `KerasCall`s (`Layer.lower`, through `lower_node`,
+which gives output layers float32 compute); this module does the same for
+everything else a training run is made of: the optimizer and its
 schedule, the losses, metrics and callbacks (plain `KerasCall`s), and the
 data (`RuntimeCall`s of the functions in netspec/runtime.py). `lower_program`
 gathers them into a `Program`. The runner (netspec/runner/trainer.py) calls
@@ -18,9 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from netspec.layers.base import KerasCall
 from netspec.schema.training import DEFAULT_LEARNING_RATES, OPTIMIZERS
+
+if TYPE_CHECKING:
+    from netspec.graph import Graph, Node
 
 # The file in a run folder that holds a tuned run's settings (`netspec generate --tuned-from RUN` reads it).
 TUNING_FILE = "tuning.json"
@@ -62,6 +67,21 @@ CALLBACKS: dict[str, tuple[str, dict, tuple[str, ...]]] = {
     "backup_and_restore": ("BackupAndRestore", {"save_freq": "epoch", "delete_checkpoint": True}, ("backup_dir",)),
     "terminate_on_nan": ("TerminateOnNaN", {}, ()),
 }
+
+
+# Output layers compute in float32, so that softmax and losses stay stable under
+# mixed precision (TensorFlow's mixed-precision guide); under a float32 policy
+# this changes nothing.
+OUTPUT_DTYPE = "float32"
+
+
+def lower_node(node: Node, graph: Graph) -> KerasCall:
+    """The Keras call for one node of the model; output layers get float32 compute."""
+    is_output = any(ref.name == node.name for ref in graph.outputs)
+    gives = getattr(node.layer, "output_dtype", None)  # ids (hashing, lookups) stay integers
+    if gives is not None and not gives().startswith("float"):
+        is_output = False
+    return node.layer.lower(node.name, extra={"dtype": OUTPUT_DTYPE} if is_output else None)
 
 
 # ----- the lowered forms besides KerasCall -----

@@ -73,6 +73,12 @@ def test_a_spec_imports_the_families_of_its_layer_types_only(tmp_path, layers, f
     assert {m.rsplit(".", 1)[1] for m in modules if m.startswith("netspec.layers.")} - {"base"} == set(family.split())
 
 
+def test_generate_lowers_without_the_keras_builder(tmp_path):
+    # The script and the runner share `lowering`; the code generator never loads `build` (Keras's side).
+    modules = _modules_after("generate", "specs/mnist_convnet.yaml", "-o", str(tmp_path / "train.py"))
+    assert "netspec.lowering" in modules and "netspec.build" not in modules
+
+
 def test_composed_specs_still_find_their_stacks():
     import netspec.compose as compose
 

@@ -22,7 +22,6 @@ import re
 from pathlib import Path
 
 from netspec import atomic, lowering
-from netspec.build import lower_node
 from netspec.codegen.pycode import (
     INDENT,
     Atom,
@@ -42,7 +41,7 @@ from netspec.codegen.pycode import (
 from netspec.errors import SpecError, UsageError
 from netspec.layers.base import KerasCall
 from netspec.load import Loaded, loaded
-from netspec.lowering import TUNING_FILE, Ref, RunPath, RuntimeCall
+from netspec.lowering import TUNING_FILE, Ref, RunPath, RuntimeCall, lower_node
 from netspec.plugins import PluginCall, plugin_modules
 from netspec.schema import dump_spec
 from netspec.schema.data import Data

@@ -8,10 +8,10 @@ import copy
 import pytest
 from keras_compare import assert_matches_keras
 
-from netspec.build import lower_node
 from netspec.errors import ShapeError, SpecError
 from netspec.layers import LAYER_TYPES
 from netspec.load import load, load_spec, loaded
+from netspec.lowering import lower_node
 
 
 def spec(shape, *layers, **extra) -> dict:
