@@ -124,7 +124,8 @@ def _classes() -> SimpleNamespace:
         previous files become links to the current ones, and each new file is written aside and renamed over
         the current one: no copy, and at every moment both files are whole. Restoring is Keras's own,
         falling back to the previous files where the current ones do not load. Where the files cannot be
-        linked (a file system without hard links) they are copied, as Keras does; a remote folder, or a
+        linked (a file system without hard links) they are copied, as Keras does. Files being written are
+        named as the run folder's temporaries, so a resume removes any a kill left. A remote folder, or a
         Keras without these attributes, is left to Keras.
         """
 
@@ -132,10 +133,16 @@ def _classes() -> SimpleNamespace:
             if file_utils.is_remote_path(self.backup_dir) or not all(hasattr(self, a) for a in _BACKUP_ATTRIBUTES):
                 return super()._save_model()
             os.makedirs(self.backup_dir, exist_ok=True)
-            _keep(self._weights_path, self._prev_weights_path)
-            _keep(self._training_metadata_path, self._prev_training_metadata_path)
-            aside = self._weights_path.removesuffix(".weights.h5") + ".partial.weights.h5"  # Keras's suffix
-            self.model.save_weights(aside, overwrite=True)
+            if self.double_checkpoint:
+                _keep(self._weights_path, self._prev_weights_path)
+                _keep(self._training_metadata_path, self._prev_training_metadata_path)
+            aside = _temporary(self._weights_path, ".weights.h5")  # Keras saves weights only under that suffix
+            try:
+                self.model.save_weights(aside, overwrite=True)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(aside)
+                raise
             os.replace(aside, self._weights_path)
             with atomic.atomic_path(self._training_metadata_path) as written:  # not synced to disk, as Keras's
                 written.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
@@ -144,21 +151,30 @@ def _classes() -> SimpleNamespace:
 
 
 # What Backup's save reads of Keras's BackupAndRestore.
-_BACKUP_ATTRIBUTES = ("_weights_path", "_prev_weights_path", "_training_metadata_path",
+_BACKUP_ATTRIBUTES = ("double_checkpoint", "_weights_path", "_prev_weights_path", "_training_metadata_path",
                       "_prev_training_metadata_path", "_current_epoch", "_last_batch_seen")
 
 
+def _temporary(path: str, suffix: str = "") -> str:
+    """A name beside `path` for a file being written: hidden and with `.tmp` in it, so that a resumed run's
+    `RunFolder.remove_stale_temporaries` removes one a kill left behind."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name.removesuffix(suffix)}.tmp{suffix}")
+
+
 def _keep(current: str, previous: str) -> None:
-    """`previous` becomes the file `current` is now (a hard link; a copy where links fail)."""
+    """`previous` becomes the file `current` is now: a hard link, or, where links fail, a copy over `previous`
+    as Keras makes (`current` is only ever replaced whole, so it stays whole while it is copied)."""
     if not os.path.exists(current):
         return
-    linked = previous + ".link"
+    linked = _temporary(previous)
     with contextlib.suppress(FileNotFoundError):
         os.remove(linked)
     try:
         os.link(current, linked)
     except OSError:
-        shutil.copy(current, linked)
+        shutil.copy(current, previous)
+        return
     os.replace(linked, previous)
 
 

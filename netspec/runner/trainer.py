@@ -539,7 +539,6 @@ class _Fitting:
     recorder: Any  # callbacks.Recorder: the history
     initial_epoch: int
     backup_dir: Path
-    fit_arguments: dict  # model.fit's, but callbacks and verbose
 
 
 def _fitting(plan: _Plan, model, execution: Execution, tuning, spec_data: dict, session: Session,
@@ -593,25 +592,32 @@ def _fitting(plan: _Plan, model, execution: Execution, tuning, spec_data: dict, 
     if plan.class_weight == "auto" and initial_epoch < training.epochs:
         raise UsageError("`class_weight: auto` counts the training labels, which a tf.data.Dataset does not hold "
                          "in memory; give the weights as {class: weight}")
-    # A dataset brings its own batches and order; the rest get the spec's batch size and shuffling.
+    return _Fitting(run, info, policy, execution, [c for c in callbacks if c is not None], recorder, initial_epoch,
+                    backup_dir)
+
+
+def _inputs(plan: _Plan) -> dict:
+    """model.fit's arguments but callbacks and verbose. A dataset brings its own batches and order; the rest get
+    the spec's batch size and shuffling."""
+    training = plan.training
     feed = data_module.fit_arguments(plan.splits.train, batch_size=training.batch_size, shuffle=plan.spec.data.shuffle,
                                      seed=training.seed, whole=plan.shared)
     validation = data_module.validation_data(plan.splits.validation, batch_size=training.batch_size,
                                              whole=plan.shared)
-    arguments = {**feed, "epochs": training.epochs, "class_weight": plan.class_weight, "validation_data": validation}
-    return _Fitting(run, info, policy, execution, [c for c in callbacks if c is not None], recorder, initial_epoch,
-                    backup_dir, arguments)
+    return {**feed, "epochs": training.epochs, "class_weight": plan.class_weight, "validation_data": validation}
 
 
 def _fit(plan: _Plan, model, fitting: _Fitting, *, verbose) -> float:
-    """`model.fit` from the first epoch not yet run: its seconds."""
+    """`model.fit` from the first epoch not yet run: its seconds, reading the inputs included (a user waits for
+    them too)."""
     started = time.perf_counter()
     try:
         if fitting.initial_epoch < plan.training.epochs:
+            inputs = _inputs(plan)
             with warnings.catch_warnings():
                 if plan.shared:  # Keras's multi-step loop warns at the end of each epoch of a batched dataset
                     warnings.filterwarnings("ignore", "Your input ran out of data")
-                model.fit(**fitting.fit_arguments, callbacks=fitting.callbacks,
+                model.fit(**inputs, callbacks=fitting.callbacks,
                           verbose=0 if verbose == 0 else 1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:  # Ctrl-C: the run keeps its last finished epoch, and says how to go on
         epochs = fitting.recorder.epochs

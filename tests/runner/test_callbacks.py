@@ -191,3 +191,48 @@ def test_backup_copies_where_the_file_system_has_no_links(tmp_path, monkeypatch)
     model, backup, values = _backup_after_saves(tmp_path, 3)
     assert (_saved_epoch(backup._training_metadata_path), _saved_epoch(backup._prev_training_metadata_path)) == (3, 2)
     np.testing.assert_array_equal(_first_weight(model, backup._prev_weights_path, tmp_path), values[1])
+
+
+def test_backup_leaves_no_file_a_failed_save_was_writing_and_names_such_files_as_temporaries(tmp_path):
+    import os
+
+    import pytest
+
+    from netspec.runner import callbacks
+    from netspec.runner.run import RunFolder
+
+    model, backup, _ = _backup_after_saves(tmp_path, 2)
+    before = sorted(os.listdir(backup.backup_dir))
+
+    def disk_full(path, **kwargs):
+        with open(path, "wb") as partial:
+            partial.write(b"half a file")
+        raise OSError("No space left on device")
+
+    model.save_weights = disk_full
+    with pytest.raises(OSError, match="No space"):
+        backup.on_epoch_end(2)
+    assert sorted(os.listdir(backup.backup_dir)) == before
+    # A kill mid-save leaves the files being written: a resumed run removes them with its other temporaries.
+    left = [callbacks._temporary(backup._weights_path, ".weights.h5"), callbacks._temporary(backup._prev_weights_path)]
+    for path in left:
+        open(path, "wb").close()
+    folder = RunFolder.__new__(RunFolder)
+    folder.path = tmp_path
+    folder.remove_stale_temporaries()
+    assert not any(os.path.exists(path) for path in left)
+    assert sorted(os.listdir(backup.backup_dir)) == before
+
+
+def test_backup_without_double_checkpoint_keeps_no_previous_files(tmp_path):
+    import os
+
+    from netspec.build import build_model
+    from netspec.runner import callbacks
+
+    model = build_model(tiny_spec())
+    backup = callbacks._classes().Backup(str(tmp_path / "backup"), double_checkpoint=False, delete_checkpoint=False)
+    backup.set_model(model)
+    for epoch in range(2):
+        backup.on_epoch_end(epoch)
+    assert sorted(os.listdir(tmp_path / "backup")) == ["latest.weights.h5", "training_metadata.json"]
