@@ -81,6 +81,8 @@ def _classes() -> SimpleNamespace:
 
         def on_epoch_end(self, epoch, logs=None):
             self.epoch_seconds.append(time.perf_counter() - self._started)
+            for values in self.history.values():  # a resume that fell back to the previous epoch's state (the
+                del values[epoch:]  # last one's did not load) runs an epoch the history already holds
             done = self.epochs
             for key, value in (logs or {}).items():
                 self.history.setdefault(key, [None] * done).append(float(value))

@@ -236,3 +236,19 @@ def test_backup_without_double_checkpoint_keeps_no_previous_files(tmp_path):
     for epoch in range(2):
         backup.on_epoch_end(epoch)
     assert sorted(os.listdir(tmp_path / "backup")) == ["latest.weights.h5", "training_metadata.json"]
+
+
+def test_the_history_takes_the_epoch_keras_runs_even_one_it_already_holds(tmp_path):
+    # A resume reads the history up to the last backup's epoch; where that backup does not load, Keras falls back
+    # to the one before and runs the epoch again: the history must not hold it twice.
+    from netspec.runner import callbacks
+
+    written = []
+    run = type("Run", (), {"write_history": lambda self, history, durable: written.append(history)})()
+    recorder = callbacks.recorder(run, {"loss": [0.9, 0.7, 0.5], "accuracy": [0.1, 0.3, 0.5]})
+    recorder.on_epoch_begin(2)
+    recorder.on_epoch_end(2, {"loss": 0.45, "accuracy": 0.55})
+    assert recorder.history == {"loss": [0.9, 0.7, 0.45], "accuracy": [0.1, 0.3, 0.55]} == written[-1]
+    recorder.on_epoch_begin(3)
+    recorder.on_epoch_end(3, {"loss": 0.4, "accuracy": 0.6})
+    assert recorder.epochs == 4 and recorder.history["loss"][-1] == 0.4
